@@ -1,0 +1,1 @@
+//! Runnable programs built on pinwheel live in `examples/`; this library is empty.

@@ -1,0 +1,168 @@
+//! # pinwheel
+//!
+//! A multi-threaded async runtime for network services, whose scheduler follows HAProxy's:
+//! every task carries a [`ThreadMask`] saying which worker threads may poll it. Most tasks may
+//! run anywhere and are work-stolen; a session can be pinned to the worker whose I/O it owns, so
+//! its events and its code never cross threads.
+//!
+//! ## Starting a runtime and spawning
+//!
+//! ```
+//! let rt = pinwheel::Builder::new().worker_threads(2).build()?;
+//! let sum = rt.block_on(async {
+//!     let handles: Vec<_> = (0..10u64).map(|i| pinwheel::spawn(async move { i * i })).collect();
+//!     let mut sum = 0;
+//!     for h in handles {
+//!         sum += h.await.unwrap();
+//!     }
+//!     sum
+//! });
+//! assert_eq!(sum, 285);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## Thread masks and pinned tasks
+//!
+//! [`spawn_on`] restricts a `Send` future to some workers; [`spawn_local`] pins a future that
+//! need not be `Send` to the calling worker, for the whole of its life, drop included.
+//!
+//! ```
+//! use pinwheel::ThreadMask;
+//! use std::rc::Rc;
+//!
+//! let rt = pinwheel::Builder::new().worker_threads(2).build()?;
+//! let on = rt.block_on(pinwheel::spawn_on(ThreadMask::one(1), async {
+//!     // An Rc may live in a pinned task: it never leaves worker 1.
+//!     let local = pinwheel::spawn_local(async { Rc::new(pinwheel::current_worker()) });
+//!     *local.await.unwrap()
+//! }));
+//! assert_eq!(on.unwrap(), Some(1));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## Guarantees
+//!
+//! - One heap allocation per task (header, future and output together).
+//! - A wake during a poll re-runs the task after that poll: never lost, never polled twice at
+//!   once.
+//! - A task is only ever polled on a thread in its mask.
+//! - A panic in a task is caught and handed to its [`JoinHandle`] as a [`JoinError`].
+//! - Dropping the [`Runtime`] drops every unfinished future exactly once.
+
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
+
+mod loom;
+mod metrics;
+mod runtime;
+mod scheduler;
+pub mod task;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+pub use metrics::{RuntimeMetrics, WorkerMetrics};
+pub use runtime::{Builder, Handle, MAX_WORKERS, Runtime, TryCurrentError};
+pub use scheduler::{ThreadMask, current_worker};
+pub use task::{AbortHandle, JoinError, JoinHandle};
+
+use runtime::{check_mask, with_current};
+use scheduler::with_worker;
+
+#[track_caller]
+fn no_runtime(api: &str) -> ! {
+    panic!(
+        "pinwheel::{api} must be called from inside a pinwheel runtime (a task, or Runtime::block_on); use Runtime::spawn or Handle::spawn from other threads"
+    )
+}
+
+/// Spawns a task that any worker may poll; the returned [`JoinHandle`] awaits its output.
+///
+/// Called on a worker the task goes on that worker's queue, from which idle workers steal;
+/// called inside `block_on` it goes on the global queue.
+///
+/// # Panics
+///
+/// Panics outside a runtime; use [`Handle::spawn`] there.
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    with_current(|s| match s {
+        Some(s) => s.spawn(future, ThreadMask::all(), None),
+        None => no_runtime("spawn"),
+    })
+}
+
+/// Spawns a task that only the workers in `mask` may poll.
+///
+/// # Panics
+///
+/// Panics outside a runtime, and when `mask` names no worker of the current runtime.
+#[track_caller]
+pub fn spawn_on<F>(mask: ThreadMask, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    with_current(|s| match s {
+        Some(s) => {
+            check_mask("spawn_on", mask, s);
+            s.spawn(future, mask, None)
+        }
+        None => no_runtime("spawn_on"),
+    })
+}
+
+/// Spawns a future that need not be `Send`, pinned to the calling worker thread: it is polled
+/// and dropped only there, even at shutdown.
+///
+/// # Panics
+///
+/// Panics when not called on a pinwheel worker thread (from a task); a thread inside
+/// `block_on` is not a worker.
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    with_worker(|cx| match cx {
+        Some(cx) => cx.shared.spawn(future, ThreadMask::one(cx.index), Some(cx)),
+        None => panic!(
+            "pinwheel::spawn_local must be called on a pinwheel worker thread (from inside a task): it pins the future to the calling worker. Use pinwheel::spawn or spawn_on elsewhere"
+        ),
+    })
+}
+
+/// Yields to the scheduler once: the task goes to the back of its worker's queue.
+///
+/// ```
+/// let rt = pinwheel::Runtime::new().unwrap();
+/// rt.block_on(rt.spawn(async { pinwheel::yield_now().await })).unwrap();
+/// ```
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future of [`yield_now`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

@@ -1,0 +1,454 @@
+//! [`Builder`], [`Runtime`] and [`Handle`]: starting workers, entering the runtime, blocking on
+//! a future, and shutting down.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::metrics::RuntimeMetrics;
+use crate::scheduler::{Shared, ThreadMask, WorkerContext, with_worker};
+use crate::task::JoinHandle;
+
+/// The most worker threads a runtime may have: one bit each in a [`ThreadMask`].
+pub const MAX_WORKERS: usize = 64;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Handle>> = const { RefCell::new(None) };
+}
+
+/// Makes `handle` the current runtime of this thread until the guard drops.
+pub(crate) fn enter(handle: Handle) -> EnterGuard {
+    let prev = CURRENT.with(|c| c.replace(Some(handle)));
+    EnterGuard { prev }
+}
+
+pub(crate) struct EnterGuard {
+    prev: Option<Handle>,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        CURRENT.with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+/// Runs `f` with the current runtime's shared state, without cloning the handle.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
+    with_worker(|cx| match cx {
+        Some(cx) => f(Some(&cx.shared)),
+        None => CURRENT.with(|c| f(c.borrow().as_ref().map(|h| &h.shared))),
+    })
+}
+
+/// Configures and starts a [`Runtime`].
+///
+/// ```
+/// let rt = pinwheel::Builder::new().worker_threads(2).thread_name("svc").build()?;
+/// assert_eq!(rt.worker_threads(), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    worker_threads: Option<usize>,
+    thread_name: String,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: one worker per available CPU (at most 64), threads named
+    /// `pinwheel-worker-N`.
+    pub fn new() -> Builder {
+        Builder {
+            worker_threads: None,
+            thread_name: "pinwheel-worker".to_owned(),
+        }
+    }
+
+    /// The number of worker threads, from 1 to 64. Other values make [`build`](Self::build)
+    /// fail with `InvalidInput`.
+    pub fn worker_threads(&mut self, n: usize) -> &mut Builder {
+        self.worker_threads = Some(n);
+        self
+    }
+
+    /// The name prefix of the worker threads; worker `i` is named `"{name}-{i}"`.
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Builder {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Starts the worker threads.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when the worker count is 0 or above 64; the OS error when a thread
+    /// cannot be started.
+    pub fn build(&mut self) -> io::Result<Runtime> {
+        let n = match self.worker_threads {
+            Some(n) if (1..=MAX_WORKERS).contains(&n) => n,
+            Some(n) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "pinwheel::Builder::worker_threads({n}): the worker count must be between 1 and {MAX_WORKERS} (one bit each in a ThreadMask)"
+                    ),
+                ));
+            }
+            None => thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .clamp(1, MAX_WORKERS),
+        };
+        let locals: Vec<_> = (0..n)
+            .map(|_| crossbeam_deque::Worker::new_fifo())
+            .collect();
+        let shared = Arc::new(Shared::new(locals.iter().map(|w| w.stealer()).collect()));
+        let exits = Arc::new(Exits {
+            count: Mutex::new(0),
+            cond: Condvar::new(),
+        });
+        let mut threads = Vec::with_capacity(n);
+        for (index, local) in locals.into_iter().enumerate() {
+            let shared2 = shared.clone();
+            let exits2 = exits.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("{}-{index}", self.thread_name))
+                .spawn(move || {
+                    let _exit = ExitSignal(exits2);
+                    WorkerContext::run_thread(shared2, index, local);
+                });
+            match spawned {
+                Ok(t) => threads.push(Some(t)),
+                Err(e) => {
+                    let rt = Runtime {
+                        handle: Handle { shared },
+                        threads,
+                        exits,
+                    };
+                    drop(rt);
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("pinwheel: could not start worker thread {index}: {e}"),
+                    ));
+                }
+            }
+        }
+        Ok(Runtime {
+            handle: Handle { shared },
+            threads,
+            exits,
+        })
+    }
+}
+
+struct Exits {
+    count: Mutex<usize>,
+    cond: Condvar,
+}
+
+/// Counts a worker thread out, even when it unwinds.
+struct ExitSignal(Arc<Exits>);
+
+impl Drop for ExitSignal {
+    fn drop(&mut self) {
+        *self.0.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.cond.notify_all();
+    }
+}
+
+/// A running pinwheel runtime: its worker threads and the handle to reach them.
+///
+/// Dropping it shuts it down: workers stop, every unfinished task is dropped exactly once (a
+/// `spawn_local` task on its own thread), and the threads are joined.
+///
+/// ```
+/// let rt = pinwheel::Runtime::new()?;
+/// let answer = rt.block_on(async {
+///     let h = pinwheel::spawn(async { 40 + 2 });
+///     h.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    handle: Handle,
+    threads: Vec<Option<thread::JoinHandle<()>>>,
+    exits: Arc<Exits>,
+}
+
+impl Runtime {
+    /// A runtime with the [`Builder`]'s defaults.
+    ///
+    /// # Errors
+    ///
+    /// The OS error when a worker thread cannot be started.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// Runs `future` to completion on the calling thread, which drives nothing else meanwhile;
+    /// spawned tasks run on the workers. See [`Handle::block_on`].
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.handle.block_on(future)
+    }
+
+    /// Spawns a task that may run on any worker. See [`spawn`](crate::spawn).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// The handle: cloneable, `Send + Sync`, to spawn from anywhere.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// How many worker threads run.
+    pub fn worker_threads(&self) -> usize {
+        self.handle.shared.num_workers()
+    }
+
+    /// Per-worker counters, read without stopping the workers.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.handle.metrics()
+    }
+
+    /// Shuts down, waiting at most `timeout` for the workers to stop. A worker stuck in a long
+    /// poll is left behind (its thread is detached); the tasks it does not hold are still
+    /// dropped, and it drops its own when its poll returns.
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
+        self.shutdown(Some(Instant::now() + timeout));
+    }
+
+    fn shutdown(&mut self, deadline: Option<Instant>) {
+        if self.threads.is_empty() && self.handle.shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let shared = &self.handle.shared;
+        shared.begin_shutdown();
+        // A runtime dropped on one of its own workers cannot wait for that worker.
+        let me = with_worker(|cx| {
+            cx.filter(|cx| Arc::ptr_eq(&cx.shared, shared))
+                .map(|cx| cx.index)
+        });
+        let expected = self.threads.len() - usize::from(me.is_some());
+        let mut count = self.exits.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *count < expected {
+            match deadline {
+                None => {
+                    count = self
+                        .exits
+                        .cond
+                        .wait(count)
+                        .unwrap_or_else(|e| e.into_inner())
+                }
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    count = self
+                        .exits
+                        .cond
+                        .wait_timeout(count, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        drop(count);
+        for (i, t) in self.threads.iter_mut().enumerate() {
+            if Some(i) == me {
+                continue;
+            }
+            if let Some(t) = t.take_if(|t| t.is_finished()) {
+                let _ = t.join();
+            }
+        }
+        self.threads.clear();
+        shared.finish_shutdown();
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown(None);
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("worker_threads", &self.worker_threads())
+            .finish()
+    }
+}
+
+/// A handle to a runtime: spawn onto it and block on it from any thread.
+///
+/// ```
+/// let rt = pinwheel::Runtime::new().unwrap();
+/// let handle = rt.handle().clone();
+/// let out = std::thread::spawn(move || handle.block_on(handle.spawn(async { 7 })).unwrap())
+///     .join()
+///     .unwrap();
+/// assert_eq!(out, 7);
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// The error of [`Handle::try_current`]: no runtime is running on this thread.
+#[derive(Debug, Clone)]
+pub struct TryCurrentError(());
+
+impl fmt::Display for TryCurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "no pinwheel runtime is running on this thread: call this from a task, from inside Runtime::block_on, or use a Handle kept from Runtime::handle()",
+        )
+    }
+}
+
+impl std::error::Error for TryCurrentError {}
+
+impl Handle {
+    /// The runtime running on this thread (a worker, or a thread inside `block_on`).
+    ///
+    /// # Panics
+    ///
+    /// Panics off a runtime, saying so; [`try_current`](Self::try_current) does not.
+    #[track_caller]
+    pub fn current() -> Handle {
+        match Handle::try_current() {
+            Ok(h) => h,
+            Err(e) => panic!("pinwheel::Handle::current: {e}"),
+        }
+    }
+
+    /// The runtime running on this thread, or an error saying there is none.
+    pub fn try_current() -> Result<Handle, TryCurrentError> {
+        with_current(|s| s.map(|s| Handle { shared: s.clone() })).ok_or(TryCurrentError(()))
+    }
+
+    /// Spawns a task that may run on any worker; see [`spawn`](crate::spawn).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(future, ThreadMask::all(), None)
+    }
+
+    /// Spawns a task that only the workers in `mask` may poll; see [`spawn_on`](crate::spawn_on).
+    ///
+    /// # Panics
+    ///
+    /// Panics when `mask` names no worker of this runtime.
+    #[track_caller]
+    pub fn spawn_on<F>(&self, mask: ThreadMask, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        check_mask("spawn_on", mask, &self.shared);
+        self.shared.spawn(future, mask, None)
+    }
+
+    /// Runs `future` to completion on the calling thread, with this runtime as the current one
+    /// (so `pinwheel::spawn` works inside). The calling thread drives nothing else.
+    ///
+    /// # Panics
+    ///
+    /// Panics on a pinwheel worker thread: blocking it would stall the tasks it must run.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        if with_worker(|cx| cx.is_some()) {
+            panic!(
+                "pinwheel: block_on was called on a worker thread; blocking a worker stalls the tasks it runs. Use .await inside tasks, or call block_on from a thread of your own"
+            );
+        }
+        let _enter = enter(self.clone());
+        let signal = Arc::new(ThreadSignal {
+            thread: thread::current(),
+            notified: AtomicBool::new(false),
+        });
+        let waker = Waker::from(signal.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+            while !signal.notified.swap(false, Ordering::Acquire) {
+                thread::park();
+            }
+        }
+    }
+
+    /// Per-worker counters.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics::collect(self.shared.workers.iter().map(|w| &w.counters))
+    }
+
+    /// How many worker threads the runtime has.
+    pub fn worker_threads(&self) -> usize {
+        self.shared.num_workers()
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("worker_threads", &self.worker_threads())
+            .finish()
+    }
+}
+
+#[track_caller]
+pub(crate) fn check_mask(api: &str, mask: ThreadMask, shared: &Shared) {
+    if (mask & shared.all).is_empty() {
+        panic!(
+            "pinwheel::{api}: {mask:?} names no worker of this runtime, which has {} workers (indices 0..{}); a task needs at least one thread it may run on",
+            shared.num_workers(),
+            shared.num_workers()
+        );
+    }
+}
+
+/// Wakes the thread blocked in `block_on`.
+struct ThreadSignal {
+    thread: thread::Thread,
+    notified: AtomicBool,
+}
+
+impl Wake for ThreadSignal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.notified.swap(true, Ordering::Release) {
+            self.thread.unpark();
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Workers, run queues, stealing, parking and thread masks.
+//!
+//! Each worker has:
+//! - a work-stealing deque (`crossbeam_deque::Worker`, FIFO) for tasks whose mask names every
+//!   worker; idle workers steal from it;
+//! - a pinned queue only it pops, for tasks whose mask leaves other workers out (`spawn_local`,
+//!   `spawn_on`), fed directly by its own thread;
+//! - a remote queue ([`remote::RemoteQueue`]) through which other threads hand it pinned tasks;
+//! - a parker.
+//!
+//! A global injector takes full-mask tasks spawned or woken off the workers. Routing (`route`)
+//! decides, for a woken task, which of these queues it goes to, and that is what guarantees that
+//! a task is only polled on a thread in its mask.
+
+mod idle;
+mod mask;
+mod owned;
+mod park;
+mod remote;
+mod worker;
+
+#[cfg(all(test, loom))]
+mod tests_loom;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+
+use crossbeam_deque::{Injector, Stealer};
+
+pub use mask::ThreadMask;
+pub use worker::current_worker;
+pub(crate) use worker::{WorkerContext, with_worker};
+
+use crate::metrics::WorkerCounters;
+use crate::task::{
+    FLAG_LOCAL, FLAG_STEALABLE, Id, JoinHandle, NewTask, Notified, RawTask, Schedule, new_task,
+};
+use idle::Idle;
+use owned::OwnedTasks;
+use park::Parker;
+use remote::RemoteQueue;
+
+/// How many tasks a worker polls from its own queues before it looks at its remote queue and
+/// the global injector again. A task that wakes itself goes to the back of its queue, so within
+/// one such turn every other queued task runs; the remote queue and the injector are looked at
+/// every 64 polls, so a busy worker cannot starve them either. 64 is close to tokio's
+/// `global_queue_interval` (61) and small enough that a remote wake waits at most 64 polls.
+pub(crate) const BUDGET: usize = 64;
+
+/// What all threads of one runtime share.
+pub(crate) struct Shared {
+    pub(crate) workers: Box<[WorkerShared]>,
+    injector: Injector<Notified>,
+    inject_inflight: AtomicUsize,
+    inject_closed: AtomicBool,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) idle: Idle,
+    pub(crate) owned: OwnedTasks,
+    pub(crate) all: ThreadMask,
+    next_home: AtomicUsize,
+}
+
+/// What one worker shares with the other threads.
+pub(crate) struct WorkerShared {
+    remote: RemoteQueue<Notified>,
+    parker: Parker,
+    stealer: Stealer<Notified>,
+    pub(crate) counters: WorkerCounters,
+}
+
+impl Shared {
+    pub(crate) fn new(stealers: Vec<Stealer<Notified>>) -> Shared {
+        let n = stealers.len();
+        Shared {
+            workers: stealers
+                .into_iter()
+                .map(|stealer| WorkerShared {
+                    remote: RemoteQueue::new(),
+                    parker: Parker::new(),
+                    stealer,
+                    counters: WorkerCounters::default(),
+                })
+                .collect(),
+            injector: Injector::new(),
+            inject_inflight: AtomicUsize::new(0),
+            inject_closed: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+            idle: Idle::new(n),
+            owned: OwnedTasks::new(n),
+            all: ThreadMask::first(n),
+            next_home: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn num_workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Spawns a task with `mask` (already checked to name a worker). `local` marks a
+    /// `spawn_local` future, owned by the calling worker `cx`.
+    pub(crate) fn spawn<F>(
+        self: &Arc<Self>,
+        future: F,
+        mask: ThreadMask,
+        local: Option<&WorkerContext>,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+    {
+        let mask = mask & self.all;
+        debug_assert!(!mask.is_empty());
+        let here = current_worker_of(self);
+        let (home, flags) = if let Some(cx) = local {
+            (cx.index, FLAG_LOCAL)
+        } else if mask == self.all {
+            (here.unwrap_or(0), FLAG_STEALABLE)
+        } else {
+            match here {
+                Some(i) if mask.contains(i) => (i, 0),
+                _ => {
+                    let k = self.next_home.fetch_add(1, Relaxed) % mask.count() as usize;
+                    (mask.nth(k as u32), 0)
+                }
+            }
+        };
+        let NewTask {
+            owned,
+            notified,
+            join,
+        } = new_task(future, self.clone(), Id::next(), mask, home as u32, flags);
+        let inserted = match local {
+            Some(cx) => cx.owned_local.insert(owned),
+            None => self.owned.insert(owned),
+        };
+        if inserted {
+            self.route(notified);
+        } else {
+            // The runtime is shutting down: the future is dropped here, and the JoinHandle
+            // resolves to a cancellation.
+            drop(notified);
+            // SAFETY: the owned-list reference was not taken by a list; it is ours to give up.
+            unsafe { owned.shutdown() };
+        }
+        join
+    }
+
+    /// Queues a woken task where its mask allows it to run.
+    pub(crate) fn route(self: &Arc<Self>, task: Notified) {
+        with_worker(|cx| match cx {
+            Some(cx) if Arc::ptr_eq(&cx.shared, self) => cx.schedule_local(task),
+            _ => self.schedule_remote(task),
+        })
+    }
+
+    /// Queues a task from a thread that is not one of this runtime's workers.
+    fn schedule_remote(&self, task: Notified) {
+        let h = task.header();
+        if h.flags & FLAG_STEALABLE != 0 {
+            self.push_inject(task);
+        } else {
+            self.push_remote(h.home as usize, task);
+        }
+    }
+
+    /// Hands a task to worker `index` through its remote queue, waking it if needed.
+    pub(crate) fn push_remote(&self, index: usize, task: Notified) {
+        let worker = &self.workers[index];
+        // A refused push means that worker has shut down; the task was cancelled (or will be)
+        // by the shutdown, so dropping this reference loses nothing.
+        let _ = worker.remote.push(task, || worker.parker.unpark());
+    }
+
+    fn push_inject(&self, task: Notified) {
+        self.inject_inflight.fetch_add(1, SeqCst);
+        if self.inject_closed.load(SeqCst) {
+            self.inject_inflight.fetch_sub(1, SeqCst);
+            drop(task);
+            return;
+        }
+        self.injector.push(task);
+        self.notify_work();
+        self.inject_inflight.fetch_sub(1, SeqCst);
+    }
+
+    /// Wakes one sleeping worker to look for stealable work, unless one is already searching.
+    pub(crate) fn notify_work(&self) {
+        if let Some(i) = self.idle.worker_to_notify() {
+            self.workers[i].parker.unpark();
+        }
+    }
+
+    /// Tells every worker to stop.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, SeqCst);
+        for w in self.workers.iter() {
+            w.parker.unpark();
+        }
+    }
+
+    /// Cancels what the workers left: every live `Send` task, and what sits in the injector.
+    /// Called once the workers have stopped (or the shutdown timeout passed).
+    pub(crate) fn finish_shutdown(&self) {
+        for task in self.owned.close() {
+            // SAFETY: `close` handed us the list's reference to each task.
+            unsafe { task.shutdown() };
+        }
+        self.inject_closed.store(true, SeqCst);
+        while self.inject_inflight.load(SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        loop {
+            match self.injector.steal() {
+                crossbeam_deque::Steal::Success(task) => drop(task),
+                crossbeam_deque::Steal::Retry => continue,
+                crossbeam_deque::Steal::Empty => break,
+            }
+        }
+    }
+
+    /// Cancels the restricted `Send` tasks homed on worker `index`, on that worker's thread.
+    pub(crate) fn shutdown_homed(&self, index: usize) {
+        for task in self.owned.take_where(|t| {
+            t.header().flags & FLAG_STEALABLE == 0 && t.header().home as usize == index
+        }) {
+            // SAFETY: `take_where` handed us the list's reference.
+            unsafe { task.shutdown() };
+        }
+    }
+}
+
+/// The calling thread's worker index, if it is a worker of `shared`.
+fn current_worker_of(shared: &Arc<Shared>) -> Option<usize> {
+    with_worker(|cx| {
+        cx.filter(|cx| Arc::ptr_eq(&cx.shared, shared))
+            .map(|cx| cx.index)
+    })
+}
+
+impl Schedule for Arc<Shared> {
+    unsafe fn schedule(this: *const Self, task: Notified) {
+        // SAFETY: per the trait, `this` is alive until `task` is queued; it is only read here.
+        let ptr = unsafe { Arc::as_ptr(&*this) };
+        with_worker(|cx| match cx {
+            Some(cx) if Arc::as_ptr(&cx.shared) == ptr => cx.schedule_local(task),
+            _ => {
+                // Off the runtime's threads: hold the runtime by our own reference, because
+                // once the task is queued another thread may run it to completion and free it
+                // (and the scheduler reference inside it).
+                // SAFETY: as above, still before the task is queued.
+                let shared = unsafe { (*this).clone() };
+                shared.schedule_remote(task);
+            }
+        })
+    }
+
+    fn release(&self, task: RawTask) -> bool {
+        if task.header().flags & FLAG_LOCAL != 0 {
+            // A local task completes on its own worker thread, whose list holds it.
+            with_worker(|cx| cx.is_some_and(|cx| cx.owned_local.remove(task)))
+        } else {
+            self.owned.remove(task)
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The lists of live tasks, so that shutdown can drop every unfinished future exactly once.
+//!
+//! `Send` tasks are kept in a sharded list any thread may lock (shard by task id, so spawns from
+//! different workers rarely meet on one lock); `spawn_local` tasks are kept by their worker in a
+//! list no other thread touches. Each list holds one reference to each task, given back when the
+//! task completes.
+
+use std::cell::RefCell;
+use std::sync::atomic::Ordering::Relaxed;
+
+use slab::Slab;
+
+use crate::loom::{Mutex, lock};
+use crate::task::RawTask;
+
+pub(crate) struct OwnedTasks {
+    shards: Box<[Mutex<Shard>]>,
+    mask: usize,
+}
+
+#[derive(Default)]
+struct Shard {
+    tasks: Slab<RawTask>,
+    closed: bool,
+}
+
+fn insert(shard: &mut Shard, task: RawTask) -> bool {
+    if shard.closed {
+        return false;
+    }
+    let key = shard.tasks.insert(task);
+    let key =
+        u32::try_from(key).expect("pinwheel: more than 2^32 live tasks in one owned-task shard");
+    task.header().owned_key.store(key, Relaxed);
+    true
+}
+
+fn remove(shard: &mut Shard, task: RawTask) -> bool {
+    let key = task.header().owned_key.load(Relaxed) as usize;
+    if shard.tasks.get(key) == Some(&task) {
+        shard.tasks.remove(key);
+        true
+    } else {
+        false
+    }
+}
+
+fn close(shard: &mut Shard) -> Vec<RawTask> {
+    shard.closed = true;
+    shard.tasks.drain().collect()
+}
+
+impl OwnedTasks {
+    pub(crate) fn new(workers: usize) -> OwnedTasks {
+        let n = (workers * 4).next_power_of_two().clamp(4, 256);
+        OwnedTasks {
+            shards: (0..n).map(|_| Mutex::new(Shard::default())).collect(),
+            mask: n - 1,
+        }
+    }
+
+    fn shard(&self, task: RawTask) -> &Mutex<Shard> {
+        &self.shards[task.header().id.as_u64() as usize & self.mask]
+    }
+
+    /// Adds a new task; `false` when the runtime is shutting down (the caller cancels it).
+    pub(crate) fn insert(&self, task: RawTask) -> bool {
+        insert(&mut lock(self.shard(task)), task)
+    }
+
+    /// Removes a completed task; `true` when it was there (its reference comes back).
+    pub(crate) fn remove(&self, task: RawTask) -> bool {
+        remove(&mut lock(self.shard(task)), task)
+    }
+
+    /// Refuses further tasks and takes every live one, with the list's references.
+    pub(crate) fn close(&self) -> Vec<RawTask> {
+        self.shards
+            .iter()
+            .flat_map(|s| close(&mut lock(s)))
+            .collect()
+    }
+
+    /// Takes the live tasks that match `pred`, with the list's references, leaving the list open.
+    pub(crate) fn take_where(&self, mut pred: impl FnMut(RawTask) -> bool) -> Vec<RawTask> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let mut shard = lock(shard);
+            let keys: Vec<usize> = shard
+                .tasks
+                .iter()
+                .filter(|(_, t)| pred(**t))
+                .map(|(k, _)| k)
+                .collect();
+            out.extend(keys.into_iter().map(|k| shard.tasks.remove(k)));
+        }
+        out
+    }
+}
+
+/// The list of one worker's `spawn_local` tasks; only that worker's thread touches it.
+#[derive(Default)]
+pub(crate) struct LocalOwnedTasks {
+    shard: RefCell<Shard>,
+}
+
+impl LocalOwnedTasks {
+    pub(crate) fn insert(&self, task: RawTask) -> bool {
+        insert(&mut self.shard.borrow_mut(), task)
+    }
+
+    pub(crate) fn remove(&self, task: RawTask) -> bool {
+        remove(&mut self.shard.borrow_mut(), task)
+    }
+
+    pub(crate) fn close(&self) -> Vec<RawTask> {
+        close(&mut self.shard.borrow_mut())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.shard.borrow().tasks.len()
+    }
+}

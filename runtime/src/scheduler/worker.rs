@@ -1,0 +1,287 @@
+//! The worker thread: its queues, its loop, and how it parks and shuts down.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::ptr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::*;
+
+use crossbeam_deque::{Steal, Worker};
+
+use super::owned::LocalOwnedTasks;
+use super::{BUDGET, FLAG_STEALABLE, Shared};
+use crate::metrics::add;
+use crate::task::Notified;
+
+thread_local! {
+    static WORKER: Cell<*const WorkerContext> = const { Cell::new(ptr::null()) };
+}
+
+/// Runs `f` with the calling thread's worker context, if it is a worker thread.
+pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
+    let cx = WORKER.with(Cell::get);
+    // SAFETY: the pointer is set by `WorkerContext::run_thread` to a context that lives on that
+    // thread's stack for as long as the pointer is set, and only that thread reads it.
+    f(unsafe { cx.as_ref() })
+}
+
+/// The index of the calling worker thread, or `None` off the workers.
+///
+/// ```
+/// let rt = pinwheel::Builder::new().worker_threads(2).build().unwrap();
+/// assert_eq!(pinwheel::current_worker(), None);
+/// let i = rt.block_on(rt.spawn(async { pinwheel::current_worker() })).unwrap();
+/// assert!(matches!(i, Some(0 | 1)));
+/// ```
+pub fn current_worker() -> Option<usize> {
+    with_worker(|cx| cx.map(|cx| cx.index))
+}
+
+/// Everything a worker keeps on its own thread.
+pub(crate) struct WorkerContext {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    local: Worker<Notified>,
+    pinned: RefCell<VecDeque<Notified>>,
+    pub(crate) owned_local: LocalOwnedTasks,
+    searching: Cell<bool>,
+    rng: Cell<u32>,
+}
+
+impl WorkerContext {
+    /// The body of worker thread `index`.
+    pub(crate) fn run_thread(shared: Arc<Shared>, index: usize, local: Worker<Notified>) {
+        let cx = WorkerContext {
+            index,
+            shared,
+            local,
+            pinned: RefCell::new(VecDeque::new()),
+            owned_local: LocalOwnedTasks::default(),
+            searching: Cell::new(false),
+            rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+        };
+        let _enter = crate::runtime::enter(crate::Handle {
+            shared: cx.shared.clone(),
+        });
+        WORKER.with(|w| w.set(&cx));
+        cx.run();
+        cx.shutdown();
+        WORKER.with(|w| w.set(ptr::null()));
+    }
+
+    fn counters(&self) -> &crate::metrics::WorkerCounters {
+        &self.shared.workers[self.index].counters
+    }
+
+    /// Queues a task woken (or spawned) on this worker's own thread.
+    pub(crate) fn schedule_local(&self, task: Notified) {
+        let h = task.header();
+        if h.flags & FLAG_STEALABLE != 0 {
+            add(&self.counters().local_wakes, 1);
+            self.local.push(task);
+            self.shared.notify_work();
+        } else if h.mask.contains(self.index) {
+            add(&self.counters().local_wakes, 1);
+            self.pinned.borrow_mut().push_back(task);
+        } else {
+            let home = h.home as usize;
+            self.shared.push_remote(home, task);
+        }
+    }
+
+    fn run(&self) {
+        let shared = &*self.shared;
+        loop {
+            if shared.shutdown.load(Acquire) {
+                return;
+            }
+            if self.run_batch() > 0 {
+                continue;
+            }
+            if let Some(task) = self.find_work() {
+                self.run_task(task);
+                continue;
+            }
+            self.park();
+        }
+    }
+
+    /// Takes what other threads handed over, then polls up to `BUDGET` tasks from the local
+    /// queues. Returns how many ran.
+    fn run_batch(&self) -> usize {
+        let remote = &self.shared.workers[self.index].remote;
+        let n = remote.drain_into(&mut self.pinned.borrow_mut());
+        if n > 0 {
+            add(&self.counters().remote_wakes, n as u64);
+        }
+        let mut ran = 0;
+        while ran < BUDGET {
+            // Alternate between the pinned queue and the deque so neither starves the other.
+            let task = if ran & 1 == 0 {
+                self.pop_pinned().or_else(|| self.local.pop())
+            } else {
+                self.local.pop().or_else(|| self.pop_pinned())
+            };
+            let Some(task) = task else { break };
+            self.run_task(task);
+            ran += 1;
+        }
+        if ran == BUDGET {
+            // Still busy: give tasks spawned from outside their turn as well.
+            if let Some(task) = self.steal_injector() {
+                self.run_task(task);
+            }
+        }
+        ran
+    }
+
+    fn pop_pinned(&self) -> Option<Notified> {
+        self.pinned.borrow_mut().pop_front()
+    }
+
+    fn run_task(&self, task: Notified) {
+        if self.searching.get() {
+            self.searching.set(false);
+            if self.shared.idle.stop_searching() {
+                // The last searcher found work: there may be more, let another worker look.
+                self.shared.notify_work();
+            }
+        }
+        debug_assert!(
+            task.header().mask.contains(self.index),
+            "pinwheel: a task was routed outside its thread mask"
+        );
+        add(&self.counters().tasks_polled, 1);
+        task.run();
+    }
+
+    fn steal_injector(&self) -> Option<Notified> {
+        loop {
+            match self.shared.injector.steal_batch_and_pop(&self.local) {
+                Steal::Success(task) => {
+                    add(&self.counters().remote_wakes, 1 + self.local.len() as u64);
+                    return Some(task);
+                }
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    fn next_rand(&self) -> u32 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng.set(x);
+        x
+    }
+
+    /// Looks for work off the local queues: the injector, then the other workers' deques.
+    fn find_work(&self) -> Option<Notified> {
+        if let Some(task) = self.steal_injector() {
+            return Some(task);
+        }
+        let n = self.shared.num_workers();
+        if n == 1 {
+            return None;
+        }
+        if !self.searching.get() {
+            if !self.shared.idle.try_start_searching(n) {
+                return None;
+            }
+            self.searching.set(true);
+        }
+        let start = self.next_rand() as usize % n;
+        for attempt in 0..2 {
+            let mut retry = false;
+            for k in 0..n {
+                let victim = (start + k) % n;
+                if victim == self.index {
+                    continue;
+                }
+                let before = self.local.len();
+                match self.shared.workers[victim]
+                    .stealer
+                    .steal_batch_and_pop(&self.local)
+                {
+                    Steal::Success(task) => {
+                        let c = self.counters();
+                        add(&c.steal_operations, 1);
+                        add(&c.steals, 1 + (self.local.len() - before) as u64);
+                        return Some(task);
+                    }
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry || attempt == 1 {
+                break;
+            }
+        }
+        self.steal_injector()
+    }
+
+    /// `true` when work may be waiting for this worker somewhere it can take it.
+    fn has_work(&self) -> bool {
+        let shared = &*self.shared;
+        shared.shutdown.load(SeqCst)
+            || !self.pinned.borrow().is_empty()
+            || !self.local.is_empty()
+            || !shared.workers[self.index].remote.is_empty()
+            || !shared.injector.is_empty()
+            || shared.workers.iter().any(|w| !w.stealer.is_empty())
+    }
+
+    fn park(&self) {
+        let idle = &self.shared.idle;
+        if self.searching.replace(false) {
+            idle.stop_searching();
+        }
+        idle.sleep(self.index);
+        // Look once more after registering as a sleeper: a producer that pushed before it saw
+        // us registered did not wake anyone.
+        if !self.has_work() {
+            add(&self.counters().parks, 1);
+            self.shared.workers[self.index].parker.park();
+        }
+        if !idle.wake(self.index) {
+            // A notifier took us off the sleeper list and counted us as searching.
+            self.searching.set(true);
+        }
+    }
+
+    /// Drops every task this worker is responsible for, on this thread: its `spawn_local`
+    /// tasks, the restricted tasks homed here, and whatever sits in its queues. Dropping a
+    /// future may wake or spawn others, so this repeats until nothing is left.
+    fn shutdown(&self) {
+        if self.searching.replace(false) {
+            self.shared.idle.stop_searching();
+        }
+        let remote = &self.shared.workers[self.index].remote;
+        loop {
+            let mut any = false;
+            for task in self.owned_local.close() {
+                any = true;
+                // SAFETY: `close` handed us the list's reference.
+                unsafe { task.shutdown() };
+            }
+            self.shared.shutdown_homed(self.index);
+            let queued = remote.close();
+            any |= !queued.is_empty();
+            drop(queued);
+            while let Some(task) = self.pop_pinned() {
+                any = true;
+                drop(task);
+            }
+            while let Some(task) = self.local.pop() {
+                any = true;
+                drop(task);
+            }
+            if !any {
+                break;
+            }
+        }
+        debug_assert_eq!(self.owned_local.len(), 0);
+    }
+}

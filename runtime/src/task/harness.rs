@@ -1,0 +1,300 @@
+//! The one allocation of a task, and the functions its vtable points to.
+
+use std::future::Future;
+use std::mem;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
+use std::task::{Context, Poll, Waker};
+
+use super::raw::{Header, Notified, RawTask, Schedule, Vtable};
+use super::state::{JOIN_INTEREST, JOIN_WAKER, State, ToIdle, ToRunning};
+use super::waker::waker_ref;
+use super::{Id, JoinError, JoinHandle};
+use crate::loom::UnsafeCell;
+use crate::scheduler::ThreadMask;
+
+/// Header, scheduler, future-or-output and join waker: everything in one heap block.
+#[repr(C)]
+pub(crate) struct Cell<F: Future, S> {
+    header: Header,
+    scheduler: S,
+    stage: UnsafeCell<Stage<F>>,
+    join_waker: UnsafeCell<Option<Waker>>,
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, JoinError>),
+    Consumed,
+}
+
+/// What `new_task` hands back: the three references a new task starts with.
+pub(crate) struct NewTask<T> {
+    /// The owned-task list's reference.
+    pub(crate) owned: RawTask,
+    /// The first run-queue entry.
+    pub(crate) notified: Notified,
+    pub(crate) join: JoinHandle<T>,
+}
+
+/// Allocates a task.
+pub(crate) fn new_task<F, S>(
+    future: F,
+    scheduler: S,
+    id: Id,
+    mask: ThreadMask,
+    home: u32,
+    flags: u8,
+) -> NewTask<F::Output>
+where
+    F: Future + 'static,
+    S: Schedule,
+{
+    let cell = Box::new(Cell {
+        header: Header {
+            state: State::new(),
+            vtable: vtable::<F, S>(),
+            id,
+            mask,
+            home,
+            owned_key: AtomicU32::new(u32::MAX),
+            flags,
+        },
+        scheduler,
+        stage: UnsafeCell::new(Stage::Running(future)),
+        join_waker: UnsafeCell::new(None),
+    });
+    let raw = RawTask(NonNull::from(Box::leak(cell)).cast::<Header>());
+    NewTask {
+        owned: raw,
+        // SAFETY: the new state holds three references and NOTIFIED; this is the queue's one.
+        notified: unsafe { Notified::from_raw(raw) },
+        // SAFETY: this is the JoinHandle's reference.
+        join: unsafe { JoinHandle::from_raw(raw) },
+    }
+}
+
+fn vtable<F: Future + 'static, S: Schedule>() -> &'static Vtable {
+    &Vtable {
+        poll: poll::<F, S>,
+        schedule: schedule::<F, S>,
+        dealloc: dealloc::<F, S>,
+        try_read_output: try_read_output::<F, S>,
+        drop_join_handle: drop_join_handle::<F, S>,
+        shutdown: shutdown::<F, S>,
+    }
+}
+
+/// # Safety
+///
+/// `ptr` is a live task made by `new_task::<F, S>`.
+unsafe fn cell<'a, F: Future, S>(ptr: NonNull<Header>) -> &'a Cell<F, S> {
+    // SAFETY: the header is the first field of a repr(C) Cell<F, S>, per the caller.
+    unsafe { ptr.cast::<Cell<F, S>>().as_ref() }
+}
+
+unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the vtable is only reached through tasks of this type; the caller's queue
+    // reference keeps it alive until it is given up below.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    let raw = RawTask(ptr);
+    match cell.header.state.transition_to_running() {
+        // SAFETY: we own the queue's reference.
+        ToRunning::Skip => unsafe { raw.drop_reference() },
+        ToRunning::Cancel => {
+            let out = cancel_future(cell);
+            finish(cell, out, 1);
+        }
+        ToRunning::Poll => {
+            let waker = waker_ref(raw);
+            let mut cx = Context::from_waker(&waker);
+            let polled = catch_unwind(AssertUnwindSafe(|| poll_future(cell, &mut cx)));
+            match polled {
+                Ok(Poll::Pending) => match cell.header.state.transition_to_idle() {
+                    // SAFETY: we own the queue's reference.
+                    ToIdle::Idle => unsafe { raw.drop_reference() },
+                    // SAFETY: the queue's reference is handed on to the next queue.
+                    ToIdle::Notified => unsafe { schedule::<F, S>(ptr) },
+                    ToIdle::Cancelled => {
+                        let out = cancel_future(cell);
+                        finish(cell, out, 1);
+                    }
+                },
+                Ok(Poll::Ready(out)) => finish(cell, Ok(out), 1),
+                Err(payload) => {
+                    // The future is dropped here, on its own thread; a second panic from its
+                    // Drop is swallowed so the first payload is the one reported.
+                    let _ = cancel_future(cell);
+                    finish(cell, Err(JoinError::panic(cell.header.id, payload)), 1);
+                }
+            }
+        }
+    }
+}
+
+/// Polls the future; drops it right away when it is done. Needs `RUNNING`.
+fn poll_future<F: Future, S>(cell: &Cell<F, S>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    cell.stage.with_mut(|stage| {
+        // SAFETY: RUNNING gives this thread the only access to the stage.
+        let stage = unsafe { &mut *stage };
+        let Stage::Running(future) = stage else {
+            unreachable!("pinwheel: a task was polled after its future was dropped")
+        };
+        // SAFETY: the future lives inside the task allocation, which never moves.
+        let future = unsafe { Pin::new_unchecked(future) };
+        let out = future.poll(cx);
+        if out.is_ready() {
+            drop(mem::replace(stage, Stage::Consumed));
+        }
+        out
+    })
+}
+
+/// Drops the future, catching a panic from its Drop. Needs `RUNNING`.
+fn cancel_future<F: Future, S>(cell: &Cell<F, S>) -> Result<F::Output, JoinError> {
+    let dropped = catch_unwind(AssertUnwindSafe(|| {
+        cell.stage.with_mut(|stage| {
+            // SAFETY: RUNNING gives this thread the only access to the stage.
+            drop(mem::replace(unsafe { &mut *stage }, Stage::Consumed));
+        })
+    }));
+    match dropped {
+        Ok(()) => Err(JoinError::cancelled(cell.header.id)),
+        Err(payload) => Err(JoinError::panic(cell.header.id, payload)),
+    }
+}
+
+/// Stores the output, completes the task, tells the JoinHandle, leaves the owned list, and
+/// drops `refs` references plus the list's one.
+fn finish<F: Future, S: Schedule>(
+    cell: &Cell<F, S>,
+    out: Result<F::Output, JoinError>,
+    refs: usize,
+) {
+    cell.stage.with_mut(|stage| {
+        // SAFETY: RUNNING gives this thread the only access to the stage; it is Consumed.
+        unsafe { *stage = Stage::Finished(out) }
+    });
+    let prev = cell.header.state.transition_to_complete();
+    if !prev.has(JOIN_INTEREST) {
+        // Nobody will read the output: drop it here, on the task's thread.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            cell.stage.with_mut(|stage| {
+                // SAFETY: with no JoinHandle left, the completer owns the output.
+                drop(mem::replace(unsafe { &mut *stage }, Stage::Consumed));
+            })
+        }));
+    } else if prev.has(JOIN_WAKER) {
+        cell.join_waker.with(|w| {
+            // SAFETY: JOIN_WAKER was set when COMPLETE was: the JoinHandle no longer writes
+            // the slot, and it holds a waker.
+            if let Some(w) = unsafe { &*w } {
+                w.wake_by_ref();
+            }
+        });
+    }
+    let raw = RawTask(NonNull::from(&cell.header));
+    let released = cell.scheduler.release(raw);
+    if cell.header.state.ref_dec_n(refs + released as usize) {
+        // SAFETY: those were the last references.
+        unsafe { dealloc::<F, S>(raw.0) }
+    }
+}
+
+unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the caller gives us a reference, so the task (and its scheduler) is alive here;
+    // `S::schedule` stops using the pointer once it has queued the task.
+    unsafe {
+        let cell = ptr.cast::<Cell<F, S>>().as_ptr();
+        let sched: *const S = &raw const (*cell).scheduler;
+        S::schedule(sched, Notified::from_raw(RawTask(ptr)));
+    }
+}
+
+unsafe fn dealloc<F: Future, S>(ptr: NonNull<Header>) {
+    // SAFETY: the last reference is gone; the allocation was made by Box in `new_task`.
+    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) });
+}
+
+unsafe fn try_read_output<F: Future, S: Schedule>(
+    ptr: NonNull<Header>,
+    dst: *mut (),
+    waker: &Waker,
+) {
+    // SAFETY: the JoinHandle's reference keeps the task alive.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    if can_read_output(cell, waker) {
+        let out = cell.stage.with_mut(|stage| {
+            // SAFETY: COMPLETE with JOIN_INTEREST: the output belongs to the JoinHandle.
+            mem::replace(unsafe { &mut *stage }, Stage::Consumed)
+        });
+        let Stage::Finished(out) = out else {
+            panic!("JoinHandle polled after it returned Ready: a JoinHandle yields its output once")
+        };
+        // SAFETY: the JoinHandle passes a `*mut Poll<Result<F::Output, JoinError>>`.
+        unsafe { *(dst as *mut Poll<Result<F::Output, JoinError>>) = Poll::Ready(out) };
+    }
+}
+
+/// `true` when the output may be taken; otherwise `waker` is registered.
+fn can_read_output<F: Future, S>(cell: &Cell<F, S>, waker: &Waker) -> bool {
+    let state = &cell.header.state;
+    let snap = state.load();
+    if snap.has(super::state::COMPLETE) {
+        return true;
+    }
+    if snap.has(JOIN_WAKER) {
+        // SAFETY: JOIN_WAKER set and not complete: the slot is stable; only we may change it.
+        let same = cell
+            .join_waker
+            .with(|w| unsafe { &*w }.as_ref().is_some_and(|w| w.will_wake(waker)));
+        if same {
+            return false;
+        }
+        if state.unset_join_waker().is_err() {
+            return true;
+        }
+    }
+    // JOIN_WAKER is clear: the JoinHandle owns the slot.
+    // SAFETY: as just said.
+    cell.join_waker
+        .with_mut(|w| unsafe { *w = Some(waker.clone()) });
+    match state.set_join_waker() {
+        Ok(()) => false,
+        Err(_) => {
+            // SAFETY: the bit stayed clear, so the slot is still ours.
+            cell.join_waker.with_mut(|w| unsafe { *w = None });
+            true
+        }
+    }
+}
+
+unsafe fn drop_join_handle<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the JoinHandle's reference keeps the task alive.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    if cell.header.state.unset_join_interested() {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            cell.stage.with_mut(|stage| {
+                // SAFETY: complete, and the JoinHandle had interest: it owns the output.
+                drop(mem::replace(unsafe { &mut *stage }, Stage::Consumed));
+            })
+        }));
+    }
+    // SAFETY: the JoinHandle's reference.
+    unsafe { RawTask(ptr).drop_reference() }
+}
+
+unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: the caller's owned-list reference keeps the task alive.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    if cell.header.state.transition_to_shutdown() {
+        let out = cancel_future(cell);
+        finish(cell, out, 1);
+    } else {
+        // Running elsewhere (it sees CANCELLED when its poll returns) or complete.
+        // SAFETY: the caller's reference.
+        unsafe { RawTask(ptr).drop_reference() }
+    }
+}

@@ -1,0 +1,39 @@
+//! Tasks: one heap allocation per spawned future, a state word, wakers, and the handles users
+//! hold ([`JoinHandle`], [`AbortHandle`]).
+//!
+//! A task is a header (state word, vtable, id, thread mask), the scheduler it belongs to, the
+//! future or its output, and the JoinHandle's waker, all in one block. The state word
+//! (`state.rs`) carries the lifecycle bits and the reference count; every transition is one
+//! compare-and-swap, and the loom models in `tests_loom.rs` check the protocol.
+
+mod error;
+mod harness;
+mod id;
+mod join;
+mod raw;
+mod state;
+mod waker;
+
+#[cfg(all(test, loom))]
+mod tests_loom;
+
+pub use error::JoinError;
+pub use id::Id;
+pub use join::{AbortHandle, JoinHandle};
+
+pub(crate) use harness::{NewTask, new_task};
+pub(crate) use raw::{FLAG_LOCAL, FLAG_STEALABLE, Notified, RawTask, Schedule};
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::raw::Header;
+
+    #[test]
+    fn header_fits_in_a_cache_line() {
+        let size = std::mem::size_of::<Header>();
+        assert!(
+            size <= 64,
+            "task header is {size} bytes; the goal is at most 64"
+        );
+    }
+}

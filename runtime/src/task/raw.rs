@@ -1,0 +1,150 @@
+//! The type-erased task: a header every task starts with, and a vtable that knows the rest.
+
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
+use std::task::Waker;
+
+use super::Id;
+use super::state::{State, ToNotified};
+use crate::scheduler::ThreadMask;
+
+/// The scheduler a task belongs to: where it goes when woken, and the list that owns it.
+pub(crate) trait Schedule: Send + Sync + Sized + 'static {
+    /// Puts a woken task on a queue.
+    ///
+    /// # Safety
+    ///
+    /// `this` points at the scheduler stored inside the task that `task` references. The
+    /// implementation must not use `this` once `task` is handed to a queue: another thread may
+    /// then run the task to completion and free it.
+    unsafe fn schedule(this: *const Self, task: Notified);
+
+    /// Removes a completed task from the owned-task list. Returns `true` when the list's
+    /// reference was given back (the caller drops it), `false` when shutdown took it already.
+    fn release(&self, task: RawTask) -> bool;
+}
+
+/// Functions that know the concrete future and scheduler of a task.
+pub(crate) struct Vtable {
+    /// Runs the task; consumes the queue's reference.
+    pub(crate) poll: unsafe fn(NonNull<Header>),
+    /// Queues the task; consumes one reference.
+    pub(crate) schedule: unsafe fn(NonNull<Header>),
+    /// Frees the allocation.
+    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+    /// Writes `Poll<Result<T, JoinError>>` into `dst` when the output is ready.
+    pub(crate) try_read_output: unsafe fn(NonNull<Header>, *mut (), &Waker),
+    /// Drops the JoinHandle's interest and reference.
+    pub(crate) drop_join_handle: unsafe fn(NonNull<Header>),
+    /// Cancels the task for runtime shutdown; consumes the owned-list reference.
+    pub(crate) shutdown: unsafe fn(NonNull<Header>),
+}
+
+/// The task may run on any worker: it lives in the work-stealing queues.
+pub(crate) const FLAG_STEALABLE: u8 = 1;
+/// The task came from `spawn_local`: its future is not `Send`, and the owned-task list of its
+/// thread holds it.
+pub(crate) const FLAG_LOCAL: u8 = 2;
+
+/// The first field of every task allocation.
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) state: State,
+    pub(crate) vtable: &'static Vtable,
+    pub(crate) id: Id,
+    pub(crate) mask: ThreadMask,
+    /// The worker that receives the task when it is woken on a thread outside its mask.
+    pub(crate) home: u32,
+    /// Where the owned-task list keeps it (a slab key); bookkeeping only, hence relaxed.
+    pub(crate) owned_key: AtomicU32,
+    pub(crate) flags: u8,
+}
+
+/// A pointer to a task, owning nothing by itself.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct RawTask(pub(crate) NonNull<Header>);
+
+// SAFETY: a RawTask is an address; what may be done through it is governed by the task state
+// word, whose protocol is what makes cross-thread use sound (see `state.rs`).
+unsafe impl Send for RawTask {}
+// SAFETY: as above.
+unsafe impl Sync for RawTask {}
+
+impl RawTask {
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: a RawTask is only made from a live task, and used while a reference is held.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Drops one reference, freeing the task when it was the last.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns a reference and gives it up.
+    pub(crate) unsafe fn drop_reference(self) {
+        if self.header().state.ref_dec_n(1) {
+            // SAFETY: that was the last reference: nobody else can reach the task.
+            unsafe { (self.header().vtable.dealloc)(self.0) }
+        }
+    }
+
+    /// Cancels the task at shutdown.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the owned-list reference and gives it up.
+    pub(crate) unsafe fn shutdown(self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.header().vtable.shutdown)(self.0) }
+    }
+
+    /// Wakes the task without consuming a reference.
+    pub(crate) fn wake_by_ref(self) {
+        if self.header().state.transition_to_notified_by_ref() == ToNotified::Submit {
+            // SAFETY: the transition made a reference for the queue.
+            unsafe { (self.header().vtable.schedule)(self.0) }
+        }
+    }
+}
+
+/// A task in a run queue: owns one reference, and the right to run the task once.
+pub(crate) struct Notified(RawTask);
+
+// SAFETY: a Notified moves between threads only through the runtime's queues, and the routing in
+// `scheduler` only runs a task on a thread in its mask; a task whose future is not `Send`
+// (`FLAG_LOCAL`) is only ever polled and dropped on its own thread.
+unsafe impl Send for Notified {}
+
+impl Notified {
+    /// # Safety
+    ///
+    /// The caller gives up one reference to the task, which must be `NOTIFIED`.
+    pub(crate) unsafe fn from_raw(raw: RawTask) -> Notified {
+        Notified(raw)
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        self.0.header()
+    }
+
+    /// Polls the task (or drops it when cancelled); the reference goes with it.
+    pub(crate) fn run(self) {
+        let raw = self.0;
+        std::mem::forget(self);
+        // SAFETY: we owned the queue's reference and hand it to `poll`.
+        unsafe { (raw.header().vtable.poll)(raw.0) }
+    }
+}
+
+impl Drop for Notified {
+    fn drop(&mut self) {
+        // SAFETY: a Notified owns one reference.
+        unsafe { self.0.drop_reference() }
+    }
+}
+
+impl std::fmt::Debug for Notified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Notified({})", self.header().id)
+    }
+}

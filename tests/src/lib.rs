@@ -1,0 +1,1 @@
+//! Integration tests of pinwheel live in `tests/`; this library is empty.
