@@ -50,7 +50,8 @@ pub struct WorkerMetrics {
     pub steal_operations: u64,
     /// Tasks taken from other workers by those steal operations.
     pub steals: u64,
-    /// Times the worker went to sleep for lack of work.
+    /// Times the worker ran out of work and went to sleep (counted as it registers as a
+    /// sleeper, so a last-moment find of work still counts).
     pub parks: u64,
 }
 

@@ -37,7 +37,10 @@ impl Future for Recorder {
 }
 
 /// Wakes whatever waker shows up in `slot` from a plain OS thread until `stop`.
-fn waker_thread(slot: Arc<Mutex<Option<Waker>>>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
+fn waker_thread(
+    slot: Arc<Mutex<Option<Waker>>>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
     std::thread::spawn(move || {
         let mut wakes = 0;
         while !stop.load(Ordering::SeqCst) {
@@ -57,7 +60,12 @@ fn run_recorder(rt: &Runtime, mask: Option<ThreadMask>, target: usize) -> Vec<Op
     let slot = Arc::new(Mutex::new(None));
     let stop = Arc::new(AtomicBool::new(false));
     let waker = waker_thread(slot.clone(), stop.clone());
-    let fut = Recorder { seen: seen.clone(), slot, polls: 0, target };
+    let fut = Recorder {
+        seen: seen.clone(),
+        slot,
+        polls: 0,
+        target,
+    };
     let h = match mask {
         Some(m) => rt.handle().spawn_on(m, fut),
         None => rt.spawn(fut),
@@ -114,7 +122,11 @@ fn rt_spawn_on_inside_a_task_from_another_worker() {
     let out = rt.block_on(rt.spawn(async {
         let mut v = Vec::new();
         for k in [2usize, 0, 1, 2] {
-            v.push(pinwheel::spawn_on(ThreadMask::one(k), async { pinwheel::current_worker() }).await.unwrap());
+            v.push(
+                pinwheel::spawn_on(ThreadMask::one(k), async { pinwheel::current_worker() })
+                    .await
+                    .unwrap(),
+            );
         }
         v
     }));
@@ -191,7 +203,10 @@ fn rt_full_mask_tasks_are_stolen_by_idle_workers() {
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
                 while *n < 100 {
                     let left = deadline.saturating_duration_since(std::time::Instant::now());
-                    assert!(!left.is_zero(), "stealable tasks were not stolen while their worker was blocked");
+                    assert!(
+                        !left.is_zero(),
+                        "stealable tasks were not stolen while their worker was blocked"
+                    );
                     n = d2.1.wait_timeout(n, left).unwrap().0;
                 }
             }

@@ -34,10 +34,17 @@ struct Counters {
 
 impl Counters {
     fn new() -> Counters {
-        Counters { drops: Arc::new(AtomicUsize::new(0)), wrong_thread: Arc::new(AtomicUsize::new(0)) }
+        Counters {
+            drops: Arc::new(AtomicUsize::new(0)),
+            wrong_thread: Arc::new(AtomicUsize::new(0)),
+        }
     }
     fn probe(&self, expect: Option<usize>) -> DropProbe {
-        DropProbe { drops: self.drops.clone(), wrong_thread: self.wrong_thread.clone(), expect }
+        DropProbe {
+            drops: self.drops.clone(),
+            wrong_thread: self.wrong_thread.clone(),
+            expect,
+        }
     }
 }
 
@@ -121,8 +128,16 @@ fn rt_shutdown_drops_every_kind_of_pending_task_once() {
     drop(rt);
     opener.join().unwrap();
 
-    assert_eq!(c.drops.load(Ordering::SeqCst), expected, "every future dropped exactly once");
-    assert_eq!(c.wrong_thread.load(Ordering::SeqCst), 0, "pinned futures dropped off their thread");
+    assert_eq!(
+        c.drops.load(Ordering::SeqCst),
+        expected,
+        "every future dropped exactly once"
+    );
+    assert_eq!(
+        c.wrong_thread.load(Ordering::SeqCst),
+        0,
+        "pinned futures dropped off their thread"
+    );
     for h in handles {
         assert!(h.is_finished());
         // Awaiting a JoinHandle needs no runtime.

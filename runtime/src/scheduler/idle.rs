@@ -82,4 +82,10 @@ impl Idle {
             false
         }
     }
+
+    /// How many workers are registered as sleepers.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn num_sleeping(&self) -> usize {
+        self.sleeping.load(SeqCst)
+    }
 }

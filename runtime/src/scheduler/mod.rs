@@ -263,3 +263,34 @@ impl Schedule for Arc<Shared> {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::Builder;
+
+    /// Waits (bounded) until every worker of `rt` is registered as a sleeper.
+    fn wait_all_asleep(rt: &crate::Runtime) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while rt.handle().shared.idle.num_sleeping() != rt.worker_threads() {
+            assert!(Instant::now() < deadline, "workers never went to sleep");
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_spawn_wakes_one_worker_not_all() {
+        let rt = Builder::new().worker_threads(4).build().unwrap();
+        wait_all_asleep(&rt);
+        for _ in 0..10 {
+            let before = rt.metrics().total().parks;
+            rt.block_on(rt.spawn(async {})).unwrap();
+            wait_all_asleep(&rt);
+            let woken = rt.metrics().total().parks - before;
+            // One worker is woken for the task; finding it as the last searcher, it wakes one
+            // more to look for further work. Waking all would make this 4.
+            assert!(woken <= 2, "{woken} workers were woken for one spawn");
+        }
+    }
+}

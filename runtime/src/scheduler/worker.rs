@@ -238,11 +238,11 @@ impl WorkerContext {
         if self.searching.replace(false) {
             idle.stop_searching();
         }
+        add(&self.counters().parks, 1);
         idle.sleep(self.index);
         // Look once more after registering as a sleeper: a producer that pushed before it saw
         // us registered did not wake anyone.
         if !self.has_work() {
-            add(&self.counters().parks, 1);
             self.shared.workers[self.index].parker.park();
         }
         if !idle.wake(self.index) {
