@@ -1,1 +1,341 @@
-//! Workloads shared by the benchmark binaries.
+//! Workloads for side-by-side benchmarks of pinwheel and tokio.
+//!
+//! Each workload is written once, generic over [`Exec`], so both runtimes run the very same
+//! code; only spawning, blocking and yielding differ. The synchronisation the workloads use
+//! (std channels, `tokio::sync::oneshot`) works on any executor.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::mpsc;
+
+pub mod runner;
+
+/// What a workload needs from a runtime.
+pub trait Exec: Send + Sync + 'static {
+    /// The runtime's name in reports.
+    const NAME: &'static str;
+
+    /// Starts a runtime with `workers` worker threads.
+    fn build(workers: usize) -> Self;
+
+    /// Runs `f` to completion on the calling thread.
+    fn block_on<F: Future>(&self, f: F) -> F::Output;
+
+    /// Spawns from outside the runtime (through its handle); the future yields the output.
+    fn spawn_outside<F>(&self, f: F) -> impl Future<Output = F::Output> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+
+    /// Spawns onto the current runtime (from a task or inside `block_on`).
+    fn spawn<F>(f: F) -> impl Future<Output = F::Output> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static;
+
+    /// Yields once to the scheduler.
+    fn yield_now() -> impl Future<Output = ()> + Send;
+}
+
+/// A pinwheel runtime.
+pub struct Pinwheel(pub pinwheel::Runtime);
+
+impl Exec for Pinwheel {
+    const NAME: &'static str = "pinwheel";
+
+    fn build(workers: usize) -> Self {
+        Pinwheel(
+            pinwheel::Builder::new()
+                .worker_threads(workers)
+                .build()
+                .expect("pinwheel runtime"),
+        )
+    }
+
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.0.block_on(f)
+    }
+
+    fn spawn_outside<F>(&self, f: F) -> impl Future<Output = F::Output> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let h = self.0.spawn(f);
+        async move { h.await.expect("task failed") }
+    }
+
+    fn spawn<F>(f: F) -> impl Future<Output = F::Output> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let h = pinwheel::spawn(f);
+        async move { h.await.expect("task failed") }
+    }
+
+    fn yield_now() -> impl Future<Output = ()> + Send {
+        pinwheel::yield_now()
+    }
+}
+
+/// A tokio multi-thread runtime, configured as a network service would (`enable_all`), unless
+/// the environment variable `PINWHEEL_BENCH_TOKIO_PLAIN` is set.
+pub struct Tokio(pub tokio::runtime::Runtime);
+
+impl Exec for Tokio {
+    const NAME: &'static str = "tokio";
+
+    fn build(workers: usize) -> Self {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        // `PINWHEEL_BENCH_TOKIO_PLAIN=1` leaves tokio's I/O and time drivers off, to show how much
+        // of the gap they account for (pinwheel has no I/O driver yet).
+        if std::env::var_os("PINWHEEL_BENCH_TOKIO_PLAIN").is_none() {
+            b.enable_all();
+        }
+        Tokio(b.build().expect("tokio runtime"))
+    }
+
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.0.block_on(f)
+    }
+
+    fn spawn_outside<F>(&self, f: F) -> impl Future<Output = F::Output> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let h = self.0.spawn(f);
+        async move { h.await.expect("task failed") }
+    }
+
+    fn spawn<F>(f: F) -> impl Future<Output = F::Output> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let h = tokio::spawn(f);
+        async move { h.await.expect("task failed") }
+    }
+
+    fn yield_now() -> impl Future<Output = ()> + Send {
+        tokio::task::yield_now()
+    }
+}
+
+/// A benchmark workload: state kept across iterations, and one iteration.
+pub trait Workload<E: Exec> {
+    /// Runs one iteration.
+    fn iter(&mut self, rt: &E);
+}
+
+/// tokio's `spawn_many_local`: 10,000 spawns from inside `block_on`, the last one signals.
+pub struct SpawnManyLocal {
+    tx: mpsc::SyncSender<()>,
+    rx: mpsc::Receiver<()>,
+    rem: Arc<AtomicUsize>,
+}
+
+/// Spawns in `spawn_many_*`.
+pub const NUM_SPAWN: usize = 10_000;
+
+impl Default for SpawnManyLocal {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::sync_channel(1000);
+        SpawnManyLocal {
+            tx,
+            rx,
+            rem: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+impl<E: Exec> Workload<E> for SpawnManyLocal {
+    fn iter(&mut self, rt: &E) {
+        self.rem.store(NUM_SPAWN, Relaxed);
+        rt.block_on(async {
+            for _ in 0..NUM_SPAWN {
+                let tx = self.tx.clone();
+                let rem = self.rem.clone();
+                drop(E::spawn(async move {
+                    if 1 == rem.fetch_sub(1, Relaxed) {
+                        tx.send(()).unwrap();
+                    }
+                }));
+            }
+            self.rx.recv().unwrap();
+        });
+    }
+}
+
+/// A variant of `spawn_many_local` where the spawns come from a task on a worker (the common
+/// case in a server: a task spawning sub-tasks), not from `block_on`.
+pub struct SpawnManyWorker(SpawnManyLocal);
+
+impl Default for SpawnManyWorker {
+    fn default() -> Self {
+        SpawnManyWorker(SpawnManyLocal::default())
+    }
+}
+
+impl<E: Exec> Workload<E> for SpawnManyWorker {
+    fn iter(&mut self, rt: &E) {
+        let s = &self.0;
+        s.rem.store(NUM_SPAWN, Relaxed);
+        let tx = s.tx.clone();
+        let rem = s.rem.clone();
+        drop(rt.spawn_outside(async move {
+            for _ in 0..NUM_SPAWN {
+                let tx = tx.clone();
+                let rem = rem.clone();
+                drop(E::spawn(async move {
+                    if 1 == rem.fetch_sub(1, Relaxed) {
+                        tx.send(()).unwrap();
+                    }
+                }));
+            }
+        }));
+        s.rx.recv().unwrap();
+    }
+}
+
+/// tokio's `spawn_many_remote_idle`: 10,000 spawns from outside an idle runtime, then all
+/// JoinHandles awaited.
+#[derive(Default)]
+pub struct SpawnManyRemoteIdle;
+
+impl<E: Exec> Workload<E> for SpawnManyRemoteIdle {
+    fn iter(&mut self, rt: &E) {
+        let mut handles = Vec::with_capacity(NUM_SPAWN);
+        for _ in 0..NUM_SPAWN {
+            handles.push(rt.spawn_outside(async {}));
+        }
+        rt.block_on(async {
+            for h in handles {
+                h.await;
+            }
+        });
+    }
+}
+
+/// tokio's `yield_many`: 200 tasks, each yielding 1,000 times.
+pub struct YieldMany {
+    tx: mpsc::SyncSender<()>,
+    rx: mpsc::Receiver<()>,
+}
+
+/// Tasks in `yield_many`.
+pub const YIELD_TASKS: usize = 200;
+/// Yields per task in `yield_many`.
+pub const NUM_YIELD: usize = 1_000;
+
+impl Default for YieldMany {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::sync_channel(YIELD_TASKS);
+        YieldMany { tx, rx }
+    }
+}
+
+impl<E: Exec> Workload<E> for YieldMany {
+    fn iter(&mut self, rt: &E) {
+        for _ in 0..YIELD_TASKS {
+            let tx = self.tx.clone();
+            drop(rt.spawn_outside(async move {
+                for _ in 0..NUM_YIELD {
+                    E::yield_now().await;
+                }
+                tx.send(()).unwrap();
+            }));
+        }
+        for _ in 0..YIELD_TASKS {
+            self.rx.recv().unwrap();
+        }
+    }
+}
+
+/// tokio's `ping_pong`: 1,000 pairs of tasks exchanging a oneshot message each way.
+pub struct PingPong {
+    tx: mpsc::SyncSender<()>,
+    rx: mpsc::Receiver<()>,
+    rem: Arc<AtomicUsize>,
+}
+
+/// Pairs in `ping_pong`.
+pub const NUM_PINGS: usize = 1_000;
+
+impl Default for PingPong {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::sync_channel(1000);
+        PingPong {
+            tx,
+            rx,
+            rem: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+}
+
+impl<E: Exec> Workload<E> for PingPong {
+    fn iter(&mut self, rt: &E) {
+        let done_tx = self.tx.clone();
+        let rem = self.rem.clone();
+        rem.store(NUM_PINGS, Relaxed);
+        rt.block_on(async {
+            drop(E::spawn(async move {
+                for _ in 0..NUM_PINGS {
+                    let rem = rem.clone();
+                    let done_tx = done_tx.clone();
+                    drop(E::spawn(async move {
+                        let (tx1, rx1) = tokio::sync::oneshot::channel::<()>();
+                        let (tx2, rx2) = tokio::sync::oneshot::channel::<()>();
+                        drop(E::spawn(async move {
+                            rx1.await.unwrap();
+                            tx2.send(()).unwrap();
+                        }));
+                        tx1.send(()).unwrap();
+                        rx2.await.unwrap();
+                        if 1 == rem.fetch_sub(1, Relaxed) {
+                            done_tx.send(()).unwrap();
+                        }
+                    }));
+                }
+            }));
+            self.rx.recv().unwrap();
+        });
+    }
+}
+
+/// tokio's `chained_spawn`: a chain of 1,000 tasks, each spawning the next.
+pub struct ChainedSpawn {
+    tx: mpsc::SyncSender<()>,
+    rx: mpsc::Receiver<()>,
+}
+
+/// Depth of the chain in `chained_spawn`.
+pub const CHAIN: usize = 1_000;
+
+impl Default for ChainedSpawn {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::sync_channel(1000);
+        ChainedSpawn { tx, rx }
+    }
+}
+
+fn chain<E: Exec>(done: mpsc::SyncSender<()>, n: usize) {
+    if n == 0 {
+        done.send(()).unwrap();
+    } else {
+        drop(E::spawn(async move { chain::<E>(done, n - 1) }));
+    }
+}
+
+impl<E: Exec> Workload<E> for ChainedSpawn {
+    fn iter(&mut self, rt: &E) {
+        let done = self.tx.clone();
+        rt.block_on(async {
+            drop(E::spawn(async move { chain::<E>(done, CHAIN) }));
+            self.rx.recv().unwrap();
+        });
+    }
+}

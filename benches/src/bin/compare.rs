@@ -1,1 +1,121 @@
-fn main() {}
+//! Runs every workload on pinwheel and on tokio, side by side.
+//!
+//! ```text
+//! cargo run --release -p pinwheel-benches --bin compare -- [--quick] [--workers N] [--rounds N] [--json PATH] [FILTER]
+//! ```
+//!
+//! Prints one row per workload: `name  pinwheel_median  tokio_median  ratio` (ratio =
+//! pinwheel/tokio, below 1.0 is better). FILTER keeps the workloads whose name contains it.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use pinwheel_benches::runner::{Config, Row, compare, human, to_json};
+use pinwheel_benches::{
+    ChainedSpawn, PingPong, SpawnManyLocal, SpawnManyRemoteIdle, SpawnManyWorker, YieldMany,
+};
+
+const USAGE: &str = "usage: compare [--quick] [--workers N] [--rounds N] [--json PATH] [FILTER]";
+
+type Bench = (&'static str, fn(&'static str, &Config) -> Row);
+
+const BENCHES: &[Bench] = &[
+    ("spawn_many_local", compare::<SpawnManyLocal>),
+    ("spawn_many_worker", compare::<SpawnManyWorker>),
+    ("spawn_many_remote_idle", compare::<SpawnManyRemoteIdle>),
+    ("yield_many", compare::<YieldMany>),
+    ("ping_pong", compare::<PingPong>),
+    ("chained_spawn", compare::<ChainedSpawn>),
+];
+
+fn main() -> ExitCode {
+    let mut cfg = Config {
+        workers: 2,
+        rounds: 15,
+        round_target: Duration::from_millis(100),
+    };
+    let mut json = None;
+    let mut filter = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |flag: &str| match args.next() {
+            Some(v) => Ok(v),
+            None => Err(format!("{flag} needs a value\n{USAGE}")),
+        };
+        let res: Result<(), String> = match a.as_str() {
+            "--quick" => {
+                cfg.rounds = 5;
+                cfg.round_target = Duration::from_millis(20);
+                Ok(())
+            }
+            "--workers" => value("--workers").and_then(|v| match v.parse() {
+                Ok(n) if (1..=64).contains(&n) => {
+                    cfg.workers = n;
+                    Ok(())
+                }
+                _ => Err(format!("--workers takes a number from 1 to 64, not {v:?}")),
+            }),
+            "--rounds" => value("--rounds").and_then(|v| match v.parse() {
+                Ok(n) if n >= 5 => {
+                    cfg.rounds = n;
+                    Ok(())
+                }
+                _ => Err(format!("--rounds takes a number of at least 5, not {v:?}")),
+            }),
+            "--json" => value("--json").map(|v| json = Some(v)),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            f if f.starts_with('-') => Err(format!("unknown flag {f:?}\n{USAGE}")),
+            f => {
+                filter = Some(f.to_owned());
+                Ok(())
+            }
+        };
+        if let Err(e) = res {
+            eprintln!("compare: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let selected: Vec<&Bench> = BENCHES
+        .iter()
+        .filter(|(n, _)| filter.as_deref().is_none_or(|f| n.contains(f)))
+        .collect();
+    if selected.is_empty() {
+        let names: Vec<_> = BENCHES.iter().map(|(n, _)| *n).collect();
+        eprintln!(
+            "compare: no workload matches {:?}; workloads: {}",
+            filter.unwrap_or_default(),
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    println!(
+        "# {} workers, {} rounds per runtime (alternating), medians per iteration",
+        cfg.workers, cfg.rounds
+    );
+    println!(
+        "{:<24} {:>14} {:>14} {:>7}",
+        "name", "pinwheel", "tokio", "ratio"
+    );
+    let mut rows = Vec::new();
+    for (name, run) in selected {
+        let row = run(name, &cfg);
+        println!(
+            "{:<24} {:>14} {:>14} {:>7.3}",
+            row.name,
+            human(row.pinwheel_ns),
+            human(row.tokio_ns),
+            row.ratio()
+        );
+        rows.push(row);
+    }
+    if let Some(path) = json {
+        if let Err(e) = std::fs::write(&path, to_json(&rows)) {
+            eprintln!("compare: could not write {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,117 @@
+//! The side-by-side runner: each workload on both runtimes in turn (A B A B ...), medians and
+//! the ratio pinwheel/tokio.
+
+use std::time::{Duration, Instant};
+
+use crate::{Exec, Pinwheel, Tokio, Workload};
+
+/// How a comparison is run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Worker threads of both runtimes.
+    pub workers: usize,
+    /// Measured rounds per runtime (at least 5).
+    pub rounds: usize,
+    /// Wall time one round should take, to size the iteration count.
+    pub round_target: Duration,
+}
+
+/// One row of the report.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// The workload's name.
+    pub name: &'static str,
+    /// Median time of one iteration on pinwheel, in nanoseconds.
+    pub pinwheel_ns: f64,
+    /// Median time of one iteration on tokio, in nanoseconds.
+    pub tokio_ns: f64,
+}
+
+impl Row {
+    /// pinwheel's time over tokio's: below 1.0 means pinwheel is faster.
+    pub fn ratio(&self) -> f64 {
+        self.pinwheel_ns / self.tokio_ns
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn time_iters<E: Exec, W: Workload<E>>(w: &mut W, rt: &E, iters: usize) -> f64 {
+    let start = Instant::now();
+    for _ in 0..iters {
+        w.iter(rt);
+    }
+    start.elapsed().as_nanos() as f64 / iters as f64
+}
+
+/// Runs one workload on both runtimes, alternating, and returns its row.
+pub fn compare<W>(name: &'static str, cfg: &Config) -> Row
+where
+    W: Default + Workload<Pinwheel> + Workload<Tokio>,
+{
+    let pw = Pinwheel::build(cfg.workers);
+    let tk = Tokio::build(cfg.workers);
+    let (mut wp, mut wt) = (W::default(), W::default());
+    // Warm-up, and size the rounds from the slower runtime.
+    let mut one = 0f64;
+    for _ in 0..3 {
+        one = one
+            .max(time_iters(&mut wp, &pw, 1))
+            .max(time_iters(&mut wt, &tk, 1));
+    }
+    let iters = ((cfg.round_target.as_nanos() as f64 / one) as usize).clamp(1, 100_000);
+    let (mut p, mut t) = (Vec::new(), Vec::new());
+    for round in 0..cfg.rounds {
+        // Alternate which runtime goes first, so neither always runs on a warmer machine.
+        if round % 2 == 0 {
+            p.push(time_iters(&mut wp, &pw, iters));
+            t.push(time_iters(&mut wt, &tk, iters));
+        } else {
+            t.push(time_iters(&mut wt, &tk, iters));
+            p.push(time_iters(&mut wp, &pw, iters));
+        }
+    }
+    Row {
+        name,
+        pinwheel_ns: median(&mut p),
+        tokio_ns: median(&mut t),
+    }
+}
+
+/// Formats nanoseconds for people.
+pub fn human(ns: f64) -> String {
+    if ns >= 1e9 {
+        format!("{:.3} s", ns / 1e9)
+    } else if ns >= 1e6 {
+        format!("{:.3} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+/// The rows as JSON: `[{"name":..,"pinwheel_ns":..,"tokio_ns":..,"ratio":..}]`.
+pub fn to_json(rows: &[Row]) -> String {
+    let items: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"name\":\"{}\",\"pinwheel_ns\":{:.1},\"tokio_ns\":{:.1},\"ratio\":{:.4}}}",
+                r.name,
+                r.pinwheel_ns,
+                r.tokio_ns,
+                r.ratio()
+            )
+        })
+        .collect();
+    format!("[{}]\n", items.join(","))
+}
