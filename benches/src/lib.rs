@@ -172,13 +172,8 @@ impl<E: Exec> Workload<E> for SpawnManyLocal {
 
 /// A variant of `spawn_many_local` where the spawns come from a task on a worker (the common
 /// case in a server: a task spawning sub-tasks), not from `block_on`.
+#[derive(Default)]
 pub struct SpawnManyWorker(SpawnManyLocal);
-
-impl Default for SpawnManyWorker {
-    fn default() -> Self {
-        SpawnManyWorker(SpawnManyLocal::default())
-    }
-}
 
 impl<E: Exec> Workload<E> for SpawnManyWorker {
     fn iter(&mut self, rt: &E) {

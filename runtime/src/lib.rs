@@ -31,10 +31,14 @@
 //! use std::rc::Rc;
 //!
 //! let rt = pinwheel::Builder::new().worker_threads(2).build()?;
-//! let on = rt.block_on(pinwheel::spawn_on(ThreadMask::one(1), async {
+//! let on = rt.block_on(rt.handle().spawn_on(ThreadMask::one(1), async {
 //!     // An Rc may live in a pinned task: it never leaves worker 1.
-//!     let local = pinwheel::spawn_local(async { Rc::new(pinwheel::current_worker()) });
-//!     *local.await.unwrap()
+//!     let local = pinwheel::spawn_local(async {
+//!         let here = Rc::new(pinwheel::current_worker());
+//!         pinwheel::yield_now().await;
+//!         *here
+//!     });
+//!     local.await.unwrap()
 //! }));
 //! assert_eq!(on.unwrap(), Some(1));
 //! # Ok::<(), std::io::Error>(())

@@ -1,1 +1,6 @@
-//! Integration tests of pinwheel live in `tests/`; this library is empty.
+//! Integration tests of pinwheel live in `tests/`; this library only checks that the Rust
+//! examples in the README compile and run.
+
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

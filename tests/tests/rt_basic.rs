@@ -83,20 +83,20 @@ fn rt_handle_current_outside_panics() {
 #[test]
 #[should_panic(expected = "must be called from inside a pinwheel runtime")]
 fn rt_spawn_outside_runtime_panics() {
-    let _ = pinwheel::spawn(async {});
+    drop(pinwheel::spawn(async {}));
 }
 
 #[test]
 #[should_panic(expected = "spawn_local must be called on a pinwheel worker thread")]
 fn rt_spawn_local_off_worker_panics() {
-    let _ = pinwheel::spawn_local(async {});
+    drop(pinwheel::spawn_local(async {}));
 }
 
 #[test]
 fn rt_spawn_local_inside_block_on_panics_too() {
     let rt = rt(1);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(async { pinwheel::spawn_local(async {}) })
+        rt.block_on(async { drop(pinwheel::spawn_local(async {})) })
     }));
     assert!(r.is_err());
 }
@@ -105,7 +105,7 @@ fn rt_spawn_local_inside_block_on_panics_too() {
 #[should_panic(expected = "names no worker of this runtime, which has 2 workers")]
 fn rt_spawn_on_empty_mask_panics() {
     let rt = rt(2);
-    let _ = rt.handle().spawn_on(ThreadMask::one(5), async {});
+    drop(rt.handle().spawn_on(ThreadMask::one(5), async {}));
 }
 
 #[test]

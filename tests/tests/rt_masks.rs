@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -86,8 +86,7 @@ fn run_recorder(rt: &Runtime, mask: Option<ThreadMask>, target: usize) -> Vec<Op
     }
     stop.store(true, Ordering::SeqCst);
     waker.join().unwrap();
-    let v = seen.lock().unwrap().clone();
-    v
+    seen.lock().unwrap().clone()
 }
 
 #[test]

@@ -88,7 +88,7 @@ impl State {
     /// A new task: queued once, a JoinHandle, and three references (the owned-task list, the
     /// JoinHandle and the queue).
     pub(crate) fn new() -> State {
-        State(AtomicUsize::new(NOTIFIED | JOIN_INTEREST | 3 * REF_ONE))
+        State(AtomicUsize::new(NOTIFIED | JOIN_INTEREST | (3 * REF_ONE)))
     }
 
     pub(crate) fn load(&self) -> Snapshot {
