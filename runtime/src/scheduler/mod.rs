@@ -13,6 +13,7 @@
 //! a task is only polled on a thread in its mask.
 
 mod idle;
+mod lifo;
 mod mask;
 mod owned;
 mod park;
@@ -37,6 +38,7 @@ use crate::task::{
     FLAG_LOCAL, FLAG_STEALABLE, Id, JoinHandle, NewTask, Notified, RawTask, Schedule, new_task,
 };
 use idle::Idle;
+use lifo::LifoSlot;
 use owned::OwnedTasks;
 use park::Parker;
 use remote::RemoteQueue;
@@ -63,6 +65,7 @@ pub(crate) struct Shared {
 
 /// What one worker shares with the other threads.
 pub(crate) struct WorkerShared {
+    lifo: LifoSlot,
     remote: RemoteQueue<Notified>,
     parker: Parker,
     stealer: Stealer<Notified>,
@@ -76,6 +79,7 @@ impl Shared {
             workers: stealers
                 .into_iter()
                 .map(|stealer| WorkerShared {
+                    lifo: LifoSlot::new(),
                     remote: RemoteQueue::new(),
                     parker: Parker::new(),
                     stealer,
@@ -148,7 +152,7 @@ impl Shared {
     /// Queues a woken task where its mask allows it to run.
     pub(crate) fn route(self: &Arc<Self>, task: Notified) {
         with_worker(|cx| match cx {
-            Some(cx) if Arc::ptr_eq(&cx.shared, self) => cx.schedule_local(task),
+            Some(cx) if Arc::ptr_eq(&cx.shared, self) => cx.schedule_local(task, false),
             _ => self.schedule_remote(task),
         })
     }
@@ -238,11 +242,11 @@ fn current_worker_of(shared: &Arc<Shared>) -> Option<usize> {
 }
 
 impl Schedule for Arc<Shared> {
-    unsafe fn schedule(this: *const Self, task: Notified) {
+    unsafe fn schedule(this: *const Self, task: Notified, yielded: bool) {
         // SAFETY: per the trait, `this` is alive until `task` is queued; it is only read here.
         let ptr = unsafe { Arc::as_ptr(&*this) };
         with_worker(|cx| match cx {
-            Some(cx) if Arc::as_ptr(&cx.shared) == ptr => cx.schedule_local(task),
+            Some(cx) if Arc::as_ptr(&cx.shared) == ptr => cx.schedule_local(task, yielded),
             _ => {
                 // Off the runtime's threads: hold the runtime by our own reference, because
                 // once the task is queued another thread may run it to completion and free it

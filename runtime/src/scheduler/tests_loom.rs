@@ -121,3 +121,68 @@ fn loom_idle_protocol_never_sleeps_through_work() {
         producer.join().unwrap();
     });
 }
+
+/// A scheduler for tasks that are only moved around, never woken.
+struct Inert;
+
+impl crate::task::Schedule for Inert {
+    unsafe fn schedule(_this: *const Self, task: crate::task::Notified, _yielded: bool) {
+        drop(task);
+    }
+    fn release(&self, _task: crate::task::RawTask) -> bool {
+        false
+    }
+}
+
+#[test]
+fn loom_lifo_slot_owner_vs_thief() {
+    use super::lifo::LifoSlot;
+    use crate::task::{Id, NewTask, new_task};
+
+    model(|| {
+        let slot = Arc::new(LifoSlot::new());
+        let mut owned = Vec::new();
+        let mut notified = Vec::new();
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let NewTask {
+                owned: o,
+                notified: n,
+                join,
+            } = new_task(async {}, Inert, Id::next(), super::ThreadMask::all(), 0, 0);
+            ids.push(n.header().id);
+            drop(join);
+            owned.push(o);
+            notified.push(n);
+        }
+        let thief = {
+            let slot = slot.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                for _ in 0..2 {
+                    if let Some(t) = slot.take() {
+                        got.push(t.header().id);
+                    }
+                }
+                got
+            })
+        };
+        let mut got = Vec::new();
+        let second = notified.pop().unwrap();
+        let first = notified.pop().unwrap();
+        assert!(slot.replace(first).is_none());
+        if let Some(t) = slot.replace(second) {
+            got.push(t.header().id);
+        }
+        if let Some(t) = slot.take() {
+            got.push(t.header().id);
+        }
+        got.extend(thief.join().unwrap());
+        got.sort();
+        assert_eq!(got, ids, "each task leaves the slot exactly once");
+        for o in owned {
+            // SAFETY: the owned reference of a task no list holds.
+            unsafe { o.shutdown() };
+        }
+    });
+}

@@ -10,6 +10,10 @@ use crossbeam_deque::{Steal, Worker};
 
 use super::owned::LocalOwnedTasks;
 use super::{BUDGET, FLAG_STEALABLE, Shared};
+
+/// How many tasks in a row a worker takes from its LIFO slot before it looks at its queues
+/// (tokio uses 3 too).
+const MAX_LIFO_STREAK: usize = 3;
 use crate::metrics::add;
 use crate::task::Notified;
 
@@ -73,13 +77,22 @@ impl WorkerContext {
         &self.shared.workers[self.index].counters
     }
 
-    /// Queues a task woken (or spawned) on this worker's own thread.
-    pub(crate) fn schedule_local(&self, task: Notified) {
+    /// Queues a task woken (or spawned) on this worker's own thread. A stealable task goes to
+    /// the LIFO slot, and the one it displaces to the back of the deque, where other workers
+    /// may steal it (so only then is one woken); a yielding task goes to the back directly.
+    pub(crate) fn schedule_local(&self, task: Notified, yielded: bool) {
         let h = task.header();
         if h.flags & FLAG_STEALABLE != 0 {
             add(&self.counters().local_wakes, 1);
-            self.local.push(task);
-            self.shared.notify_work();
+            let to_deque = if yielded {
+                Some(task)
+            } else {
+                self.lifo().replace(task)
+            };
+            if let Some(task) = to_deque {
+                self.local.push(task);
+                self.shared.notify_work();
+            }
         } else if h.mask.contains(self.index) {
             add(&self.counters().local_wakes, 1);
             self.pinned.borrow_mut().push_back(task);
@@ -115,12 +128,30 @@ impl WorkerContext {
             add(&self.counters().remote_wakes, n as u64);
         }
         let mut ran = 0;
+        let mut lifo_streak = 0;
         while ran < BUDGET {
-            // Alternate between the pinned queue and the deque so neither starves the other.
-            let task = if ran & 1 == 0 {
-                self.pop_pinned().or_else(|| self.local.pop())
+            // The LIFO slot first, but not more than MAX_LIFO_STREAK times in a row, so two
+            // tasks passing messages back and forth cannot starve the queues.
+            let lifo = if lifo_streak < MAX_LIFO_STREAK {
+                self.lifo().take()
             } else {
-                self.local.pop().or_else(|| self.pop_pinned())
+                None
+            };
+            let task = match lifo {
+                Some(task) => {
+                    lifo_streak += 1;
+                    Some(task)
+                }
+                None => {
+                    lifo_streak = 0;
+                    // Alternate between the pinned queue and the deque so neither starves.
+                    if ran & 1 == 0 {
+                        self.pop_pinned().or_else(|| self.local.pop())
+                    } else {
+                        self.local.pop().or_else(|| self.pop_pinned())
+                    }
+                    .or_else(|| self.lifo().take())
+                }
             };
             let Some(task) = task else { break };
             self.run_task(task);
@@ -133,6 +164,11 @@ impl WorkerContext {
             }
         }
         ran
+    }
+
+    /// This worker's LIFO slot: the task most recently spawned or woken here, run next.
+    fn lifo(&self) -> &super::lifo::LifoSlot {
+        &self.shared.workers[self.index].lifo
     }
 
     fn pop_pinned(&self) -> Option<Notified> {
@@ -212,7 +248,16 @@ impl WorkerContext {
                         return Some(task);
                     }
                     Steal::Retry => retry = true,
-                    Steal::Empty => {}
+                    Steal::Empty => {
+                        // Its deque is empty: take the task it was going to run next, which it
+                        // may be too busy (or blocked) to get to.
+                        if let Some(task) = self.shared.workers[victim].lifo.take() {
+                            let c = self.counters();
+                            add(&c.steal_operations, 1);
+                            add(&c.steals, 1);
+                            return Some(task);
+                        }
+                    }
                 }
             }
             if !retry || attempt == 1 {
@@ -226,6 +271,7 @@ impl WorkerContext {
     fn has_work(&self) -> bool {
         let shared = &*self.shared;
         shared.shutdown.load(SeqCst)
+            || shared.workers.iter().any(|w| w.lifo.is_occupied())
             || !self.pinned.borrow().is_empty()
             || !self.local.is_empty()
             || !shared.workers[self.index].remote.is_empty()
@@ -274,7 +320,7 @@ impl WorkerContext {
                 any = true;
                 drop(task);
             }
-            while let Some(task) = self.local.pop() {
+            while let Some(task) = self.lifo().take().or_else(|| self.local.pop()) {
                 any = true;
                 drop(task);
             }

@@ -116,7 +116,7 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
                     // SAFETY: we own the queue's reference.
                     ToIdle::Idle => unsafe { raw.drop_reference() },
                     // SAFETY: the queue's reference is handed on to the next queue.
-                    ToIdle::Notified => unsafe { schedule::<F, S>(ptr) },
+                    ToIdle::Notified => unsafe { schedule_with::<F, S>(ptr, true) },
                     ToIdle::Cancelled => {
                         let out = cancel_future(cell);
                         finish(cell, out, 1);
@@ -203,13 +203,19 @@ fn finish<F: Future, S: Schedule>(
     }
 }
 
+/// Queues a task woken by a waker or an abort.
 unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+    // SAFETY: forwarded from the caller.
+    unsafe { schedule_with::<F, S>(ptr, false) }
+}
+
+unsafe fn schedule_with<F: Future, S: Schedule>(ptr: NonNull<Header>, yielded: bool) {
     // SAFETY: the caller gives us a reference, so the task (and its scheduler) is alive here;
     // `S::schedule` stops using the pointer once it has queued the task.
     unsafe {
         let cell = ptr.cast::<Cell<F, S>>().as_ptr();
         let sched: *const S = &raw const (*cell).scheduler;
-        S::schedule(sched, Notified::from_raw(RawTask(ptr)));
+        S::schedule(sched, Notified::from_raw(RawTask(ptr)), yielded);
     }
 }
 

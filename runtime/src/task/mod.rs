@@ -22,7 +22,7 @@ pub use id::Id;
 pub use join::{AbortHandle, JoinHandle};
 
 pub(crate) use harness::{NewTask, new_task};
-pub(crate) use raw::{FLAG_LOCAL, FLAG_STEALABLE, Notified, RawTask, Schedule};
+pub(crate) use raw::{FLAG_LOCAL, FLAG_STEALABLE, Header, Notified, RawTask, Schedule};
 
 #[cfg(all(test, not(loom)))]
 mod tests {

@@ -10,14 +10,15 @@ use crate::scheduler::ThreadMask;
 
 /// The scheduler a task belongs to: where it goes when woken, and the list that owns it.
 pub(crate) trait Schedule: Send + Sync + Sized + 'static {
-    /// Puts a woken task on a queue.
+    /// Puts a woken task on a queue. `yielded` says the task woke itself during its own poll
+    /// (a yield): it must go behind everything already waiting, not ahead.
     ///
     /// # Safety
     ///
     /// `this` points at the scheduler stored inside the task that `task` references. The
     /// implementation must not use `this` once `task` is handed to a queue: another thread may
     /// then run the task to completion and free it.
-    unsafe fn schedule(this: *const Self, task: Notified);
+    unsafe fn schedule(this: *const Self, task: Notified, yielded: bool);
 
     /// Removes a completed task from the owned-task list. Returns `true` when the list's
     /// reference was given back (the caller drops it), `false` when shutdown took it already.
@@ -125,6 +126,13 @@ impl Notified {
 
     pub(crate) fn header(&self) -> &Header {
         self.0.header()
+    }
+
+    /// Gives up the entry without dropping its reference (see `from_raw`).
+    pub(crate) fn into_raw(self) -> RawTask {
+        let raw = self.0;
+        std::mem::forget(self);
+        raw
     }
 
     /// Polls the task (or drops it when cancelled); the reference goes with it.

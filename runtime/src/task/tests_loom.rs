@@ -21,7 +21,7 @@ struct Sched {
 }
 
 impl Schedule for Arc<Sched> {
-    unsafe fn schedule(this: *const Self, task: Notified) {
+    unsafe fn schedule(this: *const Self, task: Notified, _yielded: bool) {
         // SAFETY: `this` is alive until `task` is queued (trait contract).
         let sched = unsafe { (*this).clone() };
         sched.queue.lock().unwrap().push_back(task);
