@@ -297,3 +297,35 @@ fn rt_metrics_bad_index_panics() {
     let rt = rt(2);
     let _ = rt.metrics().worker(7);
 }
+
+#[test]
+fn rt_join_handle_polled_after_ready_panics() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Waker};
+
+    let rt = rt(1);
+    let mut h = rt.spawn(async { 1 });
+    while !h.is_finished() {
+        std::thread::yield_now();
+    }
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(Pin::new(&mut h).poll(&mut cx).is_ready());
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Pin::new(&mut h).poll(&mut cx)
+    }));
+    let msg = *again.unwrap_err().downcast::<&str>().unwrap();
+    assert!(
+        msg.contains("JoinHandle polled after it returned Ready"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn rt_join_handle_works_across_runtimes() {
+    let a = rt(1);
+    let b = rt(1);
+    let h = a.spawn(async { 5 });
+    let out = b.block_on(b.spawn(async move { h.await.unwrap() * 2 }));
+    assert_eq!(out.unwrap(), 10);
+}

@@ -67,10 +67,18 @@ impl WorkerContext {
         let _enter = crate::runtime::enter(crate::Handle {
             shared: cx.shared.clone(),
         });
+        /// Clears the thread's worker pointer however the thread leaves, so that nothing (a
+        /// thread-local destructor, say) can reach the context after it is gone.
+        struct Unset;
+        impl Drop for Unset {
+            fn drop(&mut self) {
+                WORKER.with(|w| w.set(ptr::null()));
+            }
+        }
         WORKER.with(|w| w.set(&cx));
+        let _unset = Unset;
         cx.run();
         cx.shutdown();
-        WORKER.with(|w| w.set(ptr::null()));
     }
 
     fn counters(&self) -> &crate::metrics::WorkerCounters {
