@@ -54,6 +54,11 @@ impl Idle {
         true
     }
 
+    /// A worker starts searching whatever the number of searchers.
+    pub(crate) fn force_searching(&self) {
+        self.searching.fetch_add(1, SeqCst);
+    }
+
     /// A searching worker found work or gives up. Returns `true` when it was the last searcher
     /// and found work: then another worker should be notified to keep looking.
     pub(crate) fn stop_searching(&self) -> bool {

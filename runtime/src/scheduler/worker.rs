@@ -10,12 +10,12 @@ use crossbeam_deque::{Steal, Worker};
 
 use super::owned::LocalOwnedTasks;
 use super::{BUDGET, FLAG_STEALABLE, Shared};
+use crate::metrics::add;
+use crate::task::Notified;
 
 /// How many tasks in a row a worker takes from its LIFO slot before it looks at its queues
 /// (tokio uses 3 too).
 const MAX_LIFO_STREAK: usize = 3;
-use crate::metrics::add;
-use crate::task::Notified;
 
 thread_local! {
     static WORKER: Cell<*const WorkerContext> = const { Cell::new(ptr::null()) };
@@ -62,7 +62,7 @@ impl WorkerContext {
             pinned: RefCell::new(VecDeque::new()),
             owned_local: LocalOwnedTasks::default(),
             searching: Cell::new(false),
-            rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+            rng: Cell::new((0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B)) | 1),
         };
         let _enter = crate::runtime::enter(crate::Handle {
             shared: cx.shared.clone(),
@@ -275,16 +275,24 @@ impl WorkerContext {
         self.steal_injector()
     }
 
-    /// `true` when work may be waiting for this worker somewhere it can take it.
-    fn has_work(&self) -> bool {
+    /// `true` when work waits in this worker's own queues (or it must stop).
+    fn has_own_work(&self) -> bool {
         let shared = &*self.shared;
         shared.shutdown.load(SeqCst)
-            || shared.workers.iter().any(|w| w.lifo.is_occupied())
+            || self.lifo().is_occupied()
             || !self.pinned.borrow().is_empty()
             || !self.local.is_empty()
             || !shared.workers[self.index].remote.is_empty()
-            || !shared.injector.is_empty()
-            || shared.workers.iter().any(|w| !w.stealer.is_empty())
+    }
+
+    /// `true` when stealable work waits elsewhere: the injector, or another worker's queues.
+    fn has_stealable_work(&self) -> bool {
+        let shared = &*self.shared;
+        !shared.injector.is_empty()
+            || shared
+                .workers
+                .iter()
+                .any(|w| w.lifo.is_occupied() || !w.stealer.is_empty())
     }
 
     fn park(&self) {
@@ -296,11 +304,18 @@ impl WorkerContext {
         idle.sleep(self.index);
         // Look once more after registering as a sleeper: a producer that pushed before it saw
         // us registered did not wake anyone.
-        if !self.has_work() {
+        let own = self.has_own_work();
+        let elsewhere = !own && self.has_stealable_work();
+        if !own && !elsewhere {
             self.shared.workers[self.index].parker.park();
         }
         if !idle.wake(self.index) {
             // A notifier took us off the sleeper list and counted us as searching.
+            self.searching.set(true);
+        } else if elsewhere {
+            // Work appeared that nobody may have been told about: go and steal it, even past
+            // the cap on searchers (which otherwise would send us straight back here).
+            idle.force_searching();
             self.searching.set(true);
         }
     }
