@@ -56,3 +56,14 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     #[cfg(not(loom))]
     return m.lock().unwrap_or_else(|e| e.into_inner());
 }
+
+/// Runs a loom model with at most 3 preemptions per execution, unless `LOOM_MAX_PREEMPTIONS`
+/// says otherwise: enough for the protocols here, and quick enough for CI.
+#[cfg(all(test, loom))]
+pub(crate) fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    b.check(f);
+}

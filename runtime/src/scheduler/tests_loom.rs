@@ -8,14 +8,7 @@ use loom::thread;
 use super::idle::Idle;
 use super::park::Parker;
 use super::remote::RemoteQueue;
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b.check(f);
-}
+use crate::loom::model;
 
 #[test]
 fn loom_unpark_before_or_during_park_is_not_lost() {

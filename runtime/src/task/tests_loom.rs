@@ -12,6 +12,7 @@ use loom::sync::{Arc, Mutex};
 use loom::thread;
 
 use super::{Id, JoinHandle, NewTask, Notified, RawTask, Schedule, new_task};
+use crate::loom::model;
 use crate::scheduler::ThreadMask;
 
 /// A scheduler with one queue and one owned-task slot.
@@ -162,14 +163,6 @@ fn take_waker(slot: &Mutex<Option<Waker>>) -> Waker {
         }
         thread::yield_now();
     }
-}
-
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
-    }
-    b.check(f);
 }
 
 #[test]
