@@ -60,6 +60,7 @@ mod metrics;
 mod runtime;
 mod scheduler;
 pub mod task;
+pub mod work_list;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -69,6 +70,7 @@ pub use metrics::{RuntimeMetrics, WorkerMetrics};
 pub use runtime::{Builder, Handle, MAX_WORKERS, Runtime, TryCurrentError};
 pub use scheduler::{ThreadMask, current_worker};
 pub use task::{AbortHandle, JoinError, JoinHandle};
+pub use work_list::{PushError, PushErrorKind, WorkList};
 
 use runtime::{check_mask, with_current};
 use scheduler::with_worker;

@@ -15,6 +15,9 @@ pub(crate) struct WorkerCounters {
     pub(crate) steal_operations: AtomicU64,
     pub(crate) steals: AtomicU64,
     pub(crate) parks: AtomicU64,
+    pub(crate) mailbox_items: AtomicU64,
+    pub(crate) mailbox_wakeups: AtomicU64,
+    pub(crate) mailbox_handler_panics: AtomicU64,
 }
 
 /// Adds `n` to a counter that only the calling worker writes.
@@ -32,6 +35,9 @@ impl WorkerCounters {
             steal_operations: self.steal_operations.load(Relaxed),
             steals: self.steals.load(Relaxed),
             parks: self.parks.load(Relaxed),
+            mailbox_items: self.mailbox_items.load(Relaxed),
+            mailbox_wakeups: self.mailbox_wakeups.load(Relaxed),
+            mailbox_handler_panics: self.mailbox_handler_panics.load(Relaxed),
         }
     }
 }
@@ -53,6 +59,14 @@ pub struct WorkerMetrics {
     /// Times the worker ran out of work and went to sleep (counted as it registers as a
     /// sleeper, so a last-moment find of work still counts).
     pub parks: u64,
+    /// Items handled by [`WorkList`](crate::WorkList) handlers on this worker.
+    pub mailbox_items: u64,
+    /// Times a work-list handler on this worker found items after having gone idle: the
+    /// wake-ups of its mailboxes, one per burst of pushes rather than one per item.
+    pub mailbox_wakeups: u64,
+    /// Items whose work-list handler panicked on this worker (each such item is lost; the
+    /// handler goes on with the next).
+    pub mailbox_handler_panics: u64,
 }
 
 /// A snapshot of every worker's counters, from [`Runtime::metrics`](crate::Runtime::metrics).
@@ -115,6 +129,9 @@ impl RuntimeMetrics {
                 steal_operations: a.steal_operations + w.steal_operations,
                 steals: a.steals + w.steals,
                 parks: a.parks + w.parks,
+                mailbox_items: a.mailbox_items + w.mailbox_items,
+                mailbox_wakeups: a.mailbox_wakeups + w.mailbox_wakeups,
+                mailbox_handler_panics: a.mailbox_handler_panics + w.mailbox_handler_panics,
             })
     }
 }
@@ -123,20 +140,30 @@ impl fmt::Display for RuntimeMetrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:>6} {:>12} {:>12} {:>12} {:>10} {:>10} {:>10}",
-            "thread", "polled", "local_wakes", "remote_wakes", "steal_ops", "stolen", "parks"
+            "{:>6} {:>12} {:>12} {:>12} {:>10} {:>10} {:>10} {:>12} {:>10}",
+            "thread",
+            "polled",
+            "local_wakes",
+            "remote_wakes",
+            "steal_ops",
+            "stolen",
+            "parks",
+            "mbox_items",
+            "mbox_wakes"
         )?;
         for (i, w) in self.workers.iter().enumerate() {
             writeln!(
                 f,
-                "{:>6} {:>12} {:>12} {:>12} {:>10} {:>10} {:>10}",
+                "{:>6} {:>12} {:>12} {:>12} {:>10} {:>10} {:>10} {:>12} {:>10}",
                 i,
                 w.tasks_polled,
                 w.local_wakes,
                 w.remote_wakes,
                 w.steal_operations,
                 w.steals,
-                w.parks
+                w.parks,
+                w.mailbox_items,
+                w.mailbox_wakeups
             )?;
         }
         Ok(())

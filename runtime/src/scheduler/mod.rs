@@ -17,7 +17,7 @@ mod lifo;
 mod mask;
 mod owned;
 mod park;
-mod remote;
+pub(crate) mod remote;
 mod worker;
 
 #[cfg(all(test, loom))]
@@ -172,7 +172,7 @@ impl Shared {
         let worker = &self.workers[index];
         // A refused push means that worker has shut down; the task was cancelled (or will be)
         // by the shutdown, so dropping this reference loses nothing.
-        let _ = worker.remote.push(task, || worker.parker.unpark());
+        let _ = worker.remote.push(task, |_| worker.parker.unpark());
     }
 
     fn push_inject(&self, task: Notified) {

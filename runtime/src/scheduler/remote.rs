@@ -1,9 +1,18 @@
-//! The queue through which other threads hand tasks to one worker.
+//! The one queue type through which work crosses to a given thread.
 //!
-//! A locked FIFO with a `closed` flag, as HAProxy's work lists: pushes never block for long,
-//! and once the worker has shut down a push gives the item back instead of losing it.
+//! A locked FIFO with a `closed` flag, as HAProxy's work lists: a push holds the lock for a
+//! `VecDeque::push_back`, the consumer takes everything queued in one swap, and once the
+//! consumer has shut down a push gives the item back instead of losing it. Two kinds of consumer
+//! use it: a worker (woken through its parker) for tasks woken on other threads, and a
+//! [`WorkList`](crate::WorkList) handler task (woken through the waker it registers here).
+//!
+//! Wakes are coalesced: the consumer is woken only on the empty -> non-empty edge, and a task
+//! consumer registers its waker in the same critical section in which it finds the queue empty,
+//! so the last item is never left behind unseen.
 
 use std::collections::VecDeque;
+use std::mem;
+use std::task::Waker;
 
 use crate::loom::{AtomicUsize, Mutex, Ordering, lock};
 
@@ -15,15 +24,28 @@ pub(crate) struct RemoteQueue<T> {
 struct Inner<T> {
     items: VecDeque<T>,
     closed: bool,
+    /// The waker of a task consumer that found the queue empty.
+    waker: Option<Waker>,
 }
 
 /// The outcome of a push that was accepted.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Pushed {
-    /// The queue was empty: the consumer must be woken.
+    /// The queue was empty: the consumer was woken.
     First,
     /// The consumer was already told about earlier items.
     More,
+}
+
+/// What a task consumer found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Drained {
+    /// This many items were moved to the consumer's batch.
+    Items(usize),
+    /// Nothing queued: the consumer's waker is registered.
+    Empty,
+    /// Nothing queued, and nothing will be: the queue is closed.
+    Closed,
 }
 
 impl<T> RemoteQueue<T> {
@@ -32,15 +54,16 @@ impl<T> RemoteQueue<T> {
             inner: Mutex::new(Inner {
                 items: VecDeque::new(),
                 closed: false,
+                waker: None,
             }),
             len: AtomicUsize::new(0),
         }
     }
 
-    /// Appends `item`, then runs `on_first` under the lock when the queue was empty (so the
-    /// consumer cannot drain and free anything the caller still uses). Gives the item back when
-    /// the queue is closed.
-    pub(crate) fn push(&self, item: T, on_first: impl FnOnce()) -> Result<Pushed, T> {
+    /// Appends `item`. On the empty -> non-empty edge, runs `on_first` under the lock with the
+    /// registered consumer waker, if any (under the lock, so the consumer cannot drain and free
+    /// anything the caller still uses). Gives the item back when the queue is closed.
+    pub(crate) fn push(&self, item: T, on_first: impl FnOnce(Option<Waker>)) -> Result<Pushed, T> {
         let mut inner = lock(&self.inner);
         if inner.closed {
             return Err(item);
@@ -49,35 +72,84 @@ impl<T> RemoteQueue<T> {
         let n = inner.items.len();
         self.len.store(n, Ordering::Release);
         if n == 1 {
-            on_first();
+            on_first(inner.waker.take());
             Ok(Pushed::First)
         } else {
             Ok(Pushed::More)
         }
     }
 
-    /// Takes every queued item, in push order.
+    /// Moves every queued item to `out`, in push order (by swapping buffers when `out` is
+    /// empty, so no item is copied under the lock). Returns how many.
     pub(crate) fn drain_into(&self, out: &mut VecDeque<T>) -> usize {
         if self.len.load(Ordering::Acquire) == 0 {
             return 0;
         }
         let mut inner = lock(&self.inner);
-        let n = inner.items.len();
-        out.extend(inner.items.drain(..));
-        self.len.store(0, Ordering::Release);
-        n
+        take_all(&mut inner.items, out, &self.len)
     }
 
-    /// `true` when items are waiting (a hint: may be stale by the time it is read).
+    /// For a task consumer: moves every queued item to `out`, or, finding none, registers
+    /// `waker` to be woken by the next push (or reports the queue closed).
+    pub(crate) fn drain_or_register(&self, out: &mut VecDeque<T>, waker: &Waker) -> Drained {
+        let mut inner = lock(&self.inner);
+        if !inner.items.is_empty() {
+            return Drained::Items(take_all(&mut inner.items, out, &self.len));
+        }
+        if inner.closed {
+            return Drained::Closed;
+        }
+        if !inner.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            inner.waker = Some(waker.clone());
+        }
+        Drained::Empty
+    }
+
+    /// `true` when nothing is queued (a hint: may be stale by the time it is read).
     pub(crate) fn is_empty(&self) -> bool {
-        self.len.load(Ordering::Acquire) == 0
+        self.len() == 0
+    }
+
+    /// How many items are queued (a hint).
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
     }
 
     /// Refuses further pushes and returns what was queued.
     pub(crate) fn close(&self) -> VecDeque<T> {
         let mut inner = lock(&self.inner);
         inner.closed = true;
+        inner.waker = None;
         self.len.store(0, Ordering::Release);
-        std::mem::take(&mut inner.items)
+        mem::take(&mut inner.items)
     }
+
+    /// Refuses further pushes but leaves what is queued for the consumer, and wakes it so it
+    /// can drain the rest and see the queue closed.
+    pub(crate) fn close_and_wake(&self) {
+        let waker = {
+            let mut inner = lock(&self.inner);
+            inner.closed = true;
+            inner.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// `true` once the queue refuses pushes.
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.inner).closed
+    }
+}
+
+fn take_all<T>(items: &mut VecDeque<T>, out: &mut VecDeque<T>, len: &AtomicUsize) -> usize {
+    let n = items.len();
+    if out.is_empty() {
+        mem::swap(items, out);
+    } else {
+        out.extend(items.drain(..));
+    }
+    len.store(0, Ordering::Release);
+    n
 }

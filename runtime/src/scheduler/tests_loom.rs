@@ -33,7 +33,7 @@ fn loom_remote_queue_push_vs_drain_and_park() {
             .map(|i| {
                 let (q, p) = (q.clone(), p.clone());
                 thread::spawn(move || {
-                    let _ = q.push(i, || p.unpark());
+                    let _ = q.push(i, |_| p.unpark());
                 })
             })
             .collect();
@@ -57,7 +57,7 @@ fn loom_remote_queue_push_vs_close_gives_item_back() {
     model(|| {
         let q = Arc::new(RemoteQueue::new());
         let q2 = q.clone();
-        let t = thread::spawn(move || q2.push(7, || {}));
+        let t = thread::spawn(move || q2.push(7, |_| {}));
         let closed = q.close();
         let pushed = t.join().unwrap();
         // Either the push landed before the close (and close returned it), or it was refused.
@@ -176,6 +176,105 @@ fn loom_lifo_slot_owner_vs_thief() {
         for o in owned {
             // SAFETY: the owned reference of a task no list holds.
             unsafe { o.shutdown() };
+        }
+    });
+}
+
+/// A waker that unparks the consumer and counts its wakes.
+struct ParkWaker {
+    parker: Parker,
+    wakes: AtomicUsize,
+}
+
+impl std::task::Wake for ParkWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.wakes.fetch_add(1, SeqCst);
+        self.parker.unpark();
+    }
+}
+
+/// Drains like a work-list handler until `want` items arrived or the queue closed, parking
+/// whenever it registered its waker and found nothing.
+fn consume(q: &RemoteQueue<usize>, want: usize) -> Vec<usize> {
+    use super::remote::Drained;
+    let pw = std::sync::Arc::new(ParkWaker {
+        parker: Parker::new(),
+        wakes: AtomicUsize::new(0),
+    });
+    let waker = std::task::Waker::from(pw.clone());
+    let mut got = std::collections::VecDeque::new();
+    while got.len() < want {
+        match q.drain_or_register(&mut got, &waker) {
+            Drained::Items(_) => {}
+            Drained::Closed => break,
+            // Loom reports a deadlock if no push or close ever wakes us.
+            Drained::Empty => pw.parker.park(),
+        }
+    }
+    assert!(
+        pw.wakes.load(SeqCst) <= want,
+        "more wakes than items: wakes are not coalesced"
+    );
+    got.into_iter().collect()
+}
+
+#[test]
+fn loom_mailbox_two_producers_vs_task_consumer() {
+    model(|| {
+        let q = Arc::new(RemoteQueue::new());
+        let producers: Vec<_> = (0..2)
+            .map(|i| {
+                let q = q.clone();
+                thread::spawn(move || {
+                    q.push(i, |w| {
+                        if let Some(w) = w {
+                            w.wake();
+                        }
+                    })
+                    .unwrap();
+                })
+            })
+            .collect();
+        let mut got = consume(&q, 2);
+        got.sort();
+        assert_eq!(got, vec![0, 1], "the last item was left behind");
+        for p in producers {
+            p.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn loom_mailbox_push_vs_close_and_wake() {
+    model(|| {
+        let q = Arc::new(RemoteQueue::new());
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                q.push(5, |w| {
+                    if let Some(w) = w {
+                        w.wake();
+                    }
+                })
+            })
+        };
+        let closer = {
+            let q = q.clone();
+            thread::spawn(move || q.close_and_wake())
+        };
+        // The consumer stops at the close; an item pushed before it is still handed out.
+        let got = consume(&q, 2);
+        let pushed = producer.join().unwrap();
+        closer.join().unwrap();
+        match pushed {
+            Ok(_) => assert_eq!(got, vec![5], "an accepted item was lost at close"),
+            Err(item) => {
+                assert_eq!(item, 5);
+                assert!(got.is_empty());
+            }
         }
     });
 }
