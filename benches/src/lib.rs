@@ -334,3 +334,172 @@ impl<E: Exec> Workload<E> for ChainedSpawn {
         });
     }
 }
+
+/// Items each worker sends in `mailbox`.
+pub const MAILBOX_ITEMS: usize = 1_000_000;
+
+/// Which worker receives item `k` of producer `p`: round-robin over the other workers.
+fn mailbox_target(p: usize, k: usize, workers: usize) -> usize {
+    if workers == 1 {
+        return 0;
+    }
+    let j = k % (workers - 1);
+    if j >= p { j + 1 } else { j }
+}
+
+/// How many items worker `t` receives in one `mailbox` iteration.
+fn mailbox_expected(t: usize, workers: usize) -> usize {
+    (0..workers)
+        .map(|p| {
+            (0..MAILBOX_ITEMS)
+                .filter(|&k| mailbox_target(p, k, workers) == t)
+                .count()
+        })
+        .sum()
+}
+
+/// `mailbox`: every worker sends 1,000,000 items, round-robin to every other worker, each
+/// received by a task bound to the target thread. pinwheel uses a [`pinwheel::WorkList`]; tokio
+/// the idiom a user would write instead: one unbounded `mpsc` channel per thread, received by a
+/// task on a current-thread runtime of that thread (producers run there too). Producers yield
+/// every 256 items on both.
+#[derive(Default)]
+pub struct Mailbox {
+    expected: Vec<usize>,
+    tokio_threads: Vec<TokioThread>,
+}
+
+impl Mailbox {
+    fn expected(&mut self, workers: usize) -> Vec<usize> {
+        if self.expected.len() != workers {
+            self.expected = (0..workers).map(|t| mailbox_expected(t, workers)).collect();
+        }
+        self.expected.clone()
+    }
+}
+
+/// A thread running a tokio current-thread runtime until dropped.
+struct TokioThread {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TokioThread {
+    fn start() -> TokioThread {
+        let (htx, hrx) = mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            htx.send(rt.handle().clone()).unwrap();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                let _ = stop_rx.await;
+            });
+        });
+        TokioThread {
+            handle: hrx.recv().unwrap(),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for TokioThread {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Workload<Pinwheel> for Mailbox {
+    fn iter(&mut self, rt: &Pinwheel) {
+        let workers = rt.0.worker_threads();
+        let expected = Arc::new(self.expected(workers));
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let done_tx = std::sync::Mutex::new(done_tx);
+        let exp = expected.clone();
+        let list = rt.0.handle().work_list_with_state(
+            move |t| (0usize, exp[t], done_tx.lock().unwrap().clone()),
+            |(count, want, done): &mut (usize, usize, mpsc::Sender<()>), item: u64| {
+                std::hint::black_box(item);
+                *count += 1;
+                if *count == *want {
+                    done.send(()).unwrap();
+                }
+            },
+        );
+        for p in 0..workers {
+            let list = list.clone();
+            drop(
+                rt.0.handle()
+                    .spawn_on(pinwheel::ThreadMask::one(p), async move {
+                        for k in 0..MAILBOX_ITEMS {
+                            list.push(mailbox_target(p, k, workers), k as u64).unwrap();
+                            if k % 256 == 255 {
+                                pinwheel::yield_now().await;
+                            }
+                        }
+                    }),
+            );
+        }
+        for _ in 0..workers {
+            done_rx.recv().unwrap();
+        }
+    }
+}
+
+impl Workload<Tokio> for Mailbox {
+    fn iter(&mut self, rt: &Tokio) {
+        let workers = rt.0.metrics().num_workers();
+        let expected = self.expected(workers);
+        while self.tokio_threads.len() < workers {
+            self.tokio_threads.push(TokioThread::start());
+        }
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let mut senders = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..workers {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        for (t, mut rx) in receivers.into_iter().enumerate() {
+            let want = expected[t];
+            let done = done_tx.clone();
+            drop(self.tokio_threads[t].handle.spawn(async move {
+                let mut count = 0;
+                while count < want {
+                    let Some(item) = rx.recv().await else { break };
+                    std::hint::black_box(item);
+                    count += 1;
+                }
+                done.send(()).unwrap();
+            }));
+        }
+        for p in 0..workers {
+            let senders = senders.clone();
+            drop(self.tokio_threads[p].handle.spawn(async move {
+                for k in 0..MAILBOX_ITEMS {
+                    senders[mailbox_target(p, k, workers)]
+                        .send(k as u64)
+                        .unwrap();
+                    if k % 256 == 255 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }));
+        }
+        drop(senders);
+        for _ in 0..workers {
+            done_rx.recv().unwrap();
+        }
+    }
+}

@@ -91,7 +91,36 @@ fn main() -> ExitCode {
     let boom = rt.spawn(async { panic!("a task may panic; its worker lives on") });
     println!("panicked task: {}", rt.block_on(boom).unwrap_err());
 
-    // 5. What each worker did.
+    // 5. A work list: one mailbox and one handler task per worker. Items pushed to worker i are
+    //    handled on worker i, with per-thread state that needs no lock.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let done_tx = std::sync::Mutex::new(done_tx);
+    let per_thread = 10_000;
+    let list = rt.handle().work_list_with_state(
+        move |_thread| (0usize, done_tx.lock().unwrap().clone()),
+        move |(count, done): &mut (usize, std::sync::mpsc::Sender<usize>), _item: u64| {
+            *count += 1;
+            if *count == per_thread {
+                done.send(pinwheel::current_worker().unwrap()).unwrap();
+            }
+        },
+    );
+    let start = Instant::now();
+    for i in 0..(per_thread * rt.worker_threads()) as u64 {
+        list.push(i as usize % rt.worker_threads(), i).unwrap();
+    }
+    for _ in 0..rt.worker_threads() {
+        let w = done_rx.recv().unwrap();
+        println!("work list: worker {w} handled its {per_thread} items");
+    }
+    println!(
+        "work list: {} items pushed from main and handled in {:?}",
+        per_thread * rt.worker_threads(),
+        start.elapsed()
+    );
+    drop(list);
+
+    // 6. What each worker did.
     print!("{}", rt.metrics());
     ExitCode::SUCCESS
 }

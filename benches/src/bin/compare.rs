@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use pinwheel_benches::runner::{Config, Row, compare, human, to_json};
 use pinwheel_benches::{
-    ChainedSpawn, PingPong, SpawnManyLocal, SpawnManyRemoteIdle, SpawnManyWorker, YieldMany,
+    ChainedSpawn, Mailbox, PingPong, SpawnManyLocal, SpawnManyRemoteIdle, SpawnManyWorker,
+    YieldMany,
 };
 
 const USAGE: &str = "usage: compare [--quick] [--workers N] [--rounds N] [--json PATH] [FILTER]";
@@ -26,6 +27,7 @@ const BENCHES: &[Bench] = &[
     ("yield_many", compare::<YieldMany>),
     ("ping_pong", compare::<PingPong>),
     ("chained_spawn", compare::<ChainedSpawn>),
+    ("mailbox", compare::<Mailbox>),
 ];
 
 fn main() -> ExitCode {
