@@ -340,3 +340,15 @@ fn rt_work_list_flood_does_not_starve_other_tasks() {
     cell.lock().unwrap().take();
     assert!(rt.metrics().worker(0).mailbox_items > 0);
 }
+
+#[test]
+fn rt_work_list_on_a_shut_down_runtime_refuses_pushes() {
+    let rt = rt(2);
+    let handle = rt.handle().clone();
+    drop(rt);
+    let list = handle.work_list(|_: u8| {});
+    // Its handler tasks could not start, so nothing would ever drain the mailboxes.
+    let err = list.push(1, 3).unwrap_err();
+    assert_eq!(err.kind(), PushErrorKind::Closed);
+    assert!(list.is_closed());
+}
