@@ -60,6 +60,7 @@ mod metrics;
 mod runtime;
 mod scheduler;
 pub mod task;
+pub mod time;
 pub mod work_list;
 
 use std::future::Future;

@@ -18,6 +18,7 @@ pub(crate) struct WorkerCounters {
     pub(crate) mailbox_items: AtomicU64,
     pub(crate) mailbox_wakeups: AtomicU64,
     pub(crate) mailbox_handler_panics: AtomicU64,
+    pub(crate) timers_fired: AtomicU64,
 }
 
 /// Adds `n` to a counter that only the calling worker writes.
@@ -38,6 +39,7 @@ impl WorkerCounters {
             mailbox_items: self.mailbox_items.load(Relaxed),
             mailbox_wakeups: self.mailbox_wakeups.load(Relaxed),
             mailbox_handler_panics: self.mailbox_handler_panics.load(Relaxed),
+            timers_fired: self.timers_fired.load(Relaxed),
         }
     }
 }
@@ -67,6 +69,8 @@ pub struct WorkerMetrics {
     /// Items whose work-list handler panicked on this worker (each such item is lost; the
     /// handler goes on with the next).
     pub mailbox_handler_panics: u64,
+    /// Timers of this worker's wheel that came due and woke their task.
+    pub timers_fired: u64,
 }
 
 /// A snapshot of every worker's counters, from [`Runtime::metrics`](crate::Runtime::metrics).
@@ -132,6 +136,7 @@ impl RuntimeMetrics {
                 mailbox_items: a.mailbox_items + w.mailbox_items,
                 mailbox_wakeups: a.mailbox_wakeups + w.mailbox_wakeups,
                 mailbox_handler_panics: a.mailbox_handler_panics + w.mailbox_handler_panics,
+                timers_fired: a.timers_fired + w.timers_fired,
             })
     }
 }

@@ -59,6 +59,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
 pub struct Builder {
     worker_threads: Option<usize>,
     thread_name: String,
+    timer_tick: Duration,
 }
 
 impl Default for Builder {
@@ -74,6 +75,7 @@ impl Builder {
         Builder {
             worker_threads: None,
             thread_name: "pinwheel-worker".to_owned(),
+            timer_tick: Duration::from_millis(1),
         }
     }
 
@@ -90,13 +92,31 @@ impl Builder {
         self
     }
 
+    /// The resolution of timers: each worker's wheel counts in ticks of this length, from
+    /// 1 µs to 1 s (default 1 ms). Timers never fire early; they fire at most about one tick
+    /// late (plus the wake-up). Other values make [`build`](Self::build) fail with
+    /// `InvalidInput`.
+    pub fn timer_tick(&mut self, tick: Duration) -> &mut Builder {
+        self.timer_tick = tick;
+        self
+    }
+
     /// Starts the worker threads.
     ///
     /// # Errors
     ///
-    /// `InvalidInput` when the worker count is 0 or above 64; the OS error when a thread
-    /// cannot be started.
+    /// `InvalidInput` when the worker count is 0 or above 64, or the timer tick is outside
+    /// 1 µs ..= 1 s; the OS error when a thread cannot be started.
     pub fn build(&mut self) -> io::Result<Runtime> {
+        if !(Duration::from_micros(1)..=Duration::from_secs(1)).contains(&self.timer_tick) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "pinwheel::Builder::timer_tick({:?}): the timer tick must be between 1 µs and 1 s",
+                    self.timer_tick
+                ),
+            ));
+        }
         let n = match self.worker_threads {
             Some(n) if (1..=MAX_WORKERS).contains(&n) => n,
             Some(n) => {
@@ -114,7 +134,11 @@ impl Builder {
         let locals: Vec<_> = (0..n)
             .map(|_| crossbeam_deque::Worker::new_fifo())
             .collect();
-        let shared = Arc::new(Shared::new(locals.iter().map(|w| w.stealer()).collect()));
+        let clock = crate::time::Clock::new(self.timer_tick);
+        let shared = Arc::new(Shared::new(
+            locals.iter().map(|w| w.stealer()).collect(),
+            clock,
+        ));
         let exits = Arc::new(Exits {
             count: Mutex::new(0),
             cond: Condvar::new(),

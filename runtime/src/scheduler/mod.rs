@@ -52,7 +52,7 @@ pub(crate) const BUDGET: usize = 64;
 
 /// What all threads of one runtime share.
 pub(crate) struct Shared {
-    pub(crate) workers: Box<[WorkerShared]>,
+    pub(crate) workers: Box<[Arc<WorkerShared>]>,
     injector: Injector<Notified>,
     inject_inflight: AtomicUsize,
     inject_closed: AtomicBool,
@@ -61,6 +61,7 @@ pub(crate) struct Shared {
     pub(crate) owned: OwnedTasks,
     pub(crate) all: ThreadMask,
     next_home: AtomicUsize,
+    pub(crate) clock: crate::time::Clock,
 }
 
 /// What one worker shares with the other threads.
@@ -70,20 +71,36 @@ pub(crate) struct WorkerShared {
     parker: Parker,
     stealer: Stealer<Notified>,
     pub(crate) counters: WorkerCounters,
+    /// Timer operations other threads ask of this worker's wheel (its wait queue).
+    timer_ops: RemoteQueue<crate::time::TimerOp>,
+    /// The runtime's time base, to turn deadlines into ticks of this worker's wheel.
+    pub(crate) clock: crate::time::Clock,
+}
+
+impl WorkerShared {
+    /// Asks this worker to do `op` on its wheel; wakes it if it sleeps. A worker that has shut
+    /// down refuses it: its wheel is gone, so there is nothing left to do.
+    pub(crate) fn push_timer_op(&self, op: crate::time::TimerOp) {
+        let _ = self.timer_ops.push(op, |_| self.parker.unpark());
+    }
 }
 
 impl Shared {
-    pub(crate) fn new(stealers: Vec<Stealer<Notified>>) -> Shared {
+    pub(crate) fn new(stealers: Vec<Stealer<Notified>>, clock: crate::time::Clock) -> Shared {
         let n = stealers.len();
         Shared {
             workers: stealers
                 .into_iter()
-                .map(|stealer| WorkerShared {
-                    lifo: LifoSlot::new(),
-                    remote: RemoteQueue::new(),
-                    parker: Parker::new(),
-                    stealer,
-                    counters: WorkerCounters::default(),
+                .map(|stealer| {
+                    Arc::new(WorkerShared {
+                        lifo: LifoSlot::new(),
+                        remote: RemoteQueue::new(),
+                        parker: Parker::new(),
+                        stealer,
+                        counters: WorkerCounters::default(),
+                        timer_ops: RemoteQueue::new(),
+                        clock,
+                    })
                 })
                 .collect(),
             injector: Injector::new(),
@@ -94,6 +111,7 @@ impl Shared {
             owned: OwnedTasks::new(n),
             all: ThreadMask::first(n),
             next_home: AtomicUsize::new(0),
+            clock,
         }
     }
 

@@ -26,7 +26,13 @@ impl Parker {
 
     /// Blocks until `unpark` is called (or returns at once if it was called since the last
     /// `park`).
+    #[cfg_attr(not(loom), allow(dead_code))]
     pub(crate) fn park(&self) {
+        self.park_timeout(None);
+    }
+
+    /// Like `park`, but returns after `timeout` at the latest (a timer is due then).
+    pub(crate) fn park_timeout(&self, timeout: Option<std::time::Duration>) {
         if self
             .state
             .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
@@ -43,6 +49,10 @@ impl Parker {
             }
             Err(actual) => unreachable!("pinwheel: parker in state {actual} while parking"),
         }
+        #[cfg(not(loom))]
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        #[cfg(loom)]
+        let _ = timeout;
         loop {
             #[cfg(loom)]
             {
@@ -50,7 +60,23 @@ impl Parker {
             }
             #[cfg(not(loom))]
             {
-                guard = self.condvar.wait(guard).unwrap_or_else(|e| e.into_inner());
+                match deadline {
+                    None => guard = self.condvar.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                    Some(d) => {
+                        let now = std::time::Instant::now();
+                        if now >= d {
+                            // Timed out. Leave PARKED; an unpark that raced in is consumed
+                            // here too, as this return delivers it.
+                            self.state.swap(EMPTY, SeqCst);
+                            return;
+                        }
+                        guard = self
+                            .condvar
+                            .wait_timeout(guard, d - now)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    }
+                }
             }
             if self
                 .state

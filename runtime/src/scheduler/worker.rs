@@ -1,15 +1,19 @@
 //! The worker thread: its queues, its loop, and how it parks and shuts down.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::*;
+use std::task::Waker;
+use std::time::Instant;
+
+use pinwheel_timer::{Key, Wheel};
 
 use crossbeam_deque::{Steal, Worker};
 
 use super::owned::LocalOwnedTasks;
-use super::{BUDGET, FLAG_STEALABLE, Shared};
+use super::{BUDGET, FLAG_STEALABLE, Shared, WorkerShared};
 use crate::metrics::add;
 use crate::task::Notified;
 
@@ -50,6 +54,15 @@ pub(crate) struct WorkerContext {
     pub(crate) owned_local: LocalOwnedTasks,
     searching: Cell<bool>,
     rng: Cell<u32>,
+    /// This worker's wait queue: the wakers of the timers registered on its thread.
+    pub(crate) wheel: RefCell<Wheel<Waker>>,
+    /// The clock, read once per loop turn.
+    pub(crate) now: Cell<Instant>,
+    /// Wheel keys of timers registered from off the workers, by their token.
+    remote_keys: RefCell<HashMap<u64, Key>>,
+    /// Scratch space for the wakers of fired timers and for timer operations.
+    fired: RefCell<Vec<Waker>>,
+    ops: RefCell<VecDeque<crate::time::TimerOp>>,
 }
 
 impl WorkerContext {
@@ -63,6 +76,11 @@ impl WorkerContext {
             owned_local: LocalOwnedTasks::default(),
             searching: Cell::new(false),
             rng: Cell::new((0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B)) | 1),
+            wheel: RefCell::new(Wheel::new()),
+            now: Cell::new(Instant::now()),
+            remote_keys: RefCell::new(HashMap::new()),
+            fired: RefCell::new(Vec::new()),
+            ops: RefCell::new(VecDeque::new()),
         };
         let _enter = crate::runtime::enter(crate::Handle {
             shared: cx.shared.clone(),
@@ -83,6 +101,49 @@ impl WorkerContext {
 
     fn counters(&self) -> &crate::metrics::WorkerCounters {
         &self.shared.workers[self.index].counters
+    }
+
+    /// What this worker shares with other threads.
+    pub(crate) fn worker_shared(&self) -> &Arc<WorkerShared> {
+        &self.shared.workers[self.index]
+    }
+
+    /// Reads the clock, applies the timer operations other threads sent, and wakes the tasks
+    /// whose timers are due: once per loop turn.
+    fn process_timers(&self) {
+        let now = Instant::now();
+        self.now.set(now);
+        let tick = self.shared.clock.tick_floor(now);
+        let mut ops = self.ops.borrow_mut();
+        self.worker_shared().timer_ops.drain_into(&mut ops);
+        let mut fired = self.fired.borrow_mut();
+        {
+            let mut wheel = self.wheel.borrow_mut();
+            let mut keys = self.remote_keys.borrow_mut();
+            for op in ops.drain(..) {
+                crate::time::apply(op, &mut wheel, &mut keys);
+            }
+            wheel.advance(tick, |_, waker| fired.push(waker));
+        }
+        drop(ops);
+        if !fired.is_empty() {
+            add(&self.counters().timers_fired, fired.len() as u64);
+        }
+        // Wake with no borrow held: a wake may run code that registers or drops timers.
+        for waker in fired.drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// How long the worker may sleep before a timer is due; `None` when no timer is pending.
+    fn timer_timeout(&self) -> Option<std::time::Duration> {
+        let next = self.wheel.borrow().next_deadline()?;
+        Some(
+            self.shared
+                .clock
+                .instant_of(next)
+                .saturating_duration_since(Instant::now()),
+        )
     }
 
     /// Queues a task woken (or spawned) on this worker's own thread. A stealable task goes to
@@ -116,6 +177,7 @@ impl WorkerContext {
             if shared.shutdown.load(Acquire) {
                 return;
             }
+            self.process_timers();
             if self.run_batch() > 0 {
                 continue;
             }
@@ -283,6 +345,8 @@ impl WorkerContext {
             || !self.pinned.borrow().is_empty()
             || !self.local.is_empty()
             || !shared.workers[self.index].remote.is_empty()
+            || !shared.workers[self.index].timer_ops.is_empty()
+            || self.timer_timeout().is_some_and(|t| t.is_zero())
     }
 
     /// `true` when stealable work waits elsewhere: the injector, or another worker's queues.
@@ -307,7 +371,9 @@ impl WorkerContext {
         let own = self.has_own_work();
         let elsewhere = !own && self.has_stealable_work();
         if !own && !elsewhere {
-            self.shared.workers[self.index].parker.park();
+            // Sleep until woken, or until the next timer is due.
+            let timeout = self.timer_timeout();
+            self.shared.workers[self.index].parker.park_timeout(timeout);
         }
         if !idle.wake(self.index) {
             // A notifier took us off the sleeper list and counted us as searching.
@@ -339,6 +405,9 @@ impl WorkerContext {
             let queued = remote.close();
             any |= !queued.is_empty();
             drop(queued);
+            let ops = self.worker_shared().timer_ops.close();
+            any |= !ops.is_empty();
+            drop(ops);
             while let Some(task) = self.pop_pinned() {
                 any = true;
                 drop(task);

@@ -1,0 +1,116 @@
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::{Sleep, deadline_after, require_runtime};
+
+/// Runs `future` for at most `duration`: `Ok(output)` if it finished first, `Err(Elapsed)`
+/// otherwise (the future is then dropped with the `Timeout`). The timer is only armed if the
+/// future does not finish at its first poll, and cancelling it is O(1).
+///
+/// # Panics
+///
+/// Panics outside a runtime (a task, or `Runtime::block_on`).
+#[track_caller]
+pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoFuture> {
+    require_runtime("timeout");
+    Timeout {
+        value: future.into_future(),
+        delay: Sleep::new(deadline_after(duration)),
+    }
+}
+
+/// Like [`timeout`], with a deadline instead of a duration.
+///
+/// # Panics
+///
+/// Panics outside a runtime (a task, or `Runtime::block_on`).
+#[track_caller]
+pub fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::IntoFuture> {
+    require_runtime("timeout_at");
+    Timeout {
+        value: future.into_future(),
+        delay: Sleep::new(deadline),
+    }
+}
+
+/// The future of [`timeout`] and [`timeout_at`].
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct Timeout<F> {
+    value: F,
+    delay: Sleep,
+}
+
+impl<F> Timeout<F> {
+    /// The wrapped future.
+    pub fn get_ref(&self) -> &F {
+        &self.value
+    }
+
+    /// The wrapped future, mutably.
+    pub fn get_mut(&mut self) -> &mut F {
+        &mut self.value
+    }
+
+    /// The wrapped future, giving up the timeout.
+    pub fn into_inner(self) -> F {
+        self.value
+    }
+
+    /// The instant the timeout elapses at.
+    pub fn deadline(&self) -> Instant {
+        self.delay.deadline()
+    }
+
+    /// Moves the deadline (see [`Sleep::reset`]).
+    pub fn reset(&mut self, deadline: Instant) {
+        self.delay.reset(deadline);
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `value` is structurally pinned: it is never moved out while pinned (only
+        // `into_inner`, which takes `self` by value, moves it, and that needs `Timeout: Unpin`
+        // when pinned), and `Timeout` has no `Drop` impl. `delay` is `Unpin`.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above.
+        let value = unsafe { Pin::new_unchecked(&mut this.value) };
+        if let Poll::Ready(out) = value.poll(cx) {
+            return Poll::Ready(Ok(out));
+        }
+        match Pin::new(&mut this.delay).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The error of a [`Timeout`] whose deadline passed before its future finished.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Debug for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Elapsed")
+    }
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed before the future completed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for std::io::Error {
+    fn from(e: Elapsed) -> Self {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, e.to_string())
+    }
+}
