@@ -5,9 +5,12 @@
 //! (std channels, `tokio::sync::oneshot`) works on any executor.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 pub mod runner;
 
@@ -36,6 +39,20 @@ pub trait Exec: Send + Sync + 'static {
 
     /// Yields once to the scheduler.
     fn yield_now() -> impl Future<Output = ()> + Send;
+
+    /// The runtime's sleep future.
+    type Sleep: Future<Output = ()> + Send + 'static;
+
+    /// Sleeps for `d` (inside the runtime).
+    fn sleep(d: Duration) -> Self::Sleep;
+
+    /// Moves a sleep's deadline.
+    fn reset(sleep: Pin<&mut Self::Sleep>, deadline: Instant);
+
+    /// Runs `f` for at most `d`; `Err(())` when the deadline passed first.
+    fn timeout<F>(d: Duration, f: F) -> impl Future<Output = Result<F::Output, ()>> + Send
+    where
+        F: Future + Send;
 }
 
 /// A pinwheel runtime.
@@ -77,6 +94,24 @@ impl Exec for Pinwheel {
 
     fn yield_now() -> impl Future<Output = ()> + Send {
         pinwheel::yield_now()
+    }
+
+    type Sleep = pinwheel::time::Sleep;
+
+    fn sleep(d: Duration) -> Self::Sleep {
+        pinwheel::time::sleep(d)
+    }
+
+    fn reset(sleep: Pin<&mut Self::Sleep>, deadline: Instant) {
+        sleep.get_mut().reset(deadline);
+    }
+
+    fn timeout<F>(d: Duration, f: F) -> impl Future<Output = Result<F::Output, ()>> + Send
+    where
+        F: Future + Send,
+    {
+        let t = pinwheel::time::timeout(d, f);
+        async move { t.await.map_err(|_| ()) }
     }
 }
 
@@ -123,12 +158,36 @@ impl Exec for Tokio {
     fn yield_now() -> impl Future<Output = ()> + Send {
         tokio::task::yield_now()
     }
+
+    type Sleep = tokio::time::Sleep;
+
+    fn sleep(d: Duration) -> Self::Sleep {
+        tokio::time::sleep(d)
+    }
+
+    fn reset(sleep: Pin<&mut Self::Sleep>, deadline: Instant) {
+        sleep.reset(tokio::time::Instant::from_std(deadline));
+    }
+
+    fn timeout<F>(d: Duration, f: F) -> impl Future<Output = Result<F::Output, ()>> + Send
+    where
+        F: Future + Send,
+    {
+        let t = tokio::time::timeout(d, f);
+        async move { t.await.map_err(|_| ()) }
+    }
 }
 
 /// A benchmark workload: state kept across iterations, and one iteration.
 pub trait Workload<E: Exec> {
     /// Runs one iteration.
     fn iter(&mut self, rt: &E);
+
+    /// Time an iteration cannot go below whatever the runtime (a sleep's own length): the
+    /// runner compares the time above it.
+    fn floor(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// tokio's `spawn_many_local`: 10,000 spawns from inside `block_on`, the last one signals.
@@ -501,5 +560,127 @@ impl Workload<Tokio> for Mailbox {
         for _ in 0..workers {
             done_rx.recv().unwrap();
         }
+    }
+}
+
+/// Pending at its first poll (waking itself), ready at the second: a future that really makes
+/// a timeout arm its timer, then completes.
+struct PendingOnce(bool);
+
+impl Future for PendingOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// Tasks the timer workloads spread their timers over.
+const TIMER_TASKS: usize = 100;
+
+/// `timeout_cancel`: 1,000,000 `timeout(30 s, f)` where `f` is pending once, then completes:
+/// each arms its timer, then cancels it (the proxy's common case). Spread over 100 tasks.
+#[derive(Default)]
+pub struct TimeoutCancel;
+
+/// Timeouts in `timeout_cancel`.
+pub const TIMEOUTS: usize = 1_000_000;
+
+impl<E: Exec> Workload<E> for TimeoutCancel {
+    fn iter(&mut self, rt: &E) {
+        let hs: Vec<_> = (0..TIMER_TASKS)
+            .map(|_| {
+                rt.spawn_outside(async {
+                    for _ in 0..TIMEOUTS / TIMER_TASKS {
+                        E::timeout(Duration::from_secs(30), PendingOnce(false))
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        rt.block_on(async {
+            for h in hs {
+                h.await;
+            }
+        });
+    }
+}
+
+/// `sleep_fire`: 100,000 tasks each sleeping 1..=100 ms, all awaited. Its floor is the
+/// 100 ms itself: the runner compares the time above it.
+#[derive(Default)]
+pub struct SleepFire;
+
+/// Sleeping tasks in `sleep_fire`.
+pub const SLEEPERS: usize = 100_000;
+
+impl<E: Exec> Workload<E> for SleepFire {
+    fn iter(&mut self, rt: &E) {
+        let hs: Vec<_> = (0..SLEEPERS)
+            .map(|i| {
+                rt.spawn_outside(async move {
+                    E::sleep(Duration::from_millis(1 + (i % 100) as u64)).await
+                })
+            })
+            .collect();
+        rt.block_on(async {
+            for h in hs {
+                h.await;
+            }
+        });
+    }
+
+    fn floor(&self) -> Duration {
+        Duration::from_millis(100)
+    }
+}
+
+/// `timer_reset`: 100,000 armed timeouts, each pushed back 100 times (a keep-alive timeout
+/// renewed on every request), then dropped. Spread over 100 tasks.
+#[derive(Default)]
+pub struct TimerReset;
+
+/// Armed timers in `timer_reset`.
+pub const RESET_TIMERS: usize = 100_000;
+/// Resets of each timer in `timer_reset`.
+pub const RESETS: usize = 100;
+
+impl<E: Exec> Workload<E> for TimerReset {
+    fn iter(&mut self, rt: &E) {
+        let hs: Vec<_> = (0..TIMER_TASKS)
+            .map(|_| {
+                rt.spawn_outside(async {
+                    let mut sleeps: Vec<Pin<Box<E::Sleep>>> = (0..RESET_TIMERS / TIMER_TASKS)
+                        .map(|_| Box::pin(E::sleep(Duration::from_secs(30))))
+                        .collect();
+                    // Arm each: poll once, from this task.
+                    std::future::poll_fn(|cx| {
+                        for s in sleeps.iter_mut() {
+                            assert!(s.as_mut().poll(cx).is_pending());
+                        }
+                        Poll::Ready(())
+                    })
+                    .await;
+                    let base = Instant::now() + Duration::from_secs(30);
+                    for round in 1..=RESETS {
+                        for s in sleeps.iter_mut() {
+                            E::reset(s.as_mut(), base + Duration::from_millis(round as u64));
+                        }
+                    }
+                    drop(sleeps);
+                })
+            })
+            .collect();
+        rt.block_on(async {
+            for h in hs {
+                h.await;
+            }
+        });
     }
 }

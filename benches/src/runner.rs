@@ -25,6 +25,8 @@ pub struct Row {
     pub pinwheel_ns: f64,
     /// Median time of one iteration on tokio, in nanoseconds.
     pub tokio_ns: f64,
+    /// The workload's floor, already subtracted from both medians (0 for most workloads).
+    pub floor_ns: f64,
 }
 
 impl Row {
@@ -79,10 +81,13 @@ where
             p.push(time_iters(&mut wp, &pw, iters));
         }
     }
+    // Compare what the runtimes add above the workload's floor (a sleep's own length).
+    let floor = Workload::<Pinwheel>::floor(&wp).as_nanos() as f64;
     Row {
         name,
-        pinwheel_ns: median(&mut p),
-        tokio_ns: median(&mut t),
+        pinwheel_ns: median(&mut p) - floor,
+        tokio_ns: median(&mut t) - floor,
+        floor_ns: floor,
     }
 }
 
@@ -105,11 +110,12 @@ pub fn to_json(rows: &[Row]) -> String {
         .iter()
         .map(|r| {
             format!(
-                "{{\"name\":\"{}\",\"pinwheel_ns\":{:.1},\"tokio_ns\":{:.1},\"ratio\":{:.4}}}",
+                "{{\"name\":\"{}\",\"pinwheel_ns\":{:.1},\"tokio_ns\":{:.1},\"ratio\":{:.4},\"floor_ns\":{:.1}}}",
                 r.name,
                 r.pinwheel_ns,
                 r.tokio_ns,
-                r.ratio()
+                r.ratio(),
+                r.floor_ns
             )
         })
         .collect();

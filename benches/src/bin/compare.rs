@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use pinwheel_benches::runner::{Config, Row, compare, human, to_json};
 use pinwheel_benches::{
-    ChainedSpawn, Mailbox, PingPong, SpawnManyLocal, SpawnManyRemoteIdle, SpawnManyWorker,
-    YieldMany,
+    ChainedSpawn, Mailbox, PingPong, SleepFire, SpawnManyLocal, SpawnManyRemoteIdle,
+    SpawnManyWorker, TimeoutCancel, TimerReset, YieldMany,
 };
 
 const USAGE: &str = "usage: compare [--quick] [--workers N] [--rounds N] [--json PATH] [FILTER]";
@@ -28,6 +28,9 @@ const BENCHES: &[Bench] = &[
     ("ping_pong", compare::<PingPong>),
     ("chained_spawn", compare::<ChainedSpawn>),
     ("mailbox", compare::<Mailbox>),
+    ("timeout_cancel", compare::<TimeoutCancel>),
+    ("sleep_fire", compare::<SleepFire>),
+    ("timer_reset", compare::<TimerReset>),
 ];
 
 fn main() -> ExitCode {
@@ -104,8 +107,13 @@ fn main() -> ExitCode {
     let mut rows = Vec::new();
     for (name, run) in selected {
         let row = run(name, &cfg);
+        let floor = if row.floor_ns > 0.0 {
+            format!("  (time above a {} floor)", human(row.floor_ns))
+        } else {
+            String::new()
+        };
         println!(
-            "{:<24} {:>14} {:>14} {:>7.3}",
+            "{:<24} {:>14} {:>14} {:>7.3}{floor}",
             row.name,
             human(row.pinwheel_ns),
             human(row.tokio_ns),
