@@ -323,3 +323,12 @@ fn time_runtime_drop_with_pending_sleeps_is_clean() {
         assert!(h.is_finished());
     }
 }
+
+#[test]
+fn time_futures_are_send_sync_unpin() {
+    fn send_sync_unpin<T: Send + Sync + Unpin>() {}
+    send_sync_unpin::<pinwheel::time::Sleep>();
+    send_sync_unpin::<pinwheel::time::Interval>();
+    send_sync_unpin::<pinwheel::time::Timeout<std::future::Ready<u8>>>();
+    send_sync_unpin::<pinwheel::time::Elapsed>();
+}
