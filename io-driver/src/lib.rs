@@ -45,10 +45,18 @@
 
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
+
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(loom)]
+use loom::sync::{Mutex, MutexGuard};
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicUsize, Ordering};
+#[cfg(not(loom))]
+use std::sync::{Mutex, MutexGuard};
 
 use mio::event::Source;
 use mio::{Events, Interest, Token};
@@ -136,10 +144,60 @@ struct Wakers {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    #[cfg(loom)]
+    return m.lock().unwrap();
+    #[cfg(not(loom))]
+    return m.lock().unwrap_or_else(|e| e.into_inner());
 }
 
 impl ScheduledIo {
+    fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        if let Some(ev) = self.ready(direction) {
+            return Poll::Ready(ev);
+        }
+        {
+            let mut w = lock(&self.wakers);
+            let slot = match direction {
+                Direction::Read => &mut w.reader,
+                Direction::Write => &mut w.writer,
+            };
+            if !slot.as_ref().is_some_and(|s| s.will_wake(cx.waker())) {
+                *slot = Some(cx.waker().clone());
+            }
+        }
+        // Look again: an event may have come between the first look and the waker's
+        // registration (its wake found no waker).
+        match self.ready(direction) {
+            Some(ev) => Poll::Ready(ev),
+            None => Poll::Pending,
+        }
+    }
+
+    fn ready(&self, direction: Direction) -> Option<io::Result<ReadyEvent>> {
+        let cur = self.readiness.load(Ordering::Acquire);
+        if cur & SHUTDOWN != 0 {
+            return Some(Err(shut_down_error()));
+        }
+        let bits = cur & direction.mask();
+        (bits != 0).then_some(Ok(ReadyEvent {
+            bits,
+            tick: cur >> TICK_SHIFT,
+        }))
+    }
+
+    fn clear_readiness(&self, event: ReadyEvent) {
+        let clear = event.bits & (READABLE | WRITABLE);
+        let _ = self
+            .readiness
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
+                (cur >> TICK_SHIFT == event.tick).then_some(cur & !clear)
+            });
+    }
+
     /// Adds `bits` and moves the tick on; returns the wakers to call for them.
     fn set_readiness(&self, bits: usize, out: &mut Vec<Waker>) {
         let _ = self
@@ -389,49 +447,17 @@ impl Registration {
         cx: &mut Context<'_>,
         direction: Direction,
     ) -> Poll<io::Result<ReadyEvent>> {
-        if let Some(ev) = self.ready(direction) {
-            return Poll::Ready(ev);
-        }
-        {
-            let mut w = lock(&self.io.wakers);
-            let slot = match direction {
-                Direction::Read => &mut w.reader,
-                Direction::Write => &mut w.writer,
-            };
-            if !slot.as_ref().is_some_and(|s| s.will_wake(cx.waker())) {
-                *slot = Some(cx.waker().clone());
-            }
-        }
-        // Look again: an event may have come between the first look and the waker's
-        // registration (its wake found no waker).
-        match self.ready(direction) {
-            Some(ev) => Poll::Ready(ev),
-            None => Poll::Pending,
-        }
+        self.io.poll_ready(cx, direction)
     }
 
     fn ready(&self, direction: Direction) -> Option<io::Result<ReadyEvent>> {
-        let cur = self.io.readiness.load(Ordering::Acquire);
-        if cur & SHUTDOWN != 0 {
-            return Some(Err(shut_down_error()));
-        }
-        let bits = cur & direction.mask();
-        (bits != 0).then_some(Ok(ReadyEvent {
-            bits,
-            tick: cur >> TICK_SHIFT,
-        }))
+        self.io.ready(direction)
     }
 
     /// Clears the readiness `event` reported, unless a newer event arrived since (its tick
     /// moved on). Call it after the operation returned `WouldBlock`. Closed and error bits stay.
     pub fn clear_readiness(&self, event: ReadyEvent) {
-        let clear = event.bits & (READABLE | WRITABLE);
-        let _ = self
-            .io
-            .readiness
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                (cur >> TICK_SHIFT == event.tick).then_some(cur & !clear)
-            });
+        self.io.clear_readiness(event);
     }
 
     /// Runs `op` if the source is ready in `direction`, clearing that readiness when it
@@ -512,7 +538,10 @@ impl Drop for Registration {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
+mod tests_loom;
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::io::{Read, Write};
