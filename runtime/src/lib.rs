@@ -57,6 +57,7 @@
 
 mod loom;
 mod metrics;
+pub mod net;
 mod runtime;
 mod scheduler;
 pub mod task;

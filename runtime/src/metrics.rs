@@ -19,6 +19,7 @@ pub(crate) struct WorkerCounters {
     pub(crate) mailbox_wakeups: AtomicU64,
     pub(crate) mailbox_handler_panics: AtomicU64,
     pub(crate) timers_fired: AtomicU64,
+    pub(crate) io_events: AtomicU64,
 }
 
 /// Adds `n` to a counter that only the calling worker writes.
@@ -40,6 +41,7 @@ impl WorkerCounters {
             mailbox_wakeups: self.mailbox_wakeups.load(Relaxed),
             mailbox_handler_panics: self.mailbox_handler_panics.load(Relaxed),
             timers_fired: self.timers_fired.load(Relaxed),
+            io_events: self.io_events.load(Relaxed),
         }
     }
 }
@@ -71,6 +73,8 @@ pub struct WorkerMetrics {
     pub mailbox_handler_panics: u64,
     /// Timers of this worker's wheel that came due and woke their task.
     pub timers_fired: u64,
+    /// I/O readiness events this worker's poller delivered.
+    pub io_events: u64,
 }
 
 /// A snapshot of every worker's counters, from [`Runtime::metrics`](crate::Runtime::metrics).
@@ -137,6 +141,7 @@ impl RuntimeMetrics {
                 mailbox_wakeups: a.mailbox_wakeups + w.mailbox_wakeups,
                 mailbox_handler_panics: a.mailbox_handler_panics + w.mailbox_handler_panics,
                 timers_fired: a.timers_fired + w.timers_fired,
+                io_events: a.io_events + w.io_events,
             })
     }
 }

@@ -19,6 +19,9 @@ use crate::task::JoinHandle;
 /// The most worker threads a runtime may have: one bit each in a [`ThreadMask`].
 pub const MAX_WORKERS: usize = 64;
 
+/// How many I/O events a worker reads per poll.
+const EVENTS_PER_POLL: usize = 1024;
+
 thread_local! {
     static CURRENT: RefCell<Option<Handle>> = const { RefCell::new(None) };
 }
@@ -134,9 +137,23 @@ impl Builder {
         let locals: Vec<_> = (0..n)
             .map(|_| crossbeam_deque::Worker::new_fifo())
             .collect();
+        let mut drivers = Vec::with_capacity(n);
+        let mut io = Vec::with_capacity(n);
+        for i in 0..n {
+            let (driver, handle) =
+                pinwheel_io_driver::Driver::new(EVENTS_PER_POLL).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("pinwheel: could not create the I/O poller of worker {i}: {e}"),
+                    )
+                })?;
+            drivers.push(driver);
+            io.push(handle);
+        }
         let clock = crate::time::Clock::new(self.timer_tick);
         let shared = Arc::new(Shared::new(
             locals.iter().map(|w| w.stealer()).collect(),
+            io,
             clock,
         ));
         let exits = Arc::new(Exits {
@@ -144,14 +161,14 @@ impl Builder {
             cond: Condvar::new(),
         });
         let mut threads = Vec::with_capacity(n);
-        for (index, local) in locals.into_iter().enumerate() {
+        for (index, (local, driver)) in locals.into_iter().zip(drivers).enumerate() {
             let shared2 = shared.clone();
             let exits2 = exits.clone();
             let spawned = thread::Builder::new()
                 .name(format!("{}-{index}", self.thread_name))
                 .spawn(move || {
                     let _exit = ExitSignal(exits2);
-                    WorkerContext::run_thread(shared2, index, local);
+                    WorkerContext::run_thread(shared2, index, local, driver);
                 });
             match spawned {
                 Ok(t) => threads.push(Some(t)),

@@ -9,12 +9,14 @@ const EMPTY: usize = 0;
 const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
 
+#[cfg_attr(not(loom), allow(dead_code))]
 pub(crate) struct Parker {
     state: AtomicUsize,
     mutex: Mutex<()>,
     condvar: Condvar,
 }
 
+#[cfg_attr(not(loom), allow(dead_code))]
 impl Parker {
     pub(crate) fn new() -> Parker {
         Parker {
@@ -98,6 +100,91 @@ impl Parker {
                 self.condvar.notify_one();
             }
             actual => unreachable!("pinwheel: parker in state {actual} while unparking"),
+        }
+    }
+}
+
+/// What a worker sleeps in: its I/O driver's poll (or, in loom models, a stand-in).
+pub(crate) trait Sleeper {
+    /// Blocks until an event, a wake-up through the matching [`Bell`], or `timeout`.
+    fn sleep(&mut self, timeout: Option<std::time::Duration>) -> std::io::Result<usize>;
+}
+
+/// What interrupts a [`Sleeper`] from another thread. A ring before the sleep makes the
+/// sleep return at once (a `mio::Waker` is an eventfd: it stays set until polled).
+pub(crate) trait Bell {
+    fn ring(&self);
+}
+
+impl Sleeper for pinwheel_io_driver::Driver {
+    fn sleep(&mut self, timeout: Option<std::time::Duration>) -> std::io::Result<usize> {
+        self.poll(timeout)
+    }
+}
+
+impl Bell for pinwheel_io_driver::Handle {
+    fn ring(&self) {
+        self.wake();
+    }
+}
+
+/// A worker's parker: the same one-token protocol as [`Parker`], where sleeping is a poll of
+/// the worker's I/O driver (with the timeout of its next timer) and waking rings the driver's
+/// `mio::Waker` only when the worker really sleeps.
+pub(crate) struct IoParker<B = pinwheel_io_driver::Handle> {
+    state: AtomicUsize,
+    bell: B,
+}
+
+impl<B: Bell> IoParker<B> {
+    pub(crate) fn new(bell: B) -> IoParker<B> {
+        IoParker {
+            state: AtomicUsize::new(EMPTY),
+            bell,
+        }
+    }
+
+    /// What rings this parker (the worker's driver handle, to register sockets with).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn bell(&self) -> &B {
+        &self.bell
+    }
+
+    /// Sleeps in `sleeper` until an unpark, an event, or `timeout`; returns what the sleeper
+    /// returned. Sleeps with a zero timeout (only collecting what is ready) if an unpark came
+    /// since the last park.
+    pub(crate) fn park(
+        &self,
+        sleeper: &mut impl Sleeper,
+        timeout: Option<std::time::Duration>,
+    ) -> std::io::Result<usize> {
+        let notified = self
+            .state
+            .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
+            .is_ok()
+            || match self.state.compare_exchange(EMPTY, PARKED, SeqCst, SeqCst) {
+                Ok(_) => false,
+                Err(NOTIFIED) => {
+                    self.state.store(EMPTY, SeqCst);
+                    true
+                }
+                Err(actual) => unreachable!("pinwheel: parker in state {actual} while parking"),
+            };
+        let timeout = if notified {
+            Some(std::time::Duration::ZERO)
+        } else {
+            timeout
+        };
+        let n = sleeper.sleep(timeout);
+        // Back to EMPTY, consuming an unpark that rang the bell during the sleep.
+        self.state.swap(EMPTY, SeqCst);
+        n
+    }
+
+    /// Wakes the worker if it sleeps, or leaves the token for its next park.
+    pub(crate) fn unpark(&self) {
+        if self.state.swap(NOTIFIED, SeqCst) == PARKED {
+            self.bell.ring();
         }
     }
 }

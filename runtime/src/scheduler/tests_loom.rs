@@ -278,3 +278,55 @@ fn loom_mailbox_push_vs_close_and_wake() {
         }
     });
 }
+
+/// A stand-in for the I/O driver's poll and its `mio::Waker`: a sticky flag under a mutex.
+#[derive(Clone)]
+struct TestBell(Arc<(loom::sync::Mutex<bool>, loom::sync::Condvar)>);
+
+impl super::park::Bell for TestBell {
+    fn ring(&self) {
+        *self.0.0.lock().unwrap() = true;
+        self.0.1.notify_one();
+    }
+}
+
+impl super::park::Sleeper for TestBell {
+    fn sleep(&mut self, timeout: Option<std::time::Duration>) -> std::io::Result<usize> {
+        let mut rung = self.0.0.lock().unwrap();
+        // A zero timeout only collects what is there; no timeout waits for a ring.
+        if timeout != Some(std::time::Duration::ZERO) {
+            while !*rung {
+                rung = self.0.1.wait(rung).unwrap();
+            }
+        }
+        *rung = false;
+        Ok(0)
+    }
+}
+
+#[test]
+fn loom_io_parker_unpark_is_not_lost() {
+    use super::park::IoParker;
+    model(|| {
+        let bell = TestBell(Arc::new((
+            loom::sync::Mutex::new(false),
+            loom::sync::Condvar::new(),
+        )));
+        let parker = Arc::new(IoParker::new(bell.clone()));
+        let work = Arc::new(AtomicUsize::new(0));
+        let producer = {
+            let (parker, work) = (parker.clone(), work.clone());
+            thread::spawn(move || {
+                work.fetch_add(1, SeqCst);
+                parker.unpark();
+            })
+        };
+        let mut sleeper = bell;
+        // The worker: look for work, park when there is none. Loom reports a deadlock if the
+        // unpark is lost.
+        while work.load(SeqCst) == 0 {
+            parker.park(&mut sleeper, None).unwrap();
+        }
+        producer.join().unwrap();
+    });
+}

@@ -63,11 +63,25 @@ pub(crate) struct WorkerContext {
     /// Scratch space for the wakers of fired timers and for timer operations.
     fired: RefCell<Vec<Waker>>,
     ops: RefCell<VecDeque<crate::time::TimerOp>>,
+    /// This worker's `mio::Poll`: its sockets' readiness, and how it sleeps.
+    driver: RefCell<pinwheel_io_driver::Driver>,
+    /// Tasks polled since the driver was last polled.
+    since_io: Cell<usize>,
 }
+
+/// A busy worker polls its I/O driver without blocking once every this many task polls, so
+/// its sockets are not starved by a long run queue (tokio's `event_interval` is 61); an idle
+/// worker polls it when it parks.
+const EVENT_INTERVAL: usize = 64;
 
 impl WorkerContext {
     /// The body of worker thread `index`.
-    pub(crate) fn run_thread(shared: Arc<Shared>, index: usize, local: Worker<Notified>) {
+    pub(crate) fn run_thread(
+        shared: Arc<Shared>,
+        index: usize,
+        local: Worker<Notified>,
+        driver: pinwheel_io_driver::Driver,
+    ) {
         let cx = WorkerContext {
             index,
             shared,
@@ -81,6 +95,8 @@ impl WorkerContext {
             remote_keys: RefCell::new(HashMap::new()),
             fired: RefCell::new(Vec::new()),
             ops: RefCell::new(VecDeque::new()),
+            driver: RefCell::new(driver),
+            since_io: Cell::new(0),
         };
         let _enter = crate::runtime::enter(crate::Handle {
             shared: cx.shared.clone(),
@@ -135,6 +151,39 @@ impl WorkerContext {
         }
     }
 
+    /// Polls the I/O driver (without blocking for a zero timeout) and wakes what is ready.
+    fn poll_io(&self, timeout: Option<std::time::Duration>) {
+        self.since_io.set(0);
+        let n = match self.driver.try_borrow_mut() {
+            Ok(mut driver) => driver.poll(timeout),
+            Err(_) => return,
+        };
+        self.count_io(n);
+    }
+
+    /// Sleeps in the I/O driver through the worker's parker.
+    fn park_io(&self, timeout: Option<std::time::Duration>) {
+        self.since_io.set(0);
+        let n = match self.driver.try_borrow_mut() {
+            Ok(mut driver) => self.worker_shared().parker.park(&mut *driver, timeout),
+            Err(_) => return,
+        };
+        self.count_io(n);
+    }
+
+    fn count_io(&self, n: std::io::Result<usize>) {
+        match n {
+            Ok(n) if n > 0 => add(&self.counters().io_events, n as u64),
+            Ok(_) => {}
+            // A failing poller cannot be recovered here; say so, and go on serving tasks and
+            // timers (the next poll may succeed).
+            Err(e) => eprintln!(
+                "pinwheel: worker {}: polling its I/O driver failed: {e}",
+                self.index
+            ),
+        }
+    }
+
     /// How long the worker may sleep before a timer is due; `None` when no timer is pending.
     fn timer_timeout(&self) -> Option<std::time::Duration> {
         let next = self.wheel.borrow().next_deadline()?;
@@ -178,6 +227,9 @@ impl WorkerContext {
                 return;
             }
             self.process_timers();
+            if self.since_io.get() >= EVENT_INTERVAL {
+                self.poll_io(Some(std::time::Duration::ZERO));
+            }
             if self.run_batch() > 0 {
                 continue;
             }
@@ -258,6 +310,7 @@ impl WorkerContext {
             "pinwheel: a task was routed outside its thread mask"
         );
         add(&self.counters().tasks_polled, 1);
+        self.since_io.set(self.since_io.get() + 1);
         task.run();
     }
 
@@ -371,9 +424,9 @@ impl WorkerContext {
         let own = self.has_own_work();
         let elsewhere = !own && self.has_stealable_work();
         if !own && !elsewhere {
-            // Sleep until woken, or until the next timer is due.
+            // Sleep in the I/O poll until woken, an I/O event, or the next timer.
             let timeout = self.timer_timeout();
-            self.shared.workers[self.index].parker.park_timeout(timeout);
+            self.park_io(timeout);
         }
         if !idle.wake(self.index) {
             // A notifier took us off the sleeper list and counted us as searching.

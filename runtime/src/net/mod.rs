@@ -1,0 +1,60 @@
+//! Networking: TCP sockets registered with the poller of the worker that creates them.
+//!
+//! A socket made inside a task registers with that worker's `mio::Poll`, so its readiness
+//! events wake its task on the same thread. A socket used from another thread still works (its
+//! wakes cross threads), only slower. Made off the workers (inside `Runtime::block_on`), it
+//! registers with one of the runtime's workers.
+//!
+//! ```
+//! use pinwheel::net::{TcpListener, TcpStream};
+//!
+//! let rt = pinwheel::Runtime::new()?;
+//! rt.block_on(rt.spawn(async {
+//!     let listener = TcpListener::bind("127.0.0.1:0").await?;
+//!     let addr = listener.local_addr()?;
+//!     let server = pinwheel::spawn(async move {
+//!         let (stream, _) = listener.accept().await?;
+//!         let mut buf = [0u8; 5];
+//!         stream.read_exact(&mut buf).await?;
+//!         stream.write_all(&buf).await?;
+//!         std::io::Result::Ok(())
+//!     });
+//!     let client = TcpStream::connect(addr).await?;
+//!     client.write_all(b"hello").await?;
+//!     let mut back = [0u8; 5];
+//!     client.read_exact(&mut back).await?;
+//!     assert_eq!(&back, b"hello");
+//!     server.await.unwrap()
+//! }))
+//! .unwrap()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+mod tcp;
+
+pub use tcp::{TcpListener, TcpStream};
+
+use std::io;
+
+use crate::scheduler::with_worker;
+
+/// The I/O driver a new socket registers with: the calling worker's, else (inside
+/// `block_on`) one of the current runtime's workers.
+pub(crate) fn current_driver() -> io::Result<pinwheel_io_driver::Handle> {
+    if let Some(h) = with_worker(|cx| cx.map(|cx| cx.worker_shared().io().clone())) {
+        return Ok(h);
+    }
+    crate::runtime::with_current(|s| {
+        s.map(|s| {
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let i = NEXT.fetch_add(1, Ordering::Relaxed) % s.workers.len();
+            s.workers[i].io().clone()
+        })
+    })
+    .ok_or_else(|| {
+        io::Error::other(
+            "pinwheel::net: sockets must be created inside a pinwheel runtime (in a task, or inside Runtime::block_on)",
+        )
+    })
+}

@@ -1,0 +1,420 @@
+use std::fmt;
+use std::future::poll_fn;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use mio::Interest;
+use pinwheel_io_driver::{Direction, Registration};
+
+use super::current_driver;
+
+/// A TCP listening socket.
+pub struct TcpListener {
+    mio: mio::net::TcpListener,
+    reg: Registration,
+}
+
+/// A TCP connection.
+///
+/// Reads and writes take `&self`, so one task can read while another writes on a shared
+/// reference; [`futures_io::AsyncRead`] and [`futures_io::AsyncWrite`] are implemented for
+/// `TcpStream` and `&TcpStream`.
+pub struct TcpStream {
+    mio: mio::net::TcpStream,
+    reg: Registration,
+}
+
+fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the address resolved to no socket address",
+        ));
+    }
+    Ok(addrs)
+}
+
+impl TcpListener {
+    /// Binds a listener (SO_REUSEADDR on, backlog 1024) to the first address that works.
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` (naming the address) when the port is taken; other OS errors as they come.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let mut last = None;
+        for a in resolve(addr)? {
+            match bind_one(a) {
+                Ok(l) => return TcpListener::from_std(l),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("no address to bind")))
+    }
+
+    /// Wraps a bound std listener (made non-blocking here) and registers it with the current
+    /// worker's poller.
+    ///
+    /// # Errors
+    ///
+    /// When called outside a runtime, or when the registration fails.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        let mut mio = mio::net::TcpListener::from_std(listener);
+        let reg = current_driver()?.register(&mut mio, Interest::READABLE)?;
+        Ok(TcpListener { mio, reg })
+    }
+
+    /// Accepts a connection; the new stream registers with the calling worker's poller.
+    /// Transient errors (`ECONNABORTED`, `EINTR`) are retried.
+    ///
+    /// # Errors
+    ///
+    /// Other accept errors, e.g. `EMFILE` when the process is out of file descriptors.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (stream, addr) = poll_fn(|cx| self.poll_accept_raw(cx)).await?;
+        Ok((TcpStream::from_mio(stream)?, addr))
+    }
+
+    pub(crate) fn poll_accept_raw(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(mio::net::TcpStream, SocketAddr)>> {
+        loop {
+            match self.reg.poll_io(cx, Direction::Read, || self.mio.accept()) {
+                Poll::Ready(Err(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.mio.local_addr()
+    }
+}
+
+fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into()).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("cannot bind {addr}: the address is already in use (another listener holds the port)"),
+        ),
+        _ => io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")),
+    })?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+impl TcpStream {
+    /// Connects to the first address that accepts.
+    ///
+    /// # Errors
+    ///
+    /// `ConnectionRefused` when nothing listens there; other OS errors as they come.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last = None;
+        for a in resolve(addr)? {
+            match TcpStream::connect_one(a).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("no address to connect to")))
+    }
+
+    async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+        let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;
+        poll_fn(|cx| stream.reg.poll_ready(cx, Direction::Write)).await?;
+        if let Some(e) = stream.mio.take_error()? {
+            return Err(e);
+        }
+        match stream.mio.peer_addr() {
+            Ok(_) => Ok(stream),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                // The connect failed; the socket's error says why.
+                Err(stream
+                    .mio
+                    .take_error()?
+                    .unwrap_or_else(|| io::ErrorKind::ConnectionRefused.into()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn from_mio(mut mio: mio::net::TcpStream) -> io::Result<TcpStream> {
+        let reg = current_driver()?.register(&mut mio, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(TcpStream { mio, reg })
+    }
+
+    /// Wraps a connected std stream (made non-blocking here), registered with the current
+    /// worker's poller.
+    ///
+    /// # Errors
+    ///
+    /// When called outside a runtime, or when the registration fails.
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        TcpStream::from_mio(mio::net::TcpStream::from_std(stream))
+    }
+
+    /// The remote address.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.mio.peer_addr()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.mio.local_addr()
+    }
+
+    /// Sets TCP_NODELAY.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.mio.set_nodelay(nodelay)
+    }
+
+    /// Shuts down the read half, the write half, or both.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.mio.shutdown(how)
+    }
+
+    /// Waits until the stream may be readable (or closed, or errored).
+    ///
+    /// # Errors
+    ///
+    /// When the runtime owning the socket's poller shut down.
+    pub async fn readable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.reg.poll_ready(cx, Direction::Read))
+            .await
+            .map(drop)
+    }
+
+    /// Waits until the stream may be writable (or closed, or errored).
+    ///
+    /// # Errors
+    ///
+    /// When the runtime owning the socket's poller shut down.
+    pub async fn writable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.reg.poll_ready(cx, Direction::Write))
+            .await
+            .map(drop)
+    }
+
+    /// Reads what is there without waiting; `WouldBlock` when nothing is.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or the read's error.
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reg.try_io(Direction::Read, || (&self.mio).read(buf))
+    }
+
+    /// Writes what fits without waiting; `WouldBlock` when nothing does.
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or the write's error.
+    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.reg.try_io(Direction::Write, || (&self.mio).write(buf))
+    }
+
+    /// Polls a read into `buf`.
+    pub fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.reg
+            .poll_io(cx, Direction::Read, || (&self.mio).read(buf))
+    }
+
+    /// Polls a write of `buf`.
+    pub fn poll_write_buf(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.reg
+            .poll_io(cx, Direction::Write, || (&self.mio).write(buf))
+    }
+
+    /// Polls a vectored write.
+    pub fn poll_write_vectored_buf(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.reg
+            .poll_io(cx, Direction::Write, || (&self.mio).write_vectored(bufs))
+    }
+
+    /// Reads into `buf`; 0 means the peer closed its side.
+    ///
+    /// # Errors
+    ///
+    /// The read's error (`ConnectionReset` when the peer reset the connection).
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_read_buf(cx, buf)).await
+    }
+
+    /// Writes some of `buf`; returns how much.
+    ///
+    /// # Errors
+    ///
+    /// The write's error (`BrokenPipe` or `ConnectionReset` when the peer is gone; never a
+    /// `SIGPIPE`).
+    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_write_buf(cx, buf)).await
+    }
+
+    /// Reads exactly `buf.len()` bytes.
+    ///
+    /// # Errors
+    ///
+    /// `UnexpectedEof` when the peer closes first, or the read's error.
+    pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read(buf).await? {
+                0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the peer closed the connection before the whole buffer was read",
+                    ));
+                }
+                n => buf = &mut buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes all of `buf`.
+    ///
+    /// # Errors
+    ///
+    /// The write's error.
+    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write(buf).await? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => buf = &buf[n..],
+            }
+        }
+        Ok(())
+    }
+}
+
+impl futures_io::AsyncRead for &TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_buf(cx, buf)
+    }
+}
+
+impl futures_io::AsyncWrite for &TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_buf(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored_buf(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.shutdown(Shutdown::Write))
+    }
+}
+
+impl futures_io::AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_buf(cx, buf)
+    }
+}
+
+impl futures_io::AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_buf(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored_buf(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.shutdown(Shutdown::Write))
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("local", &self.local_addr().ok())
+            .field("peer", &self.peer_addr().ok())
+            .finish()
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("local", &self.local_addr().ok())
+            .finish()
+    }
+}
