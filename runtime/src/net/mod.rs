@@ -30,9 +30,11 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod serve;
 mod tcp;
 
-pub use tcp::{TcpListener, TcpStream};
+pub use serve::{Balance, Server, serve, serve_with};
+pub use tcp::{TcpListener, TcpSocket, TcpStream};
 
 use std::io;
 

@@ -105,6 +105,187 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.mio.local_addr()
     }
+
+    /// `true` when the socket has `SO_REUSEPORT` (see [`TcpSocket::set_reuseport`]).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn reuseport(&self) -> io::Result<bool> {
+        socket2::SockRef::from(&self.mio).reuse_port()
+    }
+}
+
+/// A TCP socket not yet listening or connected: the options users set before `listen` or
+/// `connect` (a thin layer over `socket2`).
+///
+/// ```
+/// let rt = pinwheel::Runtime::new()?;
+/// rt.block_on(async {
+///     let socket = pinwheel::net::TcpSocket::new_v4()?;
+///     socket.set_reuseaddr(true)?;
+///     socket.set_reuseport(true)?;
+///     socket.bind("127.0.0.1:0".parse().unwrap())?;
+///     let listener = socket.listen(1024)?;
+///     assert!(listener.reuseport()?);
+///     std::io::Result::Ok(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct TcpSocket {
+    inner: socket2::Socket,
+}
+
+impl TcpSocket {
+    /// An IPv4 TCP socket.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn new_v4() -> io::Result<TcpSocket> {
+        Ok(TcpSocket {
+            inner: socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?,
+        })
+    }
+
+    /// An IPv6 TCP socket.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn new_v6() -> io::Result<TcpSocket> {
+        Ok(TcpSocket {
+            inner: socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None)?,
+        })
+    }
+
+    /// A socket of the family of `addr`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn for_addr(addr: SocketAddr) -> io::Result<TcpSocket> {
+        if addr.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+    }
+
+    /// `SO_REUSEADDR`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_reuseaddr(&self, on: bool) -> io::Result<()> {
+        self.inner.set_reuse_address(on)
+    }
+
+    /// `SO_REUSEPORT`: several sockets may bind the same address, and the kernel spreads
+    /// connections over them (see `Balance::Shards`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_reuseport(&self, on: bool) -> io::Result<()> {
+        self.inner.set_reuse_port(on)
+    }
+
+    /// `TCP_NODELAY` (kept by connected streams).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.inner.set_nodelay(on)
+    }
+
+    /// `SO_KEEPALIVE`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
+        self.inner.set_keepalive(on)
+    }
+
+    /// `SO_SNDBUF`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        self.inner.set_send_buffer_size(bytes)
+    }
+
+    /// `SO_RCVBUF`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        self.inner.set_recv_buffer_size(bytes)
+    }
+
+    /// `SO_LINGER` (`Some(0)` resets connections on close).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        self.inner.set_linger(linger)
+    }
+
+    /// Binds to `addr`.
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` naming the address when it is taken; other OS errors as they come.
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
+        self.inner
+            .bind(&addr.into())
+            .map_err(|e| bind_error(addr, e))
+    }
+
+    /// Starts listening, registered with the current worker's poller.
+    ///
+    /// # Errors
+    ///
+    /// The OS error; outside a runtime, an error saying so.
+    pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
+        self.inner
+            .listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+        TcpListener::from_std(self.inner.into())
+    }
+
+    /// Connects to `addr`.
+    ///
+    /// # Errors
+    ///
+    /// `ConnectionRefused` when nothing listens there; other OS errors as they come.
+    pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
+        self.inner.set_nonblocking(true)?;
+        match self.inner.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(115) || e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        let std: std::net::TcpStream = self.inner.into();
+        TcpStream::finish_connect(TcpStream::from_mio(mio::net::TcpStream::from_std(std))?).await
+    }
+}
+
+fn bind_error(addr: SocketAddr, e: io::Error) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::AddrInUse => io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "cannot bind {addr}: the address is already in use (another listener holds the port)"
+            ),
+        ),
+        _ => io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")),
+    }
 }
 
 fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
@@ -114,13 +295,7 @@ fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
         None,
     )?;
     socket.set_reuse_address(true)?;
-    socket.bind(&addr.into()).map_err(|e| match e.kind() {
-        io::ErrorKind::AddrInUse => io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!("cannot bind {addr}: the address is already in use (another listener holds the port)"),
-        ),
-        _ => io::Error::new(e.kind(), format!("cannot bind {addr}: {e}")),
-    })?;
+    socket.bind(&addr.into()).map_err(|e| bind_error(addr, e))?;
     socket.listen(1024)?;
     Ok(socket.into())
 }
@@ -143,7 +318,11 @@ impl TcpStream {
     }
 
     async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
-        let stream = TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?;
+        TcpStream::finish_connect(TcpStream::from_mio(mio::net::TcpStream::connect(addr)?)?).await
+    }
+
+    /// Waits for a non-blocking connect to finish.
+    async fn finish_connect(stream: TcpStream) -> io::Result<TcpStream> {
         poll_fn(|cx| stream.reg.poll_ready(cx, Direction::Write)).await?;
         if let Some(e) = stream.mio.take_error()? {
             return Err(e);

@@ -1,0 +1,436 @@
+//! `serve`: accept connections and run each session pinned to one worker, HAProxy-style.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use super::{TcpListener, TcpSocket, TcpStream};
+use crate::scheduler::{ThreadMask, with_worker};
+use crate::{Handle, WorkList};
+
+/// How accepted connections are spread over the workers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Balance {
+    /// Each new connection goes to the next worker in turn.
+    #[default]
+    RoundRobin,
+    /// Each new connection goes to the worker with the fewest live sessions of this server.
+    LeastLoaded,
+    /// Every connection stays on the worker that accepted it: no hand-off at all.
+    Local,
+    /// One `SO_REUSEPORT` listener per worker, each accepting on its own thread: the kernel
+    /// spreads connections, and nothing is handed off. The listener passed in must have been
+    /// made with [`TcpSocket::set_reuseport`]`(true)`.
+    Shards,
+}
+
+/// A handle to a running server: stop accepting, then wait for live sessions to end.
+///
+/// ```
+/// use std::time::Duration;
+/// use pinwheel::net::{Server, TcpListener, TcpStream};
+///
+/// let rt = pinwheel::Runtime::new()?;
+/// rt.block_on(rt.spawn(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+///     let addr = listener.local_addr()?;
+///     let server = Server::new();
+///     let running = pinwheel::spawn({
+///         let server = server.clone();
+///         async move {
+///             server
+///                 .serve(listener, |stream: TcpStream, _peer| async move {
+///                     // A session: may hold Rc, RefCell, thread-local state.
+///                     let mut buf = [0u8; 64];
+///                     while let Ok(n) = stream.read(&mut buf).await {
+///                         if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+///                             break;
+///                         }
+///                     }
+///                 })
+///                 .await
+///         }
+///     });
+///     let client = TcpStream::connect(addr).await?;
+///     client.write_all(b"hi").await?;
+///     let mut back = [0u8; 2];
+///     client.read_exact(&mut back).await?;
+///     drop(client);
+///     server.stop();
+///     assert!(server.drain(Duration::from_secs(5)).await);
+///     running.await.unwrap()
+/// }))
+/// .unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Server {
+    inner: Arc<ServerState>,
+}
+
+#[derive(Default)]
+struct ServerState {
+    stopped: AtomicBool,
+    /// Live sessions per worker (grown to the runtime's worker count when serving starts).
+    live: std::sync::Mutex<Arc<[AtomicUsize]>>,
+    next: AtomicUsize,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("stopped", &self.is_stopped())
+            .field("live_sessions", &self.live_sessions())
+            .finish()
+    }
+}
+
+/// Accepts connections on `listener` and runs `factory(stream, peer)` for each, as a session
+/// pinned to one worker (round-robin). The session future need not be `Send`: the factory is
+/// called on the worker that will own the connection, and the session never leaves it.
+///
+/// Returns when the listener fails with an error that is not transient. Running out of file
+/// descriptors (`EMFILE`, `ENFILE`) pauses accepting with a back-off (100 ms doubling to 1 s,
+/// one warning per pause) while live sessions go on; aborted connections are skipped.
+///
+/// # Errors
+///
+/// The listener's error that ended it.
+pub async fn serve<F, Fut>(listener: TcpListener, factory: F) -> io::Result<()>
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    Server::new().serve(listener, factory).await
+}
+
+/// Like [`serve`], with a choice of [`Balance`].
+///
+/// # Errors
+///
+/// The listener's error that ended it; `InvalidInput` for `Balance::Shards` on a listener
+/// without `SO_REUSEPORT`.
+pub async fn serve_with<F, Fut>(
+    listener: TcpListener,
+    balance: Balance,
+    factory: F,
+) -> io::Result<()>
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    Server::new().serve_with(listener, balance, factory).await
+}
+
+impl Server {
+    /// A handle for a server not yet started.
+    pub fn new() -> Server {
+        Server::default()
+    }
+
+    /// Stops accepting: the serving futures return `Ok(())` at their next accept. Live
+    /// sessions go on; see [`drain`](Self::drain).
+    pub fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// `true` once [`stop`](Self::stop) was called.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.stopped.load(Ordering::SeqCst)
+    }
+
+    /// How many sessions of this server are running.
+    pub fn live_sessions(&self) -> usize {
+        self.live().iter().map(|n| n.load(Ordering::SeqCst)).sum()
+    }
+
+    /// Waits until no session is live, for at most `deadline`; `true` if they all ended.
+    pub async fn drain(&self, deadline: Duration) -> bool {
+        let until = Instant::now() + deadline;
+        loop {
+            if self.live_sessions() == 0 {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            crate::time::sleep(Duration::from_millis(1).min(until - Instant::now())).await;
+        }
+    }
+
+    fn live(&self) -> Arc<[AtomicUsize]> {
+        self.inner
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Serves with [`Balance::RoundRobin`]; see [`serve`].
+    ///
+    /// # Errors
+    ///
+    /// As [`serve`].
+    pub async fn serve<F, Fut>(&self, listener: TcpListener, factory: F) -> io::Result<()>
+    where
+        F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        self.serve_with(listener, Balance::RoundRobin, factory)
+            .await
+    }
+
+    /// Serves with the given [`Balance`]; see [`serve`].
+    ///
+    /// # Errors
+    ///
+    /// As [`serve_with`].
+    pub async fn serve_with<F, Fut>(
+        &self,
+        listener: TcpListener,
+        balance: Balance,
+        factory: F,
+    ) -> io::Result<()>
+    where
+        F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        self.run(listener, balance, Arc::new(factory)).await
+    }
+
+    async fn run<F, Fut>(
+        &self,
+        listener: TcpListener,
+        balance: Balance,
+        factory: Arc<F>,
+    ) -> io::Result<()>
+    where
+        F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let handle = Handle::try_current().map_err(io::Error::other)?;
+        let n = handle.worker_threads();
+        {
+            let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+            if live.len() != n {
+                *live = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            }
+        }
+        if balance == Balance::Shards {
+            return self.serve_shards(&handle, listener, factory).await;
+        }
+        self.accept_loop(&handle, listener, balance, factory).await
+    }
+
+    /// Accepts and starts sessions (any balance but `Shards`).
+    async fn accept_loop<F, Fut>(
+        &self,
+        handle: &Handle,
+        listener: TcpListener,
+        balance: Balance,
+        factory: Arc<F>,
+    ) -> io::Result<()>
+    where
+        F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let n = handle.worker_threads();
+        // Hand-off of accepted sockets: registered with the target worker's poller there.
+        let sessions = Sessions {
+            server: self.clone(),
+            factory: factory.clone(),
+        };
+        let s2 = sessions.clone();
+        let handoff: WorkList<(mio::net::TcpStream, SocketAddr)> =
+            handle.work_list(move |(stream, peer): (mio::net::TcpStream, SocketAddr)| {
+                s2.start_raw(stream, peer)
+            });
+        let mut pause = Duration::ZERO;
+        loop {
+            if self.is_stopped() {
+                return Ok(());
+            }
+            let accepted = self.accept_raw(&listener).await;
+            let (stream, peer) = match accepted {
+                Ok(Some(c)) => c,
+                Ok(None) => return Ok(()),
+                Err(e) if is_out_of_descriptors(&e) => {
+                    pause = if pause.is_zero() {
+                        Duration::from_millis(100)
+                    } else {
+                        (pause * 2).min(Duration::from_secs(1))
+                    };
+                    tracing::warn!(
+                        error = %e,
+                        pause_ms = pause.as_millis() as u64,
+                        "pinwheel::net::serve: out of file descriptors; not accepting for a while, live sessions go on"
+                    );
+                    crate::time::sleep(pause).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            pause = Duration::ZERO;
+            let here = with_worker(|cx| cx.map(|cx| cx.index));
+            let target = match balance {
+                Balance::Local | Balance::Shards => here,
+                Balance::RoundRobin => Some(self.inner.next.fetch_add(1, Ordering::Relaxed) % n),
+                Balance::LeastLoaded => {
+                    let live = self.live();
+                    (0..n).min_by_key(|&i| (live[i].load(Ordering::Relaxed), Some(i) != here))
+                }
+            };
+            match (target, here) {
+                (Some(t), Some(h)) if t == h => sessions.start_raw(stream, peer),
+                (Some(t), _) => {
+                    if let Err(e) = handoff.push(t, (stream, peer)) {
+                        // The runtime is shutting down: the connection is closed with it.
+                        drop(e.into_inner());
+                        return Ok(());
+                    }
+                }
+                // Accepting off the workers (inside block_on): hand to the first worker.
+                (None, _) => {
+                    if let Err(e) = handoff.push(0, (stream, peer)) {
+                        drop(e.into_inner());
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Accepts, or returns `None` once the server is stopped (checked every 50 ms while no
+    /// connection comes).
+    async fn accept_raw(
+        &self,
+        listener: &TcpListener,
+    ) -> io::Result<Option<(mio::net::TcpStream, SocketAddr)>> {
+        let mut check = crate::time::interval(Duration::from_millis(50));
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = listener.poll_accept_raw(cx) {
+                return Poll::Ready(r.map(Some));
+            }
+            while check.poll_tick(cx).is_ready() {
+                if self.is_stopped() {
+                    return Poll::Ready(Ok(None));
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    async fn serve_shards<F, Fut>(
+        &self,
+        handle: &Handle,
+        listener: TcpListener,
+        factory: Arc<F>,
+    ) -> io::Result<()>
+    where
+        F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        if !listener.reuseport()? {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "pinwheel::net::serve_with(Balance::Shards) needs a listener made with TcpSocket::set_reuseport(true), so that each worker can bind its own listener to the same address",
+            ));
+        }
+        let addr = listener.local_addr()?;
+        let here = with_worker(|cx| cx.map(|cx| cx.index));
+        let mut shards = Vec::new();
+        for i in 0..handle.worker_threads() {
+            if Some(i) == here {
+                continue;
+            }
+            let (server, factory) = (self.clone(), factory.clone());
+            shards.push(handle.spawn_on(ThreadMask::one(i), async move {
+                let socket = TcpSocket::for_addr(addr)?;
+                socket.set_reuseaddr(true)?;
+                socket.set_reuseport(true)?;
+                socket.bind(addr)?;
+                let l = socket.listen(1024)?;
+                let handle = Handle::current();
+                server
+                    .accept_loop(&handle, l, Balance::Local, factory)
+                    .await
+            }));
+        }
+        let mine = if here.is_some() {
+            self.accept_loop(handle, listener, Balance::Local, factory)
+                .await
+        } else {
+            Ok(())
+        };
+        for s in shards {
+            s.await.map_err(io::Error::from)??;
+        }
+        mine
+    }
+}
+
+/// Starts sessions on the calling worker and counts them.
+struct Sessions<F> {
+    server: Server,
+    factory: Arc<F>,
+}
+
+impl<F> Clone for Sessions<F> {
+    fn clone(&self) -> Self {
+        Sessions {
+            server: self.server.clone(),
+            factory: self.factory.clone(),
+        }
+    }
+}
+
+impl<F, Fut> Sessions<F>
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    /// Registers the accepted socket with this worker's poller and spawns its session here.
+    fn start_raw(&self, stream: mio::net::TcpStream, peer: SocketAddr) {
+        let Some(index) = with_worker(|cx| cx.map(|cx| cx.index)) else {
+            return;
+        };
+        let stream = match TcpStream::from_mio(stream) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, %peer, "pinwheel::net::serve: could not register an accepted connection; it is closed");
+                return;
+            }
+        };
+        let live = self.server.live();
+        live[index].fetch_add(1, Ordering::SeqCst);
+        let session = (self.factory)(stream, peer);
+        let guard = LiveGuard { live, index };
+        drop(crate::spawn_local(async move {
+            let _guard = guard;
+            session.await;
+        }));
+    }
+}
+
+/// Counts a session out when it ends (or is dropped at shutdown).
+struct LiveGuard {
+    live: Arc<[AtomicUsize]>,
+    index: usize,
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.live[self.index].fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    // EMFILE (24), ENFILE (23), ENOBUFS (105), ENOMEM (12) on Linux.
+    matches!(e.raw_os_error(), Some(24 | 23 | 105 | 12))
+}

@@ -1,0 +1,212 @@
+//! `net::serve`: sessions pinned to their worker (may hold `Rc`), every balance mode, locality
+//! measured through metrics, stop and drain.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pinwheel::net::{Balance, Server, TcpListener, TcpSocket, TcpStream};
+use pinwheel::{Builder, Runtime};
+
+fn rt(n: usize) -> Runtime {
+    Builder::new().worker_threads(n).build().unwrap()
+}
+
+type Seen = Arc<Mutex<Vec<HashSet<Option<usize>>>>>;
+
+/// An echo session that records every worker it was polled on, holding `Rc` state.
+fn echo_factory(
+    seen: Seen,
+) -> impl Fn(TcpStream, SocketAddr) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
++ Send
++ Sync
++ 'static {
+    move |stream: TcpStream, _peer| {
+        let seen = seen.clone();
+        Box::pin(async move {
+            let threads = Rc::new(RefCell::new(HashSet::new()));
+            let mut buf = [0u8; 256];
+            loop {
+                threads.borrow_mut().insert(pinwheel::current_worker());
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if stream.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            seen.lock().unwrap().push(threads.borrow().clone());
+        })
+    }
+}
+
+/// Clients on plain threads: connect all, then exchange `rounds` messages each.
+fn clients(addr: SocketAddr, n: usize, rounds: usize, between: impl FnOnce()) {
+    let conns: Vec<std::net::TcpStream> = (0..n)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    // One exchange each, so every session has started before `between` runs.
+    for c in &conns {
+        let mut c = c;
+        c.write_all(b"hello").unwrap();
+        let mut b = [0u8; 5];
+        c.read_exact(&mut b).unwrap();
+    }
+    between();
+    let hs: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            std::thread::spawn(move || {
+                for i in 0..rounds {
+                    let msg = format!("round {i}");
+                    c.write_all(msg.as_bytes()).unwrap();
+                    let mut b = vec![0u8; msg.len()];
+                    c.read_exact(&mut b).unwrap();
+                    assert_eq!(b, msg.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+}
+
+fn run_mode(
+    balance: Balance,
+    listener: impl FnOnce(&Runtime) -> TcpListener,
+) -> (Vec<HashSet<Option<usize>>>, u64) {
+    let rt = rt(2);
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let listener = listener(&rt);
+    let addr = listener.local_addr().unwrap();
+    let server = Server::new();
+    let s2 = server.clone();
+    let f = echo_factory(seen.clone());
+    let running = rt.spawn(async move { s2.serve_with(listener, balance, f).await });
+    let mut remote_during_exchange = 0;
+    let rt_ref = &rt;
+    clients(addr, 8, 50, || {
+        // From here on, the exchange: count the remote wakes it causes.
+        remote_during_exchange = rt_ref.metrics().total().remote_wakes;
+    });
+    remote_during_exchange = rt.metrics().total().remote_wakes - remote_during_exchange;
+    server.stop();
+    rt.block_on(rt.spawn(async move { assert!(server.drain(Duration::from_secs(30)).await) }))
+        .unwrap();
+    rt.block_on(running).unwrap().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    (seen, remote_during_exchange)
+}
+
+fn plain_listener(rt: &Runtime) -> TcpListener {
+    rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap()
+}
+
+#[test]
+fn net_serve_round_robin_pins_sessions_and_spreads_them() {
+    let (seen, remote) = run_mode(Balance::RoundRobin, plain_listener);
+    assert_eq!(seen.len(), 8);
+    assert!(
+        seen.iter().all(|s| s.len() == 1),
+        "a session ran on two threads: {seen:?}"
+    );
+    let used: HashSet<_> = seen.iter().flat_map(|s| s.iter().copied()).collect();
+    assert_eq!(used.len(), 2, "round robin used {used:?}");
+    assert_eq!(remote, 0, "the echo exchange caused {remote} remote wakes");
+}
+
+#[test]
+fn net_serve_least_loaded_and_local() {
+    for balance in [Balance::LeastLoaded, Balance::Local] {
+        let (seen, remote) = run_mode(balance, plain_listener);
+        assert_eq!(seen.len(), 8);
+        assert!(seen.iter().all(|s| s.len() == 1), "{balance:?}: {seen:?}");
+        assert_eq!(
+            remote, 0,
+            "{balance:?}: {remote} remote wakes during the exchange"
+        );
+        if balance == Balance::LeastLoaded {
+            let used: HashSet<_> = seen.iter().flat_map(|s| s.iter().copied()).collect();
+            assert_eq!(used.len(), 2, "least loaded used {used:?}");
+        }
+    }
+}
+
+#[test]
+fn net_serve_shards() {
+    let (seen, remote) = run_mode(Balance::Shards, |rt| {
+        rt.block_on(async {
+            let s = TcpSocket::new_v4().unwrap();
+            s.set_reuseaddr(true).unwrap();
+            s.set_reuseport(true).unwrap();
+            s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            s.listen(1024).unwrap()
+        })
+    });
+    assert_eq!(seen.len(), 8);
+    assert!(seen.iter().all(|s| s.len() == 1), "{seen:?}");
+    assert_eq!(remote, 0);
+}
+
+#[test]
+fn net_serve_shards_needs_reuseport() {
+    let rt = rt(2);
+    let err = rt
+        .block_on(rt.spawn(async {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            pinwheel::net::serve_with(l, Balance::Shards, |_s, _a| async {}).await
+        }))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("set_reuseport"), "{err}");
+}
+
+#[test]
+fn net_serve_stop_and_drain_with_deadline() {
+    let rt = rt(2);
+    let server = Server::new();
+    let (addr, running) = {
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let s2 = server.clone();
+        // Sessions that wait for the client to close.
+        let running = rt.spawn(async move {
+            s2.serve(listener, |s: TcpStream, _| async move {
+                let mut b = [0u8; 1];
+                let _ = s.read(&mut b).await;
+            })
+            .await
+        });
+        (addr, running)
+    };
+    let c = std::net::TcpStream::connect(addr).unwrap();
+    // Wait (bounded) for the session to be live.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while server.live_sessions() == 0 {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    server.stop();
+    rt.block_on(running).unwrap().unwrap();
+    let s2 = server.clone();
+    // The session is still live: a short drain gives up.
+    assert!(
+        !rt.block_on(rt.spawn(async move { s2.drain(Duration::from_millis(20)).await }))
+            .unwrap()
+    );
+    drop(c);
+    let s3 = server.clone();
+    assert!(
+        rt.block_on(rt.spawn(async move { s3.drain(Duration::from_secs(30)).await }))
+            .unwrap()
+    );
+    assert_eq!(server.live_sessions(), 0);
+}
