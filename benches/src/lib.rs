@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+pub mod net;
 pub mod runner;
 
 /// What a workload needs from a runtime.

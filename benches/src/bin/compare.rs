@@ -10,6 +10,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use pinwheel_benches::net::{AcceptChurn, Echo};
 use pinwheel_benches::runner::{Config, Row, compare, human, to_json};
 use pinwheel_benches::{
     ChainedSpawn, Mailbox, PingPong, SleepFire, SpawnManyLocal, SpawnManyRemoteIdle,
@@ -31,6 +32,9 @@ const BENCHES: &[Bench] = &[
     ("timeout_cancel", compare::<TimeoutCancel>),
     ("sleep_fire", compare::<SleepFire>),
     ("timer_reset", compare::<TimerReset>),
+    ("tcp_echo", compare::<Echo<64>>),
+    ("tcp_echo_1k", compare::<Echo<1024>>),
+    ("accept_churn", compare::<AcceptChurn>),
 ];
 
 fn main() -> ExitCode {
