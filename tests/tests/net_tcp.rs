@@ -271,3 +271,67 @@ fn net_pinned_connection_events_stay_on_its_worker() {
         "worker 0 saw events of worker 1's sockets"
     );
 }
+
+#[test]
+fn net_split_halves_in_two_tasks() {
+    let rt = rt(2);
+    rt.block_on(rt.spawn(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = pinwheel::spawn(echo_server(l, 1));
+        let c = TcpStream::connect(addr).await.unwrap();
+        {
+            let (r, w) = c.split();
+            w.write_all(b"borrowed").await.unwrap();
+            let mut b = [0u8; 8];
+            r.read_exact(&mut b).await.unwrap();
+            assert_eq!(&b, b"borrowed");
+        }
+        let (r, w) = c.into_split();
+        let writer = pinwheel::spawn(async move {
+            for i in 0..100u32 {
+                w.write_all(&i.to_be_bytes()).await.unwrap();
+            }
+            // Dropping the owned write half shuts the write side: the echo server ends.
+        });
+        let mut got = Vec::new();
+        let mut b = [0u8; 4];
+        for _ in 0..100 {
+            r.read_exact(&mut b).await.unwrap();
+            got.push(u32::from_be_bytes(b));
+        }
+        writer.await.unwrap();
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+        assert_eq!(r.read(&mut b).await.unwrap(), 0);
+        server.await.unwrap().unwrap();
+    }))
+    .unwrap();
+}
+
+#[test]
+fn net_udp_send_recv_connect_peek() {
+    use pinwheel::net::UdpSocket;
+    let rt = rt(2);
+    rt.block_on(rt.spawn(async {
+        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let (aa, ba) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        a.send_to(b"one", ba).await.unwrap();
+        let mut buf = [0u8; 8];
+        let (n, from) = b.peek_from(&mut buf).await.unwrap();
+        assert_eq!((&buf[..n], from), (&b"one"[..], aa));
+        let (n, from) = b.recv_from(&mut buf).await.unwrap();
+        assert_eq!((&buf[..n], from), (&b"one"[..], aa));
+        a.connect(ba).await.unwrap();
+        b.connect(aa).await.unwrap();
+        for i in 0..50u8 {
+            a.send(&[i]).await.unwrap();
+            assert_eq!(b.recv(&mut buf).await.unwrap(), 1);
+            assert_eq!(buf[0], i);
+        }
+        let err = UdpSocket::bind(aa).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        assert!(err.to_string().contains(&aa.to_string()), "{err}");
+    }))
+    .unwrap();
+}

@@ -31,10 +31,14 @@
 //! ```
 
 mod serve;
+mod split;
 mod tcp;
+mod udp;
 
 pub use serve::{Balance, Server, serve, serve_with};
+pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 pub use tcp::{TcpListener, TcpSocket, TcpStream};
+pub use udp::UdpSocket;
 
 use std::io;
 

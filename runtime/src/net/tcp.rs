@@ -26,7 +26,7 @@ pub struct TcpStream {
     reg: Registration,
 }
 
-fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+pub(crate) fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
     if addrs.is_empty() {
         return Err(io::Error::new(

@@ -1,0 +1,160 @@
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use mio::Interest;
+use pinwheel_io_driver::{Direction, Registration};
+
+use super::current_driver;
+
+/// A UDP socket, registered with the poller of the worker that creates it.
+///
+/// ```
+/// use pinwheel::net::UdpSocket;
+///
+/// let rt = pinwheel::Runtime::new()?;
+/// rt.block_on(rt.spawn(async {
+///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+///     a.send_to(b"ping", b.local_addr()?).await?;
+///     let mut buf = [0u8; 16];
+///     let (n, from) = b.recv_from(&mut buf).await?;
+///     assert_eq!((&buf[..n], from), (&b"ping"[..], a.local_addr()?));
+///     std::io::Result::Ok(())
+/// }))
+/// .unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct UdpSocket {
+    mio: mio::net::UdpSocket,
+    reg: Registration,
+}
+
+impl UdpSocket {
+    /// Binds to the first address that works.
+    ///
+    /// # Errors
+    ///
+    /// `AddrInUse` when the port is taken; other OS errors as they come; outside a runtime, an
+    /// error saying so.
+    pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        let mut last = None;
+        for a in super::tcp::resolve(addr)? {
+            match mio::net::UdpSocket::bind(a) {
+                Ok(s) => return UdpSocket::from_mio(s),
+                Err(e) => last = Some(io::Error::new(e.kind(), format!("cannot bind {a}: {e}"))),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("no address to bind")))
+    }
+
+    fn from_mio(mut mio: mio::net::UdpSocket) -> io::Result<UdpSocket> {
+        let reg = current_driver()?.register(&mut mio, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(UdpSocket { mio, reg })
+    }
+
+    /// Wraps a bound std socket (made non-blocking here).
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime, or when the registration fails.
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        socket.set_nonblocking(true)?;
+        UdpSocket::from_mio(mio::net::UdpSocket::from_std(socket))
+    }
+
+    /// Sets the default peer for `send` and `recv`, and filters what is received to it.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        let mut last = None;
+        for a in super::tcp::resolve(addr)? {
+            match self.mio.connect(a) {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("no address to connect to")))
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.mio.local_addr()
+    }
+
+    /// Sends a datagram to the connected peer.
+    ///
+    /// # Errors
+    ///
+    /// The OS error (e.g. `ConnectionRefused` after an ICMP port unreachable).
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| {
+            self.reg
+                .poll_io(cx, Direction::Write, || self.mio.send(buf))
+        })
+        .await
+    }
+
+    /// Receives a datagram from the connected peer.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.reg.poll_io(cx, Direction::Read, || self.mio.recv(buf))).await
+    }
+
+    /// Sends a datagram to `target`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        poll_fn(|cx| {
+            self.reg
+                .poll_io(cx, Direction::Write, || self.mio.send_to(buf, target))
+        })
+        .await
+    }
+
+    /// Receives a datagram and its sender.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        poll_fn(|cx| {
+            self.reg
+                .poll_io(cx, Direction::Read, || self.mio.recv_from(buf))
+        })
+        .await
+    }
+
+    /// Looks at the next datagram and its sender without taking it.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        poll_fn(|cx| {
+            self.reg
+                .poll_io(cx, Direction::Read, || self.mio.peek_from(buf))
+        })
+        .await
+    }
+}
+
+impl fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UdpSocket")
+            .field("local", &self.local_addr().ok())
+            .finish()
+    }
+}
