@@ -76,6 +76,7 @@ pub struct Server {
 #[derive(Default)]
 struct ServerState {
     stopped: AtomicBool,
+    pauses: AtomicUsize,
     /// Live sessions per worker (grown to the runtime's worker count when serving starts).
     live: std::sync::Mutex<Arc<[AtomicUsize]>>,
     next: AtomicUsize,
@@ -142,6 +143,11 @@ impl Server {
     /// `true` once [`stop`](Self::stop) was called.
     pub fn is_stopped(&self) -> bool {
         self.inner.stopped.load(Ordering::SeqCst)
+    }
+
+    /// How many times accepting was paused for lack of file descriptors.
+    pub fn accept_pauses(&self) -> usize {
+        self.inner.pauses.load(Ordering::Relaxed)
     }
 
     /// How many sessions of this server are running.
@@ -265,6 +271,7 @@ impl Server {
                     } else {
                         (pause * 2).min(Duration::from_secs(1))
                     };
+                    self.inner.pauses.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
                         error = %e,
                         pause_ms = pause.as_millis() as u64,
