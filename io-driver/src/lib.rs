@@ -501,6 +501,34 @@ impl Registration {
         }
     }
 
+    /// Like [`poll_io`](Self::poll_io) for a read or write of `len` bytes on a stream: when the
+    /// operation moved fewer bytes than asked (but some), the socket buffer is drained (or
+    /// full), so the readiness is cleared right away, sparing the syscall that would only
+    /// return `WouldBlock` (edge-triggered epoll reports the next change).
+    pub fn poll_io_len(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        len: usize,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let ev = match self.poll_ready(cx, direction) {
+                Poll::Ready(Ok(ev)) => ev,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
+                Ok(n) if n > 0 && n < len => {
+                    self.clear_readiness(ev);
+                    return Poll::Ready(Ok(n));
+                }
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+
     /// The driver this source is registered with.
     pub fn handle(&self) -> &Handle {
         &self.handle

@@ -434,14 +434,15 @@ impl TcpStream {
 
     /// Polls a read into `buf`.
     pub fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let len = buf.len();
         self.reg
-            .poll_io(cx, Direction::Read, || (&self.mio).read(buf))
+            .poll_io_len(cx, Direction::Read, len, || (&self.mio).read(buf))
     }
 
     /// Polls a write of `buf`.
     pub fn poll_write_buf(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.reg
-            .poll_io(cx, Direction::Write, || (&self.mio).write(buf))
+            .poll_io_len(cx, Direction::Write, buf.len(), || (&self.mio).write(buf))
     }
 
     /// Polls a vectored write.
