@@ -15,6 +15,34 @@ use std::time::{Duration, Instant};
 pub mod net;
 pub mod runner;
 
+/// User + system CPU time, in clock ticks (10 ms), of this process's threads whose name starts
+/// with `prefix`, and how many such threads there are (Linux, from `/proc/self/task`).
+pub fn thread_cpu_ticks(prefix: &str) -> (usize, u64) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return (0, 0);
+    };
+    let (mut threads, mut ticks) = (0, 0);
+    for entry in dir.flatten() {
+        let p = entry.path();
+        let Ok(comm) = std::fs::read_to_string(p.join("comm")) else {
+            continue;
+        };
+        if !comm.trim_end().starts_with(prefix) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(p.join("stat")) else {
+            continue;
+        };
+        let Some(i) = stat.rfind(')') else { continue };
+        // After the command name: utime and stime are the 12th and 13th fields.
+        let f: Vec<&str> = stat[i + 2..].split_whitespace().collect();
+        ticks += f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        threads += 1;
+    }
+    (threads, ticks)
+}
+
 /// What a workload needs from a runtime.
 pub trait Exec: Send + Sync + 'static {
     /// The runtime's name in reports.

@@ -486,19 +486,9 @@ impl Registration {
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
-        mut op: impl FnMut() -> io::Result<R>,
+        op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        loop {
-            let ev = match self.poll_ready(cx, direction) {
-                Poll::Ready(Ok(ev)) => ev,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            };
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
-                r => return Poll::Ready(r),
-            }
-        }
+        self.poll_io_then(cx, direction, op, |_| false)
     }
 
     /// Like [`poll_io`](Self::poll_io) for a read or write of `len` bytes on a stream: when the
@@ -510,8 +500,25 @@ impl Registration {
         cx: &mut Context<'_>,
         direction: Direction,
         len: usize,
-        mut op: impl FnMut() -> io::Result<usize>,
+        op: impl FnMut() -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
+        self.poll_io_then(
+            cx,
+            direction,
+            op,
+            |r| matches!(r, Ok(n) if *n > 0 && *n < len),
+        )
+    }
+
+    /// Runs `op` when ready; clears the readiness it saw on `WouldBlock` (and tries again), or
+    /// when `drained` says the result shows the source has nothing more for now.
+    fn poll_io_then<R>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+        drained: impl Fn(&io::Result<R>) -> bool,
+    ) -> Poll<io::Result<R>> {
         loop {
             let ev = match self.poll_ready(cx, direction) {
                 Poll::Ready(Ok(ev)) => ev,
@@ -520,11 +527,12 @@ impl Registration {
             };
             match op() {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
-                Ok(n) if n > 0 && n < len => {
-                    self.clear_readiness(ev);
-                    return Poll::Ready(Ok(n));
+                r => {
+                    if drained(&r) {
+                        self.clear_readiness(ev);
+                    }
+                    return Poll::Ready(r);
                 }
-                r => return Poll::Ready(r),
             }
         }
     }

@@ -12,37 +12,14 @@ use std::process::ExitCode;
 use pinwheel_benches::net::{ECHO_CONNS, ECHO_ROUNDS, Echo};
 use pinwheel_benches::{Exec, Pinwheel, Tokio, Workload};
 
-fn cpu_ticks(prefix: &str) -> u64 {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    let mut ticks = 0;
-    for entry in dir.flatten() {
-        let p = entry.path();
-        let Ok(comm) = std::fs::read_to_string(p.join("comm")) else {
-            continue;
-        };
-        if !comm.trim_end().starts_with(prefix) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(p.join("stat")) else {
-            continue;
-        };
-        let Some(i) = stat.rfind(')') else { continue };
-        let f: Vec<&str> = stat[i + 2..].split_whitespace().collect();
-        ticks += f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
-    }
-    ticks
-}
-
 fn measure<E: Exec, W: Workload<E> + Default>(rt: &E, prefix: &str, iters: usize) -> f64 {
     let mut w = W::default();
     w.iter(rt); // set up, warm up
-    let before = cpu_ticks(prefix);
+    let before = pinwheel_benches::thread_cpu_ticks(prefix).1;
     for _ in 0..iters {
         w.iter(rt);
     }
-    let ticks = cpu_ticks(prefix) - before;
+    let ticks = pinwheel_benches::thread_cpu_ticks(prefix).1 - before;
     let round_trips = (iters * ECHO_CONNS * ECHO_ROUNDS) as f64;
     // 10 ms per tick; report microseconds of server CPU per round trip.
     ticks as f64 * 10_000.0 / round_trips

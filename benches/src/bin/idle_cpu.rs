@@ -9,34 +9,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// CPU time, in clock ticks, of this process's threads whose name starts with `prefix`.
-fn cpu_ticks(prefix: &str) -> std::io::Result<(usize, u64)> {
-    let mut threads = 0;
-    let mut ticks = 0;
-    for entry in std::fs::read_dir("/proc/self/task")? {
-        let dir = entry?.path();
-        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
-            continue;
-        };
-        if !comm.trim_end().starts_with(prefix) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
-            continue;
-        };
-        let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        ticks += f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0);
-        threads += 1;
-    }
-    Ok((threads, ticks))
-}
 
 fn measure(name: &str, prefix: &str, secs: u64, burst: impl FnOnce()) -> std::io::Result<()> {
     burst();
     std::thread::sleep(Duration::from_millis(100));
-    let (threads, before) = cpu_ticks(prefix)?;
+    let (threads, before) = pinwheel_benches::thread_cpu_ticks(prefix);
+    if threads == 0 {
+        return Err(std::io::Error::other(
+            "no worker thread found in /proc/self/task",
+        ));
+    }
     std::thread::sleep(Duration::from_secs(secs));
-    let (_, after) = cpu_ticks(prefix)?;
+    let (_, after) = pinwheel_benches::thread_cpu_ticks(prefix);
     // Clock ticks are 10 ms on Linux (USER_HZ = 100).
     let ms = (after - before) * 10;
     println!(
