@@ -8,8 +8,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// CPU time, in clock ticks, of this process's threads whose name starts with `prefix`.
-
+/// Runs `burst`, then reports the CPU the runtime's idle workers use for `secs` seconds.
 fn measure(name: &str, prefix: &str, secs: u64, burst: impl FnOnce()) -> std::io::Result<()> {
     burst();
     std::thread::sleep(Duration::from_millis(100));
