@@ -46,36 +46,34 @@ fn echo_factory(
     }
 }
 
-/// Clients on plain threads: connect all, then exchange `rounds` messages each.
+/// Clients on plain threads: connect all, exchange `rounds` messages each as a warm-up (the
+/// server finishes its own set-up meanwhile: shard listeners, work-list handlers), call
+/// `between`, then exchange `rounds` more: the measured phase.
 fn clients(addr: SocketAddr, n: usize, rounds: usize, between: impl FnOnce()) {
     let conns: Vec<std::net::TcpStream> = (0..n)
         .map(|_| std::net::TcpStream::connect(addr).unwrap())
         .collect();
-    // One exchange each, so every session has started before `between` runs.
-    for c in &conns {
-        let mut c = c;
-        c.write_all(b"hello").unwrap();
-        let mut b = [0u8; 5];
-        c.read_exact(&mut b).unwrap();
-    }
-    between();
-    let hs: Vec<_> = conns
-        .into_iter()
-        .map(|mut c| {
-            std::thread::spawn(move || {
-                for i in 0..rounds {
-                    let msg = format!("round {i}");
-                    c.write_all(msg.as_bytes()).unwrap();
-                    let mut b = vec![0u8; msg.len()];
-                    c.read_exact(&mut b).unwrap();
-                    assert_eq!(b, msg.as_bytes());
-                }
+    let exchange = |conns: Vec<std::net::TcpStream>| -> Vec<std::net::TcpStream> {
+        let hs: Vec<_> = conns
+            .into_iter()
+            .map(|mut c| {
+                std::thread::spawn(move || {
+                    for i in 0..rounds {
+                        let msg = format!("round {i}");
+                        c.write_all(msg.as_bytes()).unwrap();
+                        let mut b = vec![0u8; msg.len()];
+                        c.read_exact(&mut b).unwrap();
+                        assert_eq!(b, msg.as_bytes());
+                    }
+                    c
+                })
             })
-        })
-        .collect();
-    for h in hs {
-        h.join().unwrap();
-    }
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    };
+    let conns = exchange(conns);
+    between();
+    drop(exchange(conns));
 }
 
 fn run_mode(

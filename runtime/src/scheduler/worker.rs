@@ -316,9 +316,11 @@ impl WorkerContext {
 
     fn steal_injector(&self) -> Option<Notified> {
         loop {
+            let before = self.local.len();
             match self.shared.injector.steal_batch_and_pop(&self.local) {
                 Steal::Success(task) => {
-                    add(&self.counters().remote_wakes, 1 + self.local.len() as u64);
+                    let moved = self.local.len().saturating_sub(before);
+                    add(&self.counters().remote_wakes, 1 + moved as u64);
                     return Some(task);
                 }
                 Steal::Empty => return None,
