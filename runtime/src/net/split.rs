@@ -1,7 +1,5 @@
-use std::io::{self, IoSlice};
-use std::pin::Pin;
+use std::io;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use super::TcpStream;
 
@@ -57,16 +55,6 @@ macro_rules! read_half {
                 self.0.read_exact(buf).await
             }
         }
-
-        impl futures_io::AsyncRead for $t {
-            fn poll_read(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &mut [u8],
-            ) -> Poll<io::Result<usize>> {
-                self.0.poll_read_buf(cx, buf)
-            }
-        }
     };
 }
 
@@ -91,32 +79,6 @@ macro_rules! write_half {
                 self.0.write_all(buf).await
             }
         }
-
-        impl futures_io::AsyncWrite for $t {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                self.0.poll_write_buf(cx, buf)
-            }
-
-            fn poll_write_vectored(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                bufs: &[IoSlice<'_>],
-            ) -> Poll<io::Result<usize>> {
-                self.0.poll_write_vectored_buf(cx, bufs)
-            }
-
-            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(Ok(()))
-            }
-
-            fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Poll::Ready(self.0.shutdown(std::net::Shutdown::Write))
-            }
-        }
     };
 }
 
@@ -124,6 +86,11 @@ read_half!(ReadHalf<'_>);
 read_half!(OwnedReadHalf);
 write_half!(WriteHalf<'_>);
 write_half!(OwnedWriteHalf);
+
+impl_async_read!(ReadHalf<'_>, |h| h.0);
+impl_async_read!(OwnedReadHalf, |h| &h.0);
+impl_async_write!(WriteHalf<'_>, |h| h.0);
+impl_async_write!(OwnedWriteHalf, |h| &h.0);
 
 impl Drop for OwnedWriteHalf {
     fn drop(&mut self) {
