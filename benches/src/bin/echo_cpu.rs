@@ -4,8 +4,12 @@
 //! does the same work for less.
 //!
 //! ```text
-//! cargo run --release -p pinwheel-benches --bin echo_cpu -- [ITERATIONS]
+//! cargo run --release -p pinwheel-benches --bin echo_cpu -- [ITERATIONS] [pinwheel|tokio] [64|1024]
 //! ```
+//!
+//! With a runtime named, only that server runs (at the given message size, default 64 B): run it
+//! under `strace -f -c` or `perf stat` to compare system calls and context switches, the load
+//! generator's share being the same code in both runs.
 
 use std::process::ExitCode;
 
@@ -26,14 +30,29 @@ fn measure<E: Exec, W: Workload<E> + Default>(rt: &E, prefix: &str, iters: usize
 }
 
 fn main() -> ExitCode {
-    let iters = match std::env::args().nth(1).map(|s| s.parse::<usize>()) {
+    let usage = "usage: echo_cpu [ITERATIONS (at least 1)] [pinwheel|tokio] [64|1024]";
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let iters = match args.first().map(|s| s.parse::<usize>()) {
         None => 20,
         Some(Ok(n)) if n > 0 => n,
         _ => {
-            eprintln!("echo_cpu: the argument is the number of iterations (at least 1)");
+            eprintln!("echo_cpu: bad iteration count\n{usage}");
             return ExitCode::from(2);
         }
     };
+    let only = args.get(1).map(String::as_str);
+    let size = match args.get(2).map(String::as_str) {
+        None | Some("64") => 64,
+        Some("1024") => 1024,
+        Some(other) => {
+            eprintln!("echo_cpu: message size {other:?} is not 64 or 1024\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    if !matches!(only, None | Some("pinwheel") | Some("tokio")) || args.len() > 3 {
+        eprintln!("echo_cpu: bad arguments {args:?}\n{usage}");
+        return ExitCode::from(2);
+    }
     let pw = Pinwheel(
         pinwheel::Builder::new()
             .worker_threads(2)
@@ -49,6 +68,16 @@ fn main() -> ExitCode {
             .build()
             .unwrap(),
     );
+    if let Some(only) = only {
+        let v = match (only, size) {
+            ("pinwheel", 64) => measure::<_, Echo<64>>(&pw, "pw-echo", iters),
+            ("pinwheel", _) => measure::<_, Echo<1024>>(&pw, "pw-echo", iters),
+            (_, 64) => measure::<_, Echo<64>>(&tk, "tk-echo", iters),
+            _ => measure::<_, Echo<1024>>(&tk, "tk-echo", iters),
+        };
+        println!("{only}, {size} B messages: server CPU per round trip {v:.2} µs");
+        return ExitCode::SUCCESS;
+    }
     for (name, size) in [("tcp_echo (64 B)", 64), ("tcp_echo_1k", 1024)] {
         let (p, t) = if size == 64 {
             (
