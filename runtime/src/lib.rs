@@ -5,6 +5,20 @@
 //! run anywhere and are work-stolen; a session can be pinned to the worker whose I/O it owns, so
 //! its events and its code never cross threads.
 //!
+//! ## The shortest program
+//!
+//! [`#[pinwheel::main]`](main) starts a runtime (one worker per CPU, or `worker_threads = N`)
+//! and runs `async fn main` on it; [`#[pinwheel::test]`](test) does the same for a test.
+//!
+//! ```
+//! #[pinwheel::main(worker_threads = 2)]
+//! async fn main() -> Result<(), pinwheel::JoinError> {
+//!     let answer = pinwheel::spawn(async { 6 * 7 }).await?;
+//!     assert_eq!(answer, 42);
+//!     Ok(())
+//! }
+//! ```
+//!
 //! ## Starting a runtime and spawning
 //!
 //! ```
@@ -69,6 +83,23 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 pub use metrics::{RuntimeMetrics, WorkerMetrics};
+/// Runs `async fn main` on a pinwheel runtime: see [the crate docs](crate#the-shortest-program).
+///
+/// Arguments: `worker_threads = N` (1 to 64; default one per CPU) and `crate = "path"` (when
+/// `pinwheel` is re-exported under another path). `main` may return a `Result`.
+#[cfg(not(loom))]
+pub use pinwheel_macros::main;
+/// Runs an `async fn` test on a fresh runtime with 2 workers (or `worker_threads = N`); it adds
+/// `#[test]` itself. Works with `#[should_panic]` and with tests returning `Result`.
+///
+/// ```
+/// #[pinwheel::test]
+/// async fn spawns() {
+///     assert_eq!(pinwheel::spawn(async { 40 + 2 }).await.unwrap(), 42);
+/// }
+/// ```
+#[cfg(not(loom))]
+pub use pinwheel_macros::test;
 pub use runtime::{Builder, Handle, MAX_WORKERS, Runtime, TryCurrentError};
 pub use scheduler::{ThreadMask, current_worker};
 pub use task::{AbortHandle, JoinError, JoinHandle};

@@ -1,0 +1,2 @@
+#[pinwheel::main(crate = 42)]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[pinwheel::main]
+async fn main(args: Vec<String>) {
+    drop(args);
+}

@@ -1,0 +1,2 @@
+#[pinwheel::main]
+fn main() {}

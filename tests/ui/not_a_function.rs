@@ -1,0 +1,4 @@
+#[pinwheel::main]
+struct Main;
+
+fn main() {}

@@ -1,0 +1,5 @@
+#[pinwheel::test]
+#[test]
+async fn doubled() {}
+
+fn main() {}

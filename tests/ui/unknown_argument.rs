@@ -1,0 +1,2 @@
+#[pinwheel::main(threads = 4)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[pinwheel::main(worker_threads = 0)]
+async fn main() {}
