@@ -69,6 +69,8 @@
 
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+#[cfg(all(feature = "hyper", not(loom)))]
+pub mod hyper;
 mod loom;
 mod metrics;
 pub mod net;

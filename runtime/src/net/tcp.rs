@@ -438,6 +438,20 @@ impl TcpStream {
             .poll_io_len(cx, Direction::Read, len, || (&self.mio).read(buf))
     }
 
+    /// Polls a read into memory that need not be initialised (it is never read, only written
+    /// by `recv`); returns how many bytes are now initialised at the front.
+    #[cfg(feature = "hyper")]
+    pub(crate) fn poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        let len = buf.len();
+        let sock = socket2::SockRef::from(&self.mio);
+        self.reg
+            .poll_io_len(cx, Direction::Read, len, || sock.recv(&mut *buf))
+    }
+
     /// Polls a write of `buf`.
     pub fn poll_write_buf(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.reg
