@@ -1,0 +1,918 @@
+//! A small HAProxy-style HTTP load balancer on pinwheel: the code of `examples/proxy.rs`, kept
+//! in the library so that an integration test can run it end to end.
+//!
+//! - Client sessions are served with [`pinwheel::net::serve`]: each connection, its hyper
+//!   HTTP/1.1 state, its connections to the backends and its per-thread counters live on one
+//!   worker thread (they hold `Rc`/`RefCell`, which the compiler would refuse elsewhere).
+//! - Timeouts come from the workers' timer wheels: connect (to a backend), server (time to the
+//!   backend's response headers), idle (no byte from or to the client; the same timer is moved
+//!   on every read and write, which costs a field write).
+//! - Backends are checked on a timer (a TCP connect); a backend that refuses a connection is
+//!   marked down at once. No backend up: `503 Service Unavailable`.
+//! - `/stats` on a separate port: the backends, each thread's own counters (collected by asking
+//!   every thread through a [`WorkList`]: the counters are plain `Cell`s that only their
+//!   thread touches) and [`pinwheel::Handle::metrics`], HAProxy's `show activity`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt::{self, Write as _};
+use std::future::Future;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Either, Empty, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, Response, StatusCode};
+use pinwheel::net::{Balance, Server, TcpListener, TcpStream};
+use pinwheel::time::{Sleep, sleep, timeout};
+use pinwheel::{Handle, WorkList};
+
+/// The body of every response the proxy sends: the backend's, streamed, or its own.
+pub type Body = Either<Incoming, Full<Bytes>>;
+
+/// The command line's help.
+pub const USAGE: &str = "\
+usage: proxy [OPTIONS]
+
+A small HAProxy-style HTTP load balancer on pinwheel. With no --backend, two embedded
+backends are started so that it works out of the box.
+
+options:
+  --listen ADDR            where clients connect (default 127.0.0.1:8080)
+  --backend ADDR           a backend HOST:PORT; repeat for more (default: two embedded ones)
+  --stats ADDR             where the /stats page is served (default 127.0.0.1:8081)
+  --threads N              worker threads, 1 to 64 (default 2)
+  --balance POLICY         roundrobin (default) or leastconn
+  --connect-timeout TIME   to connect to a backend (default 2s)
+  --server-timeout TIME    for a backend's response headers (default 30s)
+  --idle-timeout TIME      a client connection with no traffic is closed (default 30s)
+  --check-interval TIME    between health checks of each backend (default 2s)
+  --self-test              send a few requests through the proxy, print them, and exit
+  -h, --help               this help
+
+TIME is a number with a unit: 500ms, 2s, 1m (a bare number is milliseconds).";
+
+/// How a request picks its backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Each request goes to the next backend that is up.
+    RoundRobin,
+    /// Each request goes to the backend that is up with the fewest requests in flight.
+    LeastConn,
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Policy::RoundRobin => "roundrobin",
+            Policy::LeastConn => "leastconn",
+        })
+    }
+}
+
+/// The proxy's settings, from the command line or built by hand.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where clients connect.
+    pub listen: SocketAddr,
+    /// The backends; empty means "start two embedded ones".
+    pub backends: Vec<SocketAddr>,
+    /// Where `/stats` is served; `None` serves no stats page.
+    pub stats: Option<SocketAddr>,
+    /// Worker threads.
+    pub threads: usize,
+    /// How requests pick a backend.
+    pub balance: Policy,
+    /// Limit on connecting to a backend.
+    pub connect_timeout: Duration,
+    /// Limit on a backend's response headers.
+    pub server_timeout: Duration,
+    /// A client connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// Time between two health checks of a backend.
+    pub check_interval: Duration,
+    /// Send a few requests through the proxy, print them and exit.
+    pub self_test: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            backends: Vec::new(),
+            stats: Some(([127, 0, 0, 1], 8081).into()),
+            threads: 2,
+            balance: Policy::RoundRobin,
+            connect_timeout: Duration::from_secs(2),
+            server_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            check_interval: Duration::from_secs(2),
+            self_test: false,
+        }
+    }
+}
+
+/// Why the command line was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ArgsError {
+    /// `--help` was asked for.
+    Help,
+    /// A flag or its value is wrong; the sentence says which and why.
+    Bad(String),
+}
+
+impl fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArgsError::Help => f.write_str(USAGE),
+            ArgsError::Bad(why) => write!(f, "{why}\n\n{USAGE}"),
+        }
+    }
+}
+
+impl Config {
+    /// Parses the command line (without the program name).
+    ///
+    /// # Errors
+    ///
+    /// [`ArgsError::Help`] for `-h`/`--help`; [`ArgsError::Bad`] naming the flag and the
+    /// problem otherwise.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, ArgsError> {
+        let mut c = Config::default();
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            let mut value = |flag: &str| {
+                args.next()
+                    .ok_or_else(|| ArgsError::Bad(format!("{flag} needs a value")))
+            };
+            match flag.as_str() {
+                "-h" | "--help" => return Err(ArgsError::Help),
+                "--self-test" => c.self_test = true,
+                "--listen" => c.listen = parse_addr("--listen", &value("--listen")?)?,
+                "--backend" => c
+                    .backends
+                    .push(parse_addr("--backend", &value("--backend")?)?),
+                "--stats" => c.stats = Some(parse_addr("--stats", &value("--stats")?)?),
+                "--threads" => {
+                    let v = value("--threads")?;
+                    c.threads = match v.parse::<usize>() {
+                        Ok(n) if (1..=pinwheel::MAX_WORKERS).contains(&n) => n,
+                        _ => {
+                            return Err(ArgsError::Bad(format!(
+                                "--threads {v:?}: expected a number of worker threads from 1 to {}",
+                                pinwheel::MAX_WORKERS
+                            )));
+                        }
+                    }
+                }
+                "--balance" => {
+                    c.balance = match value("--balance")?.as_str() {
+                        "roundrobin" => Policy::RoundRobin,
+                        "leastconn" => Policy::LeastConn,
+                        other => {
+                            return Err(ArgsError::Bad(format!(
+                                "--balance {other:?}: expected roundrobin or leastconn"
+                            )));
+                        }
+                    }
+                }
+                "--connect-timeout" => {
+                    c.connect_timeout = parse_time(&flag, &value(&flag)?)?;
+                }
+                "--server-timeout" => c.server_timeout = parse_time(&flag, &value(&flag)?)?,
+                "--idle-timeout" => c.idle_timeout = parse_time(&flag, &value(&flag)?)?,
+                "--check-interval" => c.check_interval = parse_time(&flag, &value(&flag)?)?,
+                other => {
+                    return Err(ArgsError::Bad(format!("unknown option {other:?}")));
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+fn parse_addr(flag: &str, v: &str) -> Result<SocketAddr, ArgsError> {
+    let bad = |why: String| {
+        ArgsError::Bad(format!(
+            "{flag} {v:?}: {why} (expected HOST:PORT, e.g. 127.0.0.1:9000)"
+        ))
+    };
+    if let Ok(a) = v.parse() {
+        return Ok(a);
+    }
+    match v.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| bad("the name resolves to no address".into())),
+        Err(e) => Err(bad(e.to_string())),
+    }
+}
+
+fn parse_time(flag: &str, v: &str) -> Result<Duration, ArgsError> {
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().map_err(|_| {
+        ArgsError::Bad(format!(
+            "{flag} {v:?}: expected a number with a unit, e.g. 500ms or 2s"
+        ))
+    })?;
+    let d = match unit {
+        "" | "ms" => Duration::from_millis(n),
+        "us" => Duration::from_micros(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        _ => {
+            return Err(ArgsError::Bad(format!(
+                "{flag} {v:?}: unknown unit {unit:?}; use us, ms, s or m"
+            )));
+        }
+    };
+    if d.is_zero() {
+        return Err(ArgsError::Bad(format!("{flag} {v:?}: must be above zero")));
+    }
+    Ok(d)
+}
+
+/// One backend and what the proxy knows of it.
+#[derive(Debug)]
+struct Backend {
+    addr: SocketAddr,
+    up: AtomicBool,
+    /// Set by the first check, which reports the state whatever it is.
+    checked: AtomicBool,
+    in_flight: AtomicUsize,
+    requests: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl Backend {
+    fn set_up(&self, up: bool, why: &str) {
+        let first = !self.checked.swap(true, Ordering::SeqCst);
+        if self.up.swap(up, Ordering::SeqCst) != up || first {
+            log(format_args!(
+                "backend {} is {} ({why})",
+                self.addr,
+                if up { "UP" } else { "DOWN" }
+            ));
+        }
+    }
+}
+
+/// What every thread shares.
+struct Shared {
+    id: u64,
+    config: Config,
+    backends: Vec<Backend>,
+    next: AtomicUsize,
+    started: Instant,
+    stopped: AtomicBool,
+}
+
+static NEXT_PROXY: AtomicU64 = AtomicU64::new(1);
+
+/// A thread's own counters: touched only on that thread, by the sessions pinned there.
+#[derive(Default, Clone, Copy, Debug)]
+struct ThreadCounters {
+    sessions: u64,
+    live_sessions: u64,
+    requests: u64,
+    errors: u64,
+}
+
+thread_local! {
+    /// Per proxy (several may share a runtime in tests), this thread's counters.
+    static COUNTERS: RefCell<HashMap<u64, ThreadCounters>> = RefCell::new(HashMap::new());
+}
+
+fn count(proxy: u64, f: impl FnOnce(&mut ThreadCounters)) {
+    COUNTERS.with(|c| f(c.borrow_mut().entry(proxy).or_default()));
+}
+
+/// A running proxy: its listeners, backends and tasks.
+pub struct Proxy {
+    shared: Arc<Shared>,
+    front: Server,
+    stats: Server,
+    /// The embedded backends (when no `--backend` was given).
+    embedded: Vec<Server>,
+    listen_addr: SocketAddr,
+    stats_addr: Option<SocketAddr>,
+    collect: WorkList<Arc<Gather>>,
+}
+
+impl Proxy {
+    /// Starts the proxy on the current runtime: binds the listener (and the stats page),
+    /// starts the embedded backends if none are configured, checks every backend once, and
+    /// starts serving.
+    ///
+    /// # Errors
+    ///
+    /// When an address cannot be bound (the message names it and what to do).
+    pub async fn start(mut config: Config) -> io::Result<Proxy> {
+        let id = NEXT_PROXY.fetch_add(1, Ordering::Relaxed);
+        let mut embedded = Vec::new();
+        if config.backends.is_empty() {
+            for i in 0..2 {
+                let (addr, server) = start_backend(format!("embedded backend {i}")).await?;
+                config.backends.push(addr);
+                embedded.push(server);
+            }
+        }
+        let front_listener = bind(config.listen, "--listen").await?;
+        let listen_addr = front_listener.local_addr()?;
+        let stats_listener = match config.stats {
+            Some(a) => Some(bind(a, "--stats").await?),
+            None => None,
+        };
+        let stats_addr = stats_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
+        let shared = Arc::new(Shared {
+            id,
+            backends: config
+                .backends
+                .iter()
+                .map(|&addr| Backend {
+                    addr,
+                    up: AtomicBool::new(false),
+                    checked: AtomicBool::new(false),
+                    in_flight: AtomicUsize::new(0),
+                    requests: AtomicU64::new(0),
+                    failures: AtomicU64::new(0),
+                })
+                .collect(),
+            config,
+            next: AtomicUsize::new(0),
+            started: Instant::now(),
+            stopped: AtomicBool::new(false),
+        });
+        // A first check, so that the proxy starts with an honest view of its backends.
+        check_backends(&shared).await;
+        drop(pinwheel::spawn(health_checks(shared.clone())));
+
+        // Each worker answers "what are your counters?" through its mailbox.
+        let collect = WorkList::new(move |gather: Arc<Gather>| {
+            let index = pinwheel::current_worker().unwrap_or(0);
+            let mine = COUNTERS.with(|c| c.borrow().get(&gather.proxy).copied());
+            gather.put(index, mine.unwrap_or_default());
+        });
+
+        let front = Server::new();
+        let (s, f) = (shared.clone(), front.clone());
+        drop(pinwheel::spawn(async move {
+            let result = f
+                .serve_with(front_listener, Balance::RoundRobin, move |stream, peer| {
+                    client_session(s.clone(), stream, peer)
+                })
+                .await;
+            if let Err(e) = result {
+                log(format_args!("the listener failed: {e}"));
+            }
+        }));
+        let stats = Server::new();
+        if let Some(listener) = stats_listener {
+            let (s, st, list) = (shared.clone(), stats.clone(), collect.clone());
+            drop(pinwheel::spawn(async move {
+                let _ = st
+                    .serve(listener, move |stream, _| {
+                        stats_session(s.clone(), list.clone(), stream)
+                    })
+                    .await;
+            }));
+        }
+        Ok(Proxy {
+            shared,
+            front,
+            stats,
+            embedded,
+            listen_addr,
+            stats_addr,
+            collect,
+        })
+    }
+
+    /// Where clients connect.
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
+
+    /// Where `/stats` is served, if anywhere.
+    pub fn stats_addr(&self) -> Option<SocketAddr> {
+        self.stats_addr
+    }
+
+    /// The backends' addresses and whether each is up.
+    pub fn backends(&self) -> Vec<(SocketAddr, bool)> {
+        self.shared
+            .backends
+            .iter()
+            .map(|b| (b.addr, b.up.load(Ordering::SeqCst)))
+            .collect()
+    }
+
+    /// The `/stats` page, as text.
+    pub async fn stats_page(&self) -> String {
+        render_stats(&self.shared, &self.collect).await
+    }
+
+    /// Stops accepting (clients and stats) and stops the health checks; live sessions go on.
+    pub fn stop(&self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        self.front.stop();
+        self.stats.stop();
+    }
+
+    /// Waits for the client sessions to end, for at most `deadline`; `true` if they all did.
+    /// Then stops the embedded backends.
+    pub async fn drain(&self, deadline: Duration) -> bool {
+        let drained = self.front.drain(deadline).await;
+        for b in &self.embedded {
+            b.stop();
+        }
+        drained
+    }
+}
+
+async fn bind(addr: SocketAddr, flag: &str) -> io::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = if e.kind() == io::ErrorKind::AddrInUse {
+            format!("; choose another with {flag} (port 0 picks a free one)")
+        } else {
+            String::new()
+        };
+        io::Error::new(e.kind(), format!("{e}{hint}"))
+    })
+}
+
+fn log(msg: fmt::Arguments<'_>) {
+    eprintln!("[proxy] {msg}");
+}
+
+/// Checks every backend (a TCP connect within the connect timeout) and marks it up or down.
+async fn check_backends(shared: &Shared) {
+    for b in &shared.backends {
+        match timeout(shared.config.connect_timeout, TcpStream::connect(b.addr)).await {
+            Ok(Ok(_)) => b.set_up(true, "health check passed"),
+            Ok(Err(e)) => b.set_up(false, &format!("health check: {e}")),
+            Err(_) => b.set_up(false, "health check: connect timed out"),
+        }
+    }
+}
+
+async fn health_checks(shared: Arc<Shared>) {
+    let mut tick = pinwheel::time::interval(shared.config.check_interval);
+    tick.tick().await;
+    while !shared.stopped.load(Ordering::SeqCst) {
+        tick.tick().await;
+        check_backends(&shared).await;
+    }
+}
+
+/// One client connection, pinned to the worker that owns its socket.
+async fn client_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let id = shared.id;
+    count(id, |c| {
+        c.sessions += 1;
+        c.live_sessions += 1;
+    });
+    // This session's connections to the backends, one per backend, reused across its
+    // requests. `Rc<RefCell<..>>`: the session never leaves its thread.
+    let pool: Rc<RefCell<Vec<Option<SendRequest<Incoming>>>>> = Rc::new(RefCell::new(
+        (0..shared.backends.len()).map(|_| None).collect(),
+    ));
+    let idle = shared.config.idle_timeout;
+    let io = IdleTimeout::new(stream, idle);
+    let s = shared.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let (s, pool) = (s.clone(), pool.clone());
+        async move { Ok::<_, Infallible>(forward(&s, &pool, peer, req).await) }
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(pinwheel::hyper::Timer)
+        .header_read_timeout(idle)
+        .keep_alive(true)
+        .serve_connection(io, service)
+        .await;
+    if let Err(e) = served {
+        if !e.is_incomplete_message() {
+            log(format_args!("client {peer}: {e}"));
+        }
+    }
+    count(id, |c| c.live_sessions -= 1);
+}
+
+fn reply(status: StatusCode, text: String) -> Response<Body> {
+    let mut r = Response::new(Either::Right(Full::new(Bytes::from(text + "\n"))));
+    *r.status_mut() = status;
+    r
+}
+
+/// The backends to try for one request, best first: the policy's choice, then the other
+/// backends that are up.
+fn candidates(shared: &Shared) -> Vec<usize> {
+    let n = shared.backends.len();
+    let up: Vec<usize> = (0..n)
+        .filter(|&i| shared.backends[i].up.load(Ordering::SeqCst))
+        .collect();
+    if up.is_empty() {
+        return up;
+    }
+    let first = match shared.config.balance {
+        Policy::RoundRobin => shared.next.fetch_add(1, Ordering::Relaxed) % up.len(),
+        Policy::LeastConn => (0..up.len())
+            .min_by_key(|&k| shared.backends[up[k]].in_flight.load(Ordering::Relaxed))
+            .unwrap_or(0),
+    };
+    up[first..].iter().chain(&up[..first]).copied().collect()
+}
+
+/// Sends one request to a backend and returns its response (or the proxy's own error page).
+async fn forward(
+    shared: &Shared,
+    pool: &RefCell<Vec<Option<SendRequest<Incoming>>>>,
+    peer: SocketAddr,
+    mut req: Request<Incoming>,
+) -> Response<Body> {
+    count(shared.id, |c| c.requests += 1);
+    if let Ok(v) = peer.ip().to_string().parse() {
+        req.headers_mut().append("x-forwarded-for", v);
+    }
+    for i in candidates(shared) {
+        let backend = &shared.backends[i];
+        let mut sender = match backend_connection(shared, pool, i).await {
+            Ok(s) => s,
+            Err(e) => {
+                // Nothing was sent: the next backend may take the request.
+                backend.failures.fetch_add(1, Ordering::Relaxed);
+                backend.set_up(false, &e);
+                continue;
+            }
+        };
+        backend.requests.fetch_add(1, Ordering::Relaxed);
+        backend.in_flight.fetch_add(1, Ordering::Relaxed);
+        let answer = timeout(shared.config.server_timeout, sender.send_request(req)).await;
+        backend.in_flight.fetch_sub(1, Ordering::Relaxed);
+        pool.borrow_mut()[i] = Some(sender);
+        return match answer {
+            Ok(Ok(resp)) => resp.map(Either::Left),
+            Ok(Err(e)) => {
+                backend.failures.fetch_add(1, Ordering::Relaxed);
+                count(shared.id, |c| c.errors += 1);
+                reply(
+                    StatusCode::BAD_GATEWAY,
+                    format!("502 bad gateway: backend {}: {e}", backend.addr),
+                )
+            }
+            Err(_) => {
+                backend.failures.fetch_add(1, Ordering::Relaxed);
+                count(shared.id, |c| c.errors += 1);
+                reply(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "504 gateway timeout: backend {} sent no response within {:?}",
+                        backend.addr, shared.config.server_timeout
+                    ),
+                )
+            }
+        };
+    }
+    count(shared.id, |c| c.errors += 1);
+    reply(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "503 service unavailable: no backend is up".into(),
+    )
+}
+
+/// This session's connection to backend `i`: the pooled one if it can take a request, else a
+/// new one (connected within the connect timeout, its driver pinned to this thread).
+async fn backend_connection(
+    shared: &Shared,
+    pool: &RefCell<Vec<Option<SendRequest<Incoming>>>>,
+    i: usize,
+) -> Result<SendRequest<Incoming>, String> {
+    let pooled = pool.borrow_mut()[i].take();
+    if let Some(mut sender) = pooled {
+        let ready = timeout(shared.config.connect_timeout, sender.ready()).await;
+        if matches!(ready, Ok(Ok(()))) {
+            return Ok(sender);
+        }
+    }
+    let addr = shared.backends[i].addr;
+    let stream = match timeout(shared.config.connect_timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(format!("connect: {e}")),
+        Err(_) => {
+            return Err(format!(
+                "connect timed out after {:?}",
+                shared.config.connect_timeout
+            ));
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(stream)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    drop(pinwheel::spawn_local(conn));
+    Ok(sender)
+}
+
+/// A client connection that fails with `TimedOut` when no byte went either way for `idle`.
+/// One timer per connection, moved forward on each read and write.
+struct IdleTimeout {
+    stream: TcpStream,
+    idle: Duration,
+    timer: Sleep,
+}
+
+impl IdleTimeout {
+    fn new(stream: TcpStream, idle: Duration) -> IdleTimeout {
+        IdleTimeout {
+            stream,
+            idle,
+            timer: sleep(idle),
+        }
+    }
+
+    fn active(&mut self) {
+        self.timer.reset(Instant::now() + self.idle);
+    }
+
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        match Pin::new(&mut self.timer).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the client sent and received nothing for {:?}", self.idle),
+            )),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl hyper::rt::Read for IdleTimeout {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.stream).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                self.active();
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.poll_idle(cx).map(Err),
+        }
+    }
+}
+
+impl hyper::rt::Write for IdleTimeout {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.stream).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                self.active();
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.poll_idle(cx).map(Err),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.stream).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                self.active();
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.poll_idle(cx).map(Err),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// Collects one answer per worker; completes when every worker has answered.
+struct Gather {
+    proxy: u64,
+    state: Mutex<GatherState>,
+}
+
+struct GatherState {
+    answers: Vec<Option<ThreadCounters>>,
+    missing: usize,
+    waker: Option<Waker>,
+}
+
+impl Gather {
+    fn put(&self, index: usize, counters: ThreadCounters) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(slot @ None) = s.answers.get_mut(index) {
+            *slot = Some(counters);
+            s.missing -= 1;
+            if s.missing == 0 {
+                if let Some(w) = s.waker.take() {
+                    w.wake();
+                }
+            }
+        }
+    }
+
+    fn poll_done(&self, cx: &mut Context<'_>) -> Poll<Vec<ThreadCounters>> {
+        let mut s = self.state.lock().unwrap();
+        if s.missing == 0 {
+            return Poll::Ready(s.answers.iter().map(|a| a.unwrap_or_default()).collect());
+        }
+        s.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Asks every worker for its counters, through its mailbox.
+async fn collect_counters(proxy: u64, list: &WorkList<Arc<Gather>>) -> Vec<ThreadCounters> {
+    let n = list.threads();
+    let gather = Arc::new(Gather {
+        proxy,
+        state: Mutex::new(GatherState {
+            answers: vec![None; n],
+            missing: n,
+            waker: None,
+        }),
+    });
+    for t in 0..n {
+        if list.push(t, gather.clone()).is_err() {
+            // The runtime is shutting down: report that thread as zeros.
+            gather.put(t, ThreadCounters::default());
+        }
+    }
+    std::future::poll_fn(|cx| gather.poll_done(cx)).await
+}
+
+async fn render_stats(shared: &Shared, list: &WorkList<Arc<Gather>>) -> String {
+    let threads = collect_counters(shared.id, list).await;
+    let mut out = String::new();
+    let c = &shared.config;
+    let _ = writeln!(
+        out,
+        "pinwheel proxy: up {:.1} s, {} thread(s), balance {}, timeouts connect {:?} / server {:?} / idle {:?}\n",
+        shared.started.elapsed().as_secs_f64(),
+        threads.len(),
+        c.balance,
+        c.connect_timeout,
+        c.server_timeout,
+        c.idle_timeout
+    );
+    let _ = writeln!(out, "backends");
+    let _ = writeln!(
+        out,
+        "{:>3} {:<22} {:<5} {:>9} {:>10} {:>9}",
+        "#", "address", "state", "in_flight", "requests", "failures"
+    );
+    for (i, b) in shared.backends.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:>3} {:<22} {:<5} {:>9} {:>10} {:>9}",
+            i,
+            b.addr.to_string(),
+            if b.up.load(Ordering::SeqCst) {
+                "UP"
+            } else {
+                "DOWN"
+            },
+            b.in_flight.load(Ordering::Relaxed),
+            b.requests.load(Ordering::Relaxed),
+            b.failures.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nper thread (each thread's own counters, collected through a WorkList)"
+    );
+    let _ = writeln!(
+        out,
+        "{:>6} {:>9} {:>10} {:>9} {:>7}",
+        "thread", "sessions", "live_sess", "requests", "errors"
+    );
+    for (i, t) in threads.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:>6} {:>9} {:>10} {:>9} {:>7}",
+            i, t.sessions, t.live_sessions, t.requests, t.errors
+        );
+    }
+    let _ = writeln!(out, "\nruntime activity (Runtime::metrics)");
+    let _ = write!(out, "{}", Handle::current().metrics());
+    out
+}
+
+/// One connection to the stats port: `/stats` (or `/`) renders the page.
+async fn stats_session(shared: Arc<Shared>, list: WorkList<Arc<Gather>>, stream: TcpStream) {
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let (shared, list) = (shared.clone(), list.clone());
+        async move {
+            let resp = match req.uri().path() {
+                "/" | "/stats" => {
+                    let page = render_stats(&shared, &list).await;
+                    Response::new(Full::new(Bytes::from(page)))
+                }
+                other => {
+                    let mut r = Response::new(Full::new(Bytes::from(format!(
+                        "404: no page {other:?}; the stats are at /stats\n"
+                    ))));
+                    *r.status_mut() = StatusCode::NOT_FOUND;
+                    r
+                }
+            };
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(pinwheel::hyper::Timer)
+        .header_read_timeout(Duration::from_secs(10))
+        .serve_connection(stream, service)
+        .await;
+}
+
+/// Starts a small HTTP backend on a free loopback port of the current runtime, answering
+/// every request with `hello from NAME`; returns its address and its server handle.
+///
+/// # Errors
+///
+/// When no loopback port can be bound.
+pub async fn start_backend(name: String) -> io::Result<(SocketAddr, Server)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = Server::new();
+    let s = server.clone();
+    let name: Arc<str> = name.into();
+    drop(pinwheel::spawn(async move {
+        let _ = s
+            .serve(listener, move |stream, _| {
+                let name = name.clone();
+                async move {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let text = format!("hello from {name}: {} {}\n", req.method(), req.uri());
+                        async move { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text)))) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(pinwheel::hyper::Timer)
+                        .serve_connection(stream, service)
+                        .await;
+                }
+            })
+            .await;
+    }));
+    Ok((addr, server))
+}
+
+/// `GET path` from `addr` on a new connection; the status and the body as text. A tiny client
+/// for the demo and the tests.
+///
+/// # Errors
+///
+/// The connection's or hyper's error, as text.
+pub async fn get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(pinwheel::spawn(conn));
+    let req = Request::get(path)
+        .header("host", addr.to_string())
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}

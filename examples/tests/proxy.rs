@@ -1,0 +1,221 @@
+//! The proxy example's code, end to end over loopback: requests reach both backends, a killed
+//! backend is detected and skipped, no backend means 503, an idle client is cut by the idle
+//! timeout, `/stats` renders, and bad flags get a clear error.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use pinwheel::Runtime;
+use pinwheel_examples::proxy::{ArgsError, Config, Proxy, get, start_backend};
+
+/// Bound on every wait: reaching it fails the test instead of hanging it.
+const BOUND: Duration = Duration::from_secs(20);
+
+fn runtime(threads: usize) -> Runtime {
+    pinwheel::Builder::new()
+        .worker_threads(threads)
+        .build()
+        .unwrap()
+}
+
+/// A backend on a runtime of its own, so that dropping the runtime kills it (listener and
+/// connections closed).
+fn backend(name: &str) -> (Runtime, SocketAddr) {
+    let rt = runtime(1);
+    let (addr, _server) = rt.block_on(start_backend(name.to_owned())).unwrap();
+    (rt, addr)
+}
+
+fn config(backends: Vec<SocketAddr>) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        stats: Some("127.0.0.1:0".parse().unwrap()),
+        backends,
+        check_interval: Duration::from_millis(50),
+        connect_timeout: Duration::from_secs(2),
+        ..Config::default()
+    }
+}
+
+/// Waits (boundedly) until `cond` holds.
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < BOUND, "waited {BOUND:?} for {what}");
+        pinwheel::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn requests_reach_both_backends_and_a_killed_backend_is_skipped() {
+    let (rt_a, a) = backend("backend A");
+    let (rt_b, b) = backend("backend B");
+    let rt = runtime(2);
+    rt.block_on(async {
+        let proxy = Proxy::start(config(vec![a, b])).await.unwrap();
+        let front = proxy.listen_addr();
+        assert_eq!(proxy.backends(), vec![(a, true), (b, true)]);
+
+        let mut seen = Vec::new();
+        for i in 0..6 {
+            let (status, body) = get(front, &format!("/r{i}")).await.unwrap();
+            assert_eq!(status, 200, "{body}");
+            assert!(body.ends_with(&format!("GET /r{i}\n")), "{body}");
+            seen.push(body);
+        }
+        assert!(seen.iter().any(|b| b.starts_with("hello from backend A")));
+        assert!(seen.iter().any(|b| b.starts_with("hello from backend B")));
+
+        // Kill A: the health checks (or the first refused connect) mark it down, and every
+        // request goes to B.
+        drop(rt_a);
+        wait_until("backend A to be marked down", || {
+            proxy.backends() == vec![(a, false), (b, true)]
+        })
+        .await;
+        for i in 0..4 {
+            let (status, body) = get(front, &format!("/after{i}")).await.unwrap();
+            assert_eq!(status, 200);
+            assert!(body.starts_with("hello from backend B"), "{body}");
+        }
+        let page = proxy.stats_page().await;
+        assert!(page.contains("DOWN"), "{page}");
+
+        // Kill B too: no backend is up, so the proxy answers 503 itself.
+        drop(rt_b);
+        wait_until("backend B to be marked down", || {
+            proxy.backends() == vec![(a, false), (b, false)]
+        })
+        .await;
+        let (status, body) = get(front, "/none").await.unwrap();
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("no backend is up"), "{body}");
+
+        proxy.stop();
+        assert!(proxy.drain(BOUND).await, "sessions did not drain");
+    });
+}
+
+#[test]
+fn an_idle_client_is_cut_by_the_idle_timeout() {
+    let (_rt_a, a) = backend("backend A");
+    let rt = runtime(2);
+    let idle = Duration::from_millis(200);
+    let front = rt.block_on(async {
+        let mut c = config(vec![a]);
+        c.idle_timeout = idle;
+        let proxy = Proxy::start(c).await.unwrap();
+        let front = proxy.listen_addr();
+        // The proxy keeps running on the runtime's workers; its handle may go.
+        std::mem::forget(proxy);
+        front
+    });
+    let start = Instant::now();
+    let mut client = std::net::TcpStream::connect(front).unwrap();
+    client.set_read_timeout(Some(BOUND)).unwrap();
+    let mut buf = [0u8; 512];
+    // Silence from the client: the proxy closes the connection (perhaps with a 408 first).
+    loop {
+        match client.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the idle client was not cut within {BOUND:?}: {e}"),
+        }
+    }
+    assert!(
+        start.elapsed() >= idle,
+        "cut after {:?}, before the idle timeout",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn stats_page_is_served_over_http() {
+    let (_rt_a, a) = backend("backend A");
+    let rt = runtime(2);
+    rt.block_on(async {
+        let proxy = Proxy::start(config(vec![a])).await.unwrap();
+        let (status, _) = get(proxy.listen_addr(), "/x").await.unwrap();
+        assert_eq!(status, 200);
+        let stats = proxy.stats_addr().unwrap();
+        let (status, page) = get(stats, "/stats").await.unwrap();
+        assert_eq!(status, 200);
+        for part in ["backends", "UP", "per thread", "runtime activity", "polled"] {
+            assert!(page.contains(part), "no {part:?} in\n{page}");
+        }
+        // Two worker rows in each per-thread table.
+        assert!(
+            page.lines().any(|l| l.trim_start().starts_with("1 ")),
+            "{page}"
+        );
+        let (status, body) = get(stats, "/nope").await.unwrap();
+        assert_eq!(status, 404);
+        assert!(body.contains("/stats"), "{body}");
+        proxy.stop();
+    });
+}
+
+#[test]
+fn a_listen_address_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rt = runtime(1);
+    let (_rt_a, a) = backend("backend A");
+    let err = rt
+        .block_on(async {
+            let mut c = config(vec![a]);
+            c.listen = taken.local_addr().unwrap();
+            Proxy::start(c).await
+        })
+        .err()
+        .expect("binding a port in use must fail");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    let msg = err.to_string();
+    assert!(msg.contains("--listen"), "{msg}");
+}
+
+#[test]
+fn bad_flags_get_a_clear_error() {
+    let parse = |args: &[&str]| Config::from_args(args.iter().map(|s| s.to_string()));
+    let bad = |args: &[&str], needle: &str| match parse(args) {
+        Err(ArgsError::Bad(msg)) => assert!(msg.contains(needle), "{args:?}: {msg}"),
+        other => panic!("{args:?} was accepted: {other:?}"),
+    };
+    bad(&["--frobnicate"], "unknown option \"--frobnicate\"");
+    bad(&["--threads", "0"], "from 1 to 64");
+    bad(&["--threads", "lots"], "from 1 to 64");
+    bad(&["--balance", "random"], "roundrobin or leastconn");
+    bad(&["--connect-timeout", "0"], "above zero");
+    bad(&["--idle-timeout", "5 parsecs"], "unknown unit");
+    bad(&["--server-timeout", "soon"], "number with a unit");
+    bad(&["--backend", "not an address"], "HOST:PORT");
+    bad(&["--listen"], "--listen needs a value");
+    assert_eq!(parse(&["--help"]).unwrap_err(), ArgsError::Help);
+
+    let c = parse(&[
+        "--listen",
+        "127.0.0.1:9000",
+        "--backend",
+        "127.0.0.1:9001",
+        "--backend",
+        "127.0.0.1:9002",
+        "--threads",
+        "4",
+        "--balance",
+        "leastconn",
+        "--idle-timeout",
+        "1500ms",
+        "--server-timeout",
+        "3s",
+        "--check-interval",
+        "1m",
+    ])
+    .unwrap();
+    assert_eq!(c.listen, "127.0.0.1:9000".parse().unwrap());
+    assert_eq!(c.backends.len(), 2);
+    assert_eq!(c.threads, 4);
+    assert_eq!(c.idle_timeout, Duration::from_millis(1500));
+    assert_eq!(c.server_timeout, Duration::from_secs(3));
+    assert_eq!(c.check_interval, Duration::from_secs(60));
+}
