@@ -29,21 +29,21 @@ struct Conn {
     connected: bool,
 }
 
-/// Drives `conns` connections to `addr`, each doing `rounds` round trips of `size` bytes.
-/// With `churn`, each connection does one round trip, closes, and a new one takes its place
-/// until `total` connections are done.
+/// Drives `conns` connections to `addr`, each doing `rounds` round trips: send `msg`, receive
+/// `resp_len` bytes. With `churn`, each connection does one round trip, closes, and a new one
+/// takes its place until `total` connections are done.
 fn drive(
     addr: SocketAddr,
     conns: usize,
     rounds: usize,
-    size: usize,
+    (msg, resp_len): (&[u8], usize),
     total: usize,
     existing: &mut Vec<TcpStream>,
 ) -> io::Result<()> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
-    let msg = vec![7u8; size];
-    let mut buf = vec![0u8; size.max(4096)];
+    let size = msg.len();
+    let mut buf = vec![0u8; resp_len.max(4096)];
     let mut live: HashMap<usize, Conn> = HashMap::new();
     let mut next_token = 0usize;
     let mut started = 0usize;
@@ -121,12 +121,12 @@ fn drive(
                             Err(e) => return Err(e),
                         }
                     }
-                    if c.sent > c.got {
-                        match c.stream.read(&mut buf[..c.sent - c.got]) {
+                    if c.sent > 0 && c.got < resp_len {
+                        match c.stream.read(&mut buf[..resp_len - c.got]) {
                             Ok(0) => {
                                 return Err(io::Error::new(
                                     io::ErrorKind::UnexpectedEof,
-                                    "the echo server closed",
+                                    "the server closed the connection",
                                 ));
                             }
                             Ok(n) => {
@@ -137,7 +137,7 @@ fn drive(
                             Err(e) => return Err(e),
                         }
                     }
-                    if c.got == size {
+                    if c.got == resp_len {
                         c.rounds += 1;
                         c.sent = 0;
                         c.got = 0;
@@ -190,11 +190,12 @@ impl<const SIZE: usize> Echo<SIZE> {
                 self.conns.push(TcpStream::from_std(s));
             }
         }
+        let msg = [7u8; SIZE];
         drive(
             addr,
             ECHO_CONNS,
             ECHO_ROUNDS,
-            SIZE,
+            (&msg, SIZE),
             ECHO_CONNS,
             &mut self.conns,
         )
@@ -212,7 +213,8 @@ pub struct AcceptChurn {
 impl AcceptChurn {
     fn run(&mut self, start: impl FnOnce() -> SocketAddr) {
         let addr = *self.addr.get_or_insert_with(start);
-        drive(addr, CHURN_IN_FLIGHT, 1, 64, CHURN, &mut Vec::new()).expect("churn");
+        let msg = [7u8; 64];
+        drive(addr, CHURN_IN_FLIGHT, 1, (&msg, 64), CHURN, &mut Vec::new()).expect("churn");
     }
 }
 
@@ -296,5 +298,137 @@ impl Workload<Pinwheel> for AcceptChurn {
 impl Workload<Tokio> for AcceptChurn {
     fn iter(&mut self, rt: &Tokio) {
         self.run(|| tokio_echo(rt));
+    }
+}
+
+/// The request of `http_hello`: a keep-alive `GET /`.
+const HTTP_REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
+
+/// `http_hello`: hyper's HTTP/1.1 hello world, 64 keep-alive connections, 200 requests each
+/// per iteration, one at a time per connection, from the same load generator as the echo
+/// workloads.
+#[derive(Default)]
+pub struct HttpHello {
+    addr: Option<SocketAddr>,
+    resp_len: usize,
+    conns: Vec<TcpStream>,
+}
+
+impl HttpHello {
+    fn run(&mut self, start: impl FnOnce() -> SocketAddr) {
+        let addr = *self.addr.get_or_insert_with(start);
+        if self.conns.is_empty() {
+            self.resp_len = response_len(addr).expect("a first request to the HTTP server");
+            for _ in 0..ECHO_CONNS {
+                let s = std::net::TcpStream::connect(addr).expect("connect to the HTTP server");
+                s.set_nonblocking(true).unwrap();
+                self.conns.push(TcpStream::from_std(s));
+            }
+        }
+        drive(
+            addr,
+            ECHO_CONNS,
+            ECHO_ROUNDS,
+            (HTTP_REQUEST, self.resp_len),
+            ECHO_CONNS,
+            &mut self.conns,
+        )
+        .expect("HTTP exchange");
+    }
+}
+
+/// The length of the server's response to [`HTTP_REQUEST`] (headers and body): the same for
+/// every request, hyper's `date` header having a fixed width.
+fn response_len(addr: SocketAddr) -> io::Result<usize> {
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(HTTP_REQUEST)?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .ok_or_else(|| io::Error::other("no content-length in the response"))?;
+            if got.len() >= end + 4 + len {
+                return Ok(end + 4 + len);
+            }
+        }
+    }
+}
+
+async fn hello_service(
+    _: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
+    Ok(hyper::Response::new(http_body_util::Full::new(
+        bytes::Bytes::from_static(b"hello, world"),
+    )))
+}
+
+/// pinwheel: `net::serve` (sessions pinned round-robin), hyper on `TcpStream` directly.
+fn pinwheel_http(rt: &Pinwheel) -> SocketAddr {
+    rt.0.block_on(async {
+        let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(pinwheel::spawn(pinwheel::net::serve(
+            listener,
+            |s: pinwheel::net::TcpStream, _| async move {
+                let _ = s.set_nodelay(true);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(s, hyper::service::service_fn(hello_service))
+                    .await;
+            },
+        )));
+        addr
+    })
+}
+
+/// tokio: a plain accept loop, `tokio::spawn` per connection, hyper through `TokioIo`.
+fn tokio_http(rt: &Tokio) -> SocketAddr {
+    rt.0.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((s, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let _ = s.set_nodelay(true);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(
+                            hyper_util::rt::TokioIo::new(s),
+                            hyper::service::service_fn(hello_service),
+                        )
+                        .await;
+                });
+            }
+        });
+        addr
+    })
+}
+
+impl Workload<Pinwheel> for HttpHello {
+    fn iter(&mut self, rt: &Pinwheel) {
+        self.run(|| pinwheel_http(rt));
+    }
+}
+
+impl Workload<Tokio> for HttpHello {
+    fn iter(&mut self, rt: &Tokio) {
+        self.run(|| tokio_http(rt));
     }
 }

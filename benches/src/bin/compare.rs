@@ -10,7 +10,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use pinwheel_benches::net::{AcceptChurn, Echo};
+use pinwheel_benches::net::{AcceptChurn, Echo, HttpHello};
 use pinwheel_benches::runner::{Config, Row, compare, human, to_json};
 use pinwheel_benches::{
     ChainedSpawn, Mailbox, PingPong, SleepFire, SpawnManyLocal, SpawnManyRemoteIdle,
@@ -35,6 +35,7 @@ const BENCHES: &[Bench] = &[
     ("tcp_echo", compare::<Echo<64>>),
     ("tcp_echo_1k", compare::<Echo<1024>>),
     ("accept_churn", compare::<AcceptChurn>),
+    ("http_hello", compare::<HttpHello>),
 ];
 
 fn main() -> ExitCode {
