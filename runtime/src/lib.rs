@@ -58,6 +58,109 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! ## Sessions: a connection pinned to the worker that owns its socket
+//!
+//! [`net::serve`] accepts connections and calls the factory *on the worker that will own the
+//! connection*; the session it returns is spawned pinned there, so its socket's events and its
+//! code never cross threads, and it may hold `Rc`/`RefCell` state. [`net::serve_with`] chooses
+//! how connections are spread ([`net::Balance`]: round-robin, least-loaded, the accepting
+//! thread, or one `SO_REUSEPORT` listener per worker).
+//!
+//! ```
+//! use std::cell::Cell;
+//! use std::rc::Rc;
+//! use pinwheel::net::{Server, TcpListener, TcpStream};
+//!
+//! #[pinwheel::main(worker_threads = 2)]
+//! async fn main() -> std::io::Result<()> {
+//!     let listener = TcpListener::bind("127.0.0.1:0").await?;
+//!     let addr = listener.local_addr()?;
+//!     let server = Server::new();
+//!     let serving = server.clone();
+//!     let accept = pinwheel::spawn(async move {
+//!         serving.serve(listener, |stream: TcpStream, _peer| async move {
+//!             let count = Rc::new(Cell::new(0)); // !Send state is fine here
+//!             let mut buf = [0u8; 64];
+//!             while let Ok(n @ 1..) = stream.read(&mut buf).await {
+//!                 count.set(count.get() + n);
+//!                 let _ = stream.write_all(&buf[..n]).await;
+//!             }
+//!         }).await
+//!     });
+//!     let client = TcpStream::connect(addr).await?;
+//!     client.write_all(b"ping").await?;
+//!     let mut back = [0u8; 4];
+//!     client.read_exact(&mut back).await?;
+//!     assert_eq!(&back, b"ping");
+//!     drop(client);
+//!     server.stop(); // stop accepting; drain() waits for live sessions
+//!     accept.await.unwrap()
+//! }
+//! ```
+//!
+//! ## Work lists: handing work to a given thread
+//!
+//! A [`WorkList`] is one mailbox per worker, each drained by a handler task pinned to that
+//! worker (HAProxy's `work_list`): push an item to thread `i`, and the handler runs there, with
+//! per-thread state that needs no lock. See the [`work_list`] module.
+//!
+//! ```
+//! #[pinwheel::main(worker_threads = 2)]
+//! async fn main() {
+//!     let (tx, rx) = std::sync::mpsc::channel();
+//!     let list = pinwheel::WorkList::new(move |item: &'static str| {
+//!         tx.send((pinwheel::current_worker(), item)).unwrap();
+//!     });
+//!     list.push(1, "for worker 1").unwrap();
+//!     assert_eq!(rx.recv().unwrap(), (Some(1), "for worker 1"));
+//! }
+//! ```
+//!
+//! ## Time
+//!
+//! [`time::sleep`], [`time::timeout`] and [`time::interval`] run on a timer wheel per worker:
+//! arming and cancelling a timer is O(1), takes no lock and allocates nothing, and a
+//! [`time::Sleep`] pushed later with `reset` costs a field write.
+//!
+//! ```
+//! use std::time::Duration;
+//! use pinwheel::time::{sleep, timeout};
+//!
+//! #[pinwheel::main(worker_threads = 1)]
+//! async fn main() {
+//!     let slow = timeout(Duration::from_millis(10), sleep(Duration::from_secs(60))).await;
+//!     assert!(slow.is_err());
+//!     let fast = timeout(Duration::from_secs(60), async { 7 }).await;
+//!     assert_eq!(fast.unwrap(), 7);
+//! }
+//! ```
+//!
+//! ## Networking
+//!
+//! [`net`] has [`TcpListener`](net::TcpListener), [`TcpStream`](net::TcpStream) (with
+//! `futures_io` traits, split halves, `try_read`/`try_write`),
+//! [`TcpSocket`](net::TcpSocket) for socket options, and [`UdpSocket`](net::UdpSocket). Each
+//! worker has its own `mio` poller: a socket created in a task registers with the worker
+//! running it. With the `hyper` feature, the `pinwheel::hyper` module runs hyper 1.x on pinwheel
+//! (executor, timer, and hyper's I/O traits on `TcpStream`).
+//!
+//! ## Metrics
+//!
+//! [`Runtime::metrics`] (or [`Handle::metrics`]) reads each worker's counters without
+//! stopping it: tasks polled, local and remote wakes, steals, parks, mailbox items, timers
+//! fired, I/O events. Its `Display` is a table, one row per thread, like HAProxy's
+//! `show activity`.
+//!
+//! ```
+//! let rt = pinwheel::Builder::new().worker_threads(2).build()?;
+//! rt.block_on(async { pinwheel::spawn(async {}).await.unwrap() });
+//! let m = rt.metrics();
+//! assert!(m.total().tasks_polled >= 1);
+//! assert_eq!(m.workers().len(), 2);
+//! println!("{m}");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! ## Guarantees
 //!
 //! - One heap allocation per task (header, future and output together).
