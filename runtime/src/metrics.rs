@@ -9,17 +9,30 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// The counters one worker keeps about itself.
 #[derive(Default)]
 pub(crate) struct WorkerCounters {
+    pub(crate) loop_turns: AtomicU64,
     pub(crate) tasks_polled: AtomicU64,
     pub(crate) local_wakes: AtomicU64,
     pub(crate) remote_wakes: AtomicU64,
     pub(crate) steal_operations: AtomicU64,
     pub(crate) steals: AtomicU64,
     pub(crate) parks: AtomicU64,
+    pub(crate) budget_exhaustions: AtomicU64,
     pub(crate) mailbox_items: AtomicU64,
     pub(crate) mailbox_wakeups: AtomicU64,
     pub(crate) mailbox_handler_panics: AtomicU64,
+    pub(crate) timers_armed: AtomicU64,
     pub(crate) timers_fired: AtomicU64,
+    pub(crate) timers_cancelled: AtomicU64,
     pub(crate) io_events: AtomicU64,
+    /// Written by the watchdog thread only.
+    pub(crate) long_polls: AtomicU64,
+    /// Written by the watchdog thread only.
+    pub(crate) stalls: AtomicU64,
+    /// Gauges, written by the worker: its pinned queue's length (as of its last look), its
+    /// `spawn_local` tasks, and its live `net::serve` sessions.
+    pub(crate) pinned_depth: AtomicU64,
+    pub(crate) local_tasks: AtomicU64,
+    pub(crate) live_sessions: AtomicU64,
 }
 
 /// Adds `n` to a counter that only the calling worker writes.
@@ -28,28 +41,48 @@ pub(crate) fn add(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
+/// Subtracts `n` from a gauge that only the calling worker writes.
+#[inline]
+pub(crate) fn sub(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed).wrapping_sub(n), Relaxed);
+}
+
 impl WorkerCounters {
-    fn snapshot(&self) -> WorkerMetrics {
+    /// The counters, with the queue depth measured by the caller.
+    pub(crate) fn snapshot(&self, queued_elsewhere: u64) -> WorkerMetrics {
         WorkerMetrics {
+            loop_turns: self.loop_turns.load(Relaxed),
             tasks_polled: self.tasks_polled.load(Relaxed),
             local_wakes: self.local_wakes.load(Relaxed),
             remote_wakes: self.remote_wakes.load(Relaxed),
             steal_operations: self.steal_operations.load(Relaxed),
             steals: self.steals.load(Relaxed),
             parks: self.parks.load(Relaxed),
+            budget_exhaustions: self.budget_exhaustions.load(Relaxed),
             mailbox_items: self.mailbox_items.load(Relaxed),
             mailbox_wakeups: self.mailbox_wakeups.load(Relaxed),
             mailbox_handler_panics: self.mailbox_handler_panics.load(Relaxed),
+            timers_armed: self.timers_armed.load(Relaxed),
             timers_fired: self.timers_fired.load(Relaxed),
+            timers_cancelled: self.timers_cancelled.load(Relaxed),
             io_events: self.io_events.load(Relaxed),
+            long_polls: self.long_polls.load(Relaxed),
+            stalls: self.stalls.load(Relaxed),
+            run_queue_depth: self.pinned_depth.load(Relaxed) + queued_elsewhere,
+            local_tasks: self.local_tasks.load(Relaxed),
+            live_sessions: self.live_sessions.load(Relaxed),
         }
     }
 }
 
-/// What one worker thread has done since the runtime started.
+/// What one worker thread has done since the runtime started (counters), and what it holds
+/// now (gauges: `run_queue_depth`, `local_tasks`, `live_sessions`). HAProxy's `show activity`,
+/// one thread's column.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerMetrics {
+    /// Turns of the worker loop (each: timers, maybe I/O, up to 64 task polls, or a park).
+    pub loop_turns: u64,
     /// Task polls run on this worker (a cancellation counts as one).
     pub tasks_polled: u64,
     /// Tasks queued by this worker's own thread: spawns and wakes made while it ran.
@@ -63,6 +96,8 @@ pub struct WorkerMetrics {
     /// Times the worker ran out of work and went to sleep (counted as it registers as a
     /// sleeper, so a last-moment find of work still counts).
     pub parks: u64,
+    /// Loop turns that used the whole budget of 64 polls with work still queued.
+    pub budget_exhaustions: u64,
     /// Items handled by [`WorkList`](crate::WorkList) handlers on this worker.
     pub mailbox_items: u64,
     /// Times a work-list handler on this worker found items after having gone idle: the
@@ -71,10 +106,26 @@ pub struct WorkerMetrics {
     /// Items whose work-list handler panicked on this worker (each such item is lost; the
     /// handler goes on with the next).
     pub mailbox_handler_panics: u64,
+    /// Timers put in this worker's wheel (as of its last loop turn).
+    pub timers_armed: u64,
     /// Timers of this worker's wheel that came due and woke their task.
     pub timers_fired: u64,
+    /// Timers removed from this worker's wheel before they came due (as of its last loop
+    /// turn).
+    pub timers_cancelled: u64,
     /// I/O readiness events this worker's poller delivered.
     pub io_events: u64,
+    /// Task polls on this worker that ran longer than the long-poll threshold (seen by the
+    /// watchdog; see [`Builder::long_poll_threshold`](crate::Builder::long_poll_threshold)).
+    pub long_polls: u64,
+    /// Times this worker made no loop turn for a second while tasks waited for it.
+    pub stalls: u64,
+    /// Tasks queued for this worker now: its deque, LIFO slot, pinned and remote queues.
+    pub run_queue_depth: u64,
+    /// Live `spawn_local` tasks on this worker now (sessions of `net::serve` among them).
+    pub local_tasks: u64,
+    /// Live `net::serve` sessions on this worker now.
+    pub live_sessions: u64,
 }
 
 /// A snapshot of every worker's counters, from [`Runtime::metrics`](crate::Runtime::metrics).
@@ -89,15 +140,21 @@ pub struct WorkerMetrics {
 #[derive(Clone, Debug)]
 pub struct RuntimeMetrics {
     workers: Vec<WorkerMetrics>,
+    live_tasks: u64,
 }
 
 impl RuntimeMetrics {
-    pub(crate) fn collect<'a>(
-        counters: impl Iterator<Item = &'a WorkerCounters>,
-    ) -> RuntimeMetrics {
+    pub(crate) fn new(workers: Vec<WorkerMetrics>, live_tasks: u64) -> RuntimeMetrics {
         RuntimeMetrics {
-            workers: counters.map(WorkerCounters::snapshot).collect(),
+            workers,
+            live_tasks,
         }
+    }
+
+    /// Tasks alive in the runtime now (spawned, not yet completed or dropped), on every
+    /// worker and in every queue.
+    pub fn live_tasks(&self) -> u64 {
+        self.live_tasks
     }
 
     /// How many workers the runtime has.
@@ -126,56 +183,116 @@ impl RuntimeMetrics {
         &self.workers
     }
 
-    /// The counters summed over all workers.
+    /// The counters (and gauges) summed over all workers.
     pub fn total(&self) -> WorkerMetrics {
-        self.workers
-            .iter()
-            .fold(WorkerMetrics::default(), |a, w| WorkerMetrics {
-                tasks_polled: a.tasks_polled + w.tasks_polled,
-                local_wakes: a.local_wakes + w.local_wakes,
-                remote_wakes: a.remote_wakes + w.remote_wakes,
-                steal_operations: a.steal_operations + w.steal_operations,
-                steals: a.steals + w.steals,
-                parks: a.parks + w.parks,
-                mailbox_items: a.mailbox_items + w.mailbox_items,
-                mailbox_wakeups: a.mailbox_wakeups + w.mailbox_wakeups,
-                mailbox_handler_panics: a.mailbox_handler_panics + w.mailbox_handler_panics,
-                timers_fired: a.timers_fired + w.timers_fired,
-                io_events: a.io_events + w.io_events,
-            })
+        let mut t = WorkerMetrics::default();
+        for w in &self.workers {
+            for (sum, v) in t.fields_mut().into_iter().zip(w.fields()) {
+                *sum += v;
+            }
+        }
+        t
     }
 }
 
+impl WorkerMetrics {
+    /// The column names of the `Display` table, in field order.
+    const NAMES: [&'static str; 20] = [
+        "turns",
+        "polled",
+        "local_wk",
+        "remote_wk",
+        "steal_ops",
+        "stolen",
+        "parks",
+        "budget_ex",
+        "mbox",
+        "mbox_wk",
+        "mbox_pan",
+        "tm_armed",
+        "tm_fired",
+        "tm_cancel",
+        "io_ev",
+        "long_poll",
+        "stalls",
+        "runq",
+        "local_tk",
+        "sessions",
+    ];
+
+    fn fields(&self) -> [u64; 20] {
+        [
+            self.loop_turns,
+            self.tasks_polled,
+            self.local_wakes,
+            self.remote_wakes,
+            self.steal_operations,
+            self.steals,
+            self.parks,
+            self.budget_exhaustions,
+            self.mailbox_items,
+            self.mailbox_wakeups,
+            self.mailbox_handler_panics,
+            self.timers_armed,
+            self.timers_fired,
+            self.timers_cancelled,
+            self.io_events,
+            self.long_polls,
+            self.stalls,
+            self.run_queue_depth,
+            self.local_tasks,
+            self.live_sessions,
+        ]
+    }
+
+    fn fields_mut(&mut self) -> [&mut u64; 20] {
+        [
+            &mut self.loop_turns,
+            &mut self.tasks_polled,
+            &mut self.local_wakes,
+            &mut self.remote_wakes,
+            &mut self.steal_operations,
+            &mut self.steals,
+            &mut self.parks,
+            &mut self.budget_exhaustions,
+            &mut self.mailbox_items,
+            &mut self.mailbox_wakeups,
+            &mut self.mailbox_handler_panics,
+            &mut self.timers_armed,
+            &mut self.timers_fired,
+            &mut self.timers_cancelled,
+            &mut self.io_events,
+            &mut self.long_polls,
+            &mut self.stalls,
+            &mut self.run_queue_depth,
+            &mut self.local_tasks,
+            &mut self.live_sessions,
+        ]
+    }
+}
+
+/// A table, one row per worker thread and a total, like HAProxy's `show activity` turned on
+/// its side; then the count of live tasks.
 impl fmt::Display for RuntimeMetrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{:>6} {:>12} {:>12} {:>12} {:>10} {:>10} {:>10} {:>12} {:>10}",
-            "thread",
-            "polled",
-            "local_wakes",
-            "remote_wakes",
-            "steal_ops",
-            "stolen",
-            "parks",
-            "mbox_items",
-            "mbox_wakes"
-        )?;
-        for (i, w) in self.workers.iter().enumerate() {
-            writeln!(
-                f,
-                "{:>6} {:>12} {:>12} {:>12} {:>10} {:>10} {:>10} {:>12} {:>10}",
-                i,
-                w.tasks_polled,
-                w.local_wakes,
-                w.remote_wakes,
-                w.steal_operations,
-                w.steals,
-                w.parks,
-                w.mailbox_items,
-                w.mailbox_wakeups
-            )?;
+        write!(f, "{:>6}", "thread")?;
+        for name in WorkerMetrics::NAMES {
+            write!(f, " {name:>9}")?;
         }
-        Ok(())
+        writeln!(f)?;
+        let total = self.total();
+        let rows = self
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (i.to_string(), w));
+        for (label, w) in rows.chain(std::iter::once(("total".to_owned(), &total))) {
+            write!(f, "{label:>6}")?;
+            for v in w.fields() {
+                write!(f, " {v:>9}")?;
+            }
+            writeln!(f)?;
+        }
+        writeln!(f, "live tasks: {}", self.live_tasks)
     }
 }

@@ -448,7 +448,7 @@ impl Handle {
 
     /// Per-worker counters.
     pub fn metrics(&self) -> RuntimeMetrics {
-        RuntimeMetrics::collect(self.shared.workers.iter().map(|w| &w.counters))
+        self.shared.metrics()
     }
 
     /// How many worker threads the runtime has.

@@ -86,6 +86,9 @@ pub struct Wheel<T> {
     occupied: [u64; LEVELS],
     now: u64,
     generation: u32,
+    /// Entries ever inserted and ever cancelled (statistics).
+    inserted: u64,
+    cancelled: u64,
 }
 
 impl<T> Default for Wheel<T> {
@@ -118,12 +121,24 @@ impl<T> Wheel<T> {
             occupied: [0; LEVELS],
             now,
             generation: 0,
+            inserted: 0,
+            cancelled: 0,
         }
     }
 
     /// The wheel's current tick: the `now` of the last [`advance`](Self::advance).
     pub fn now(&self) -> u64 {
         self.now
+    }
+
+    /// How many entries were ever inserted.
+    pub fn inserted(&self) -> u64 {
+        self.inserted
+    }
+
+    /// How many entries were ever cancelled (removed before they came due).
+    pub fn cancelled(&self) -> u64 {
+        self.cancelled
     }
 
     /// How many entries are pending.
@@ -142,6 +157,7 @@ impl<T> Wheel<T> {
     ///
     /// Panics when more than 2^32 - 1 entries are pending.
     pub fn insert(&mut self, deadline: u64, value: T) -> Key {
+        self.inserted += 1;
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
         let index = self.entries.insert(Entry {
@@ -188,6 +204,7 @@ impl<T> Wheel<T> {
     /// cancelled. O(1).
     pub fn cancel(&mut self, key: Key) -> Option<T> {
         self.get_entry(key)?;
+        self.cancelled += 1;
         self.unlink(key.index);
         Some(self.entries.remove(key.index as usize).value)
     }

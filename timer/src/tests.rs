@@ -190,3 +190,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn counts_inserts_and_cancels() {
+    let mut w = Wheel::new();
+    let a = w.insert(5, 1u32);
+    let b = w.insert(9, 2);
+    assert_eq!(w.cancel(a), Some(1));
+    assert_eq!(w.cancel(a), None, "a second cancel is not counted");
+    drain(&mut w, 20);
+    assert_eq!(w.cancel(b), None, "a fired entry cannot be cancelled");
+    assert_eq!((w.inserted(), w.cancelled()), (2, 1));
+}

@@ -416,6 +416,7 @@ where
         };
         let live = self.server.live();
         live[index].fetch_add(1, Ordering::SeqCst);
+        session_gauge(1);
         let session = (self.factory)(stream, peer);
         let guard = LiveGuard { live, index };
         drop(crate::spawn_local(async move {
@@ -434,7 +435,23 @@ struct LiveGuard {
 impl Drop for LiveGuard {
     fn drop(&mut self) {
         self.live[self.index].fetch_sub(1, Ordering::SeqCst);
+        session_gauge(-1);
     }
+}
+
+/// Moves the calling worker's live-session gauge (sessions start and end on their worker, so
+/// it has one writer).
+fn session_gauge(delta: i64) {
+    with_worker(|cx| {
+        if let Some(cx) = cx {
+            let g = &cx.counters().live_sessions;
+            if delta > 0 {
+                crate::metrics::add(g, 1);
+            } else {
+                crate::metrics::sub(g, 1);
+            }
+        }
+    });
 }
 
 fn is_out_of_descriptors(e: &io::Error) -> bool {

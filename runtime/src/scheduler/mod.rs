@@ -126,6 +126,20 @@ impl Shared {
         }
     }
 
+    /// Every worker's counters, the queue depths measured now, and the live task count.
+    pub(crate) fn metrics(&self) -> crate::RuntimeMetrics {
+        let workers: Vec<_> = self
+            .workers
+            .iter()
+            .map(|w| {
+                let queued = w.stealer.len() + w.remote.len() + usize::from(w.lifo.is_occupied());
+                w.counters.snapshot(queued as u64)
+            })
+            .collect();
+        let local: u64 = workers.iter().map(|w| w.local_tasks).sum();
+        crate::RuntimeMetrics::new(workers, self.owned.len() as u64 + local)
+    }
+
     pub(crate) fn num_workers(&self) -> usize {
         self.workers.len()
     }
@@ -163,7 +177,7 @@ impl Shared {
             join,
         } = new_task(future, self.clone(), Id::next(), mask, home as u32, flags);
         let inserted = match local {
-            Some(cx) => cx.owned_local.insert(owned),
+            Some(cx) => cx.insert_local(owned),
             None => self.owned.insert(owned),
         };
         if inserted {
@@ -290,7 +304,7 @@ impl Schedule for Arc<Shared> {
     fn release(&self, task: RawTask) -> bool {
         if task.header().flags & FLAG_LOCAL != 0 {
             // A local task completes on its own worker thread, whose list holds it.
-            with_worker(|cx| cx.is_some_and(|cx| cx.owned_local.remove(task)))
+            with_worker(|cx| cx.is_some_and(|cx| cx.remove_local(task)))
         } else {
             self.owned.remove(task)
         }

@@ -73,6 +73,11 @@ impl OwnedTasks {
         remove(&mut lock(self.shard(task)), task)
     }
 
+    /// How many tasks are live (each shard locked in turn, so a moving count).
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).tasks.len()).sum()
+    }
+
     /// Refuses further tasks and takes every live one, with the list's references.
     pub(crate) fn close(&self) -> Vec<RawTask> {
         self.shards

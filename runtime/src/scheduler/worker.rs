@@ -16,6 +16,7 @@ use super::owned::LocalOwnedTasks;
 use super::{BUDGET, FLAG_STEALABLE, Shared, WorkerShared};
 use crate::metrics::add;
 use crate::task::Notified;
+use crate::task::RawTask;
 
 /// How many tasks in a row a worker takes from its LIFO slot before it looks at its queues
 /// (tokio uses 3 too).
@@ -51,7 +52,7 @@ pub(crate) struct WorkerContext {
     pub(crate) shared: Arc<Shared>,
     local: Worker<Notified>,
     pinned: RefCell<VecDeque<Notified>>,
-    pub(crate) owned_local: LocalOwnedTasks,
+    owned_local: LocalOwnedTasks,
     searching: Cell<bool>,
     rng: Cell<u32>,
     /// This worker's wait queue: the wakers of the timers registered on its thread.
@@ -115,7 +116,26 @@ impl WorkerContext {
         cx.shutdown();
     }
 
-    fn counters(&self) -> &crate::metrics::WorkerCounters {
+    /// Adds a `spawn_local` task to this worker's list; `false` once it is closed.
+    pub(crate) fn insert_local(&self, task: RawTask) -> bool {
+        let inserted = self.owned_local.insert(task);
+        self.publish_local_tasks();
+        inserted
+    }
+
+    /// Removes a completed `spawn_local` task; `true` when it was there.
+    pub(crate) fn remove_local(&self, task: RawTask) -> bool {
+        let removed = self.owned_local.remove(task);
+        self.publish_local_tasks();
+        removed
+    }
+
+    fn publish_local_tasks(&self) {
+        let c = self.counters();
+        c.local_tasks.store(self.owned_local.len() as u64, Relaxed);
+    }
+
+    pub(crate) fn counters(&self) -> &crate::metrics::WorkerCounters {
         &self.shared.workers[self.index].counters
     }
 
@@ -142,6 +162,12 @@ impl WorkerContext {
             wheel.advance(tick, |_, waker| fired.push(waker));
         }
         drop(ops);
+        {
+            let wheel = self.wheel.borrow();
+            let c = self.counters();
+            c.timers_armed.store(wheel.inserted(), Relaxed);
+            c.timers_cancelled.store(wheel.cancelled(), Relaxed);
+        }
         if !fired.is_empty() {
             add(&self.counters().timers_fired, fired.len() as u64);
         }
@@ -213,7 +239,11 @@ impl WorkerContext {
             }
         } else if h.mask.contains(self.index) {
             add(&self.counters().local_wakes, 1);
-            self.pinned.borrow_mut().push_back(task);
+            let mut pinned = self.pinned.borrow_mut();
+            pinned.push_back(task);
+            self.counters()
+                .pinned_depth
+                .store(pinned.len() as u64, Relaxed);
         } else {
             let home = h.home as usize;
             self.shared.push_remote(home, task);
@@ -226,6 +256,7 @@ impl WorkerContext {
             if shared.shutdown.load(Acquire) {
                 return;
             }
+            add(&self.counters().loop_turns, 1);
             self.process_timers();
             if self.since_io.get() >= EVENT_INTERVAL {
                 self.poll_io(Some(std::time::Duration::ZERO));
@@ -249,6 +280,9 @@ impl WorkerContext {
         if n > 0 {
             add(&self.counters().remote_wakes, n as u64);
         }
+        self.counters()
+            .pinned_depth
+            .store(self.pinned.borrow().len() as u64, Relaxed);
         let mut ran = 0;
         let mut lifo_streak = 0;
         while ran < BUDGET {
@@ -280,6 +314,7 @@ impl WorkerContext {
             ran += 1;
         }
         if ran == BUDGET {
+            add(&self.counters().budget_exhaustions, 1);
             // Still busy: give tasks spawned from outside their turn as well.
             if let Some(task) = self.steal_injector() {
                 self.run_task(task);
@@ -294,7 +329,14 @@ impl WorkerContext {
     }
 
     fn pop_pinned(&self) -> Option<Notified> {
-        self.pinned.borrow_mut().pop_front()
+        let mut pinned = self.pinned.borrow_mut();
+        let task = pinned.pop_front();
+        if task.is_some() {
+            self.counters()
+                .pinned_depth
+                .store(pinned.len() as u64, Relaxed);
+        }
+        task
     }
 
     fn run_task(&self, task: Notified) {
@@ -476,5 +518,7 @@ impl WorkerContext {
             }
         }
         debug_assert_eq!(self.owned_local.len(), 0);
+        self.publish_local_tasks();
+        self.counters().pinned_depth.store(0, Relaxed);
     }
 }
