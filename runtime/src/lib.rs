@@ -234,8 +234,9 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    let meta = task::TaskMeta::caller();
     with_current(|s| match s {
-        Some(s) => s.spawn(future, ThreadMask::all(), None),
+        Some(s) => s.spawn(future, ThreadMask::all(), None, meta),
         None => no_runtime("spawn"),
     })
 }
@@ -251,10 +252,11 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    let meta = task::TaskMeta::caller();
     with_current(|s| match s {
         Some(s) => {
             check_mask("spawn_on", mask, s);
-            s.spawn(future, mask, None)
+            s.spawn(future, mask, None, meta)
         }
         None => no_runtime("spawn_on"),
     })
@@ -273,8 +275,19 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    spawn_local_with(future, task::TaskMeta::caller())
+}
+
+#[track_caller]
+pub(crate) fn spawn_local_with<F>(future: F, meta: task::TaskMeta) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
     with_worker(|cx| match cx {
-        Some(cx) => cx.shared.spawn(future, ThreadMask::one(cx.index), Some(cx)),
+        Some(cx) => cx
+            .shared
+            .spawn(future, ThreadMask::one(cx.index), Some(cx), meta),
         None => panic!(
             "pinwheel::spawn_local must be called on a pinwheel worker thread (from inside a task): it pins the future to the calling worker. Use pinwheel::spawn or spawn_on elsewhere"
         ),

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::metrics::RuntimeMetrics;
 use crate::scheduler::{Shared, ThreadMask, WorkerContext, with_worker};
 use crate::task::JoinHandle;
+use crate::task::TaskMeta;
 
 /// The most worker threads a runtime may have: one bit each in a [`ThreadMask`].
 pub const MAX_WORKERS: usize = 64;
@@ -397,7 +398,8 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared.spawn(future, ThreadMask::all(), None)
+        self.shared
+            .spawn(future, ThreadMask::all(), None, TaskMeta::caller())
     }
 
     /// Spawns a task that only the workers in `mask` may poll; see [`spawn_on`](crate::spawn_on).
@@ -412,7 +414,7 @@ impl Handle {
         F::Output: Send + 'static,
     {
         check_mask("spawn_on", mask, &self.shared);
-        self.shared.spawn(future, mask, None)
+        self.shared.spawn(future, mask, None, TaskMeta::caller())
     }
 
     /// Runs `future` to completion on the calling thread, with this runtime as the current one
@@ -454,6 +456,13 @@ impl Handle {
     /// How many worker threads the runtime has.
     pub fn worker_threads(&self) -> usize {
         self.shared.num_workers()
+    }
+
+    /// Lists the live tasks (id, name, mask, state, spawn location, time since last poll):
+    /// HAProxy's `show tasks`. Reads the task lists under their locks, one shard at a time,
+    /// without stopping the workers; the tasks keep running meanwhile.
+    pub fn dump_tasks(&self) -> crate::task::TaskDump {
+        self.shared.dump_tasks()
     }
 }
 

@@ -195,12 +195,12 @@ impl<T: Send + 'static> WorkList<T> {
                 };
                 drop(crate::spawn_local(task));
             };
-            drop(
-                inner
-                    .handle
-                    .shared
-                    .spawn(bootstrap, ThreadMask::one(index), None),
-            );
+            drop(inner.handle.shared.spawn(
+                bootstrap,
+                ThreadMask::one(index),
+                None,
+                crate::task::TaskMeta::caller(),
+            ));
         }
         WorkList { inner }
     }

@@ -33,13 +33,15 @@ pub use mask::ThreadMask;
 pub use worker::current_worker;
 pub(crate) use worker::{WorkerContext, with_worker};
 
+use crate::loom::{Mutex, lock};
 use crate::metrics::WorkerCounters;
 use crate::task::{
-    FLAG_LOCAL, FLAG_STEALABLE, Id, JoinHandle, NewTask, Notified, RawTask, Schedule, new_task,
+    FLAG_LOCAL, FLAG_NAMED, FLAG_STEALABLE, Id, JoinHandle, NewTask, Notified, RawTask, Schedule,
+    TaskMeta, new_task,
 };
 use idle::Idle;
 use lifo::LifoSlot;
-use owned::OwnedTasks;
+use owned::{LocalOwnedTasks, OwnedTasks};
 use park::IoParker;
 use remote::RemoteQueue;
 
@@ -62,6 +64,8 @@ pub(crate) struct Shared {
     pub(crate) all: ThreadMask,
     next_home: AtomicUsize,
     pub(crate) clock: crate::time::Clock,
+    /// The names of live named tasks (only those: an unnamed spawn never touches this).
+    names: Mutex<std::collections::HashMap<Id, Arc<str>>>,
 }
 
 /// What one worker shares with the other threads.
@@ -71,6 +75,8 @@ pub(crate) struct WorkerShared {
     parker: IoParker,
     stealer: Stealer<Notified>,
     pub(crate) counters: WorkerCounters,
+    /// The worker's `spawn_local` tasks (changed by the worker only).
+    owned_local: LocalOwnedTasks,
     /// Timer operations other threads ask of this worker's wheel (its wait queue).
     timer_ops: RemoteQueue<crate::time::TimerOp>,
     /// The runtime's time base, to turn deadlines into ticks of this worker's wheel.
@@ -109,6 +115,7 @@ impl Shared {
                         parker: IoParker::new(io),
                         stealer,
                         counters: WorkerCounters::default(),
+                        owned_local: LocalOwnedTasks::default(),
                         timer_ops: RemoteQueue::new(),
                         clock,
                     })
@@ -123,6 +130,7 @@ impl Shared {
             all: ThreadMask::first(n),
             next_home: AtomicUsize::new(0),
             clock,
+            names: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -140,6 +148,26 @@ impl Shared {
         crate::RuntimeMetrics::new(workers, self.owned.len() as u64 + local)
     }
 
+    /// The name of a live task, if it has one.
+    pub(crate) fn task_name(&self, id: Id) -> Option<Arc<str>> {
+        lock(&self.names).get(&id).cloned()
+    }
+
+    /// Every live task: HAProxy's `show tasks`.
+    pub(crate) fn dump_tasks(&self) -> crate::task::TaskDump {
+        let now = std::time::Instant::now();
+        let mut raw = Vec::new();
+        self.owned.for_each(|t| raw.push(info_of(self, t, now)));
+        for w in self.workers.iter() {
+            w.owned_local.for_each(|t| raw.push(info_of(self, t, now)));
+        }
+        raw.sort_by_key(|t| t.id.as_u64());
+        crate::task::TaskDump {
+            tasks: raw,
+            taken_at: now,
+        }
+    }
+
     pub(crate) fn num_workers(&self) -> usize {
         self.workers.len()
     }
@@ -151,6 +179,7 @@ impl Shared {
         future: F,
         mask: ThreadMask,
         local: Option<&WorkerContext>,
+        meta: TaskMeta,
     ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -171,11 +200,27 @@ impl Shared {
                 }
             }
         };
+        let flags = if meta.name.is_some() {
+            flags | FLAG_NAMED
+        } else {
+            flags
+        };
+        let id = Id::next();
         let NewTask {
             owned,
             notified,
             join,
-        } = new_task(future, self.clone(), Id::next(), mask, home as u32, flags);
+        } = new_task(
+            future,
+            self.clone(),
+            id,
+            (mask, home as u32, flags),
+            meta.location,
+        );
+        if let Some(name) = meta.name {
+            // Before the task can run (and so complete and be released).
+            lock(&self.names).insert(id, name);
+        }
         let inserted = match local {
             Some(cx) => cx.insert_local(owned),
             None => self.owned.insert(owned),
@@ -277,6 +322,18 @@ impl Shared {
 }
 
 /// The calling thread's worker index, if it is a worker of `shared`.
+fn info_of(shared: &Shared, task: RawTask, now: std::time::Instant) -> crate::task::TaskInfo {
+    let h = task.header();
+    let name = if h.flags & FLAG_NAMED != 0 {
+        shared.task_name(h.id)
+    } else {
+        None
+    };
+    crate::task::TaskInfo::of(task, name, |millis| {
+        now.saturating_duration_since(shared.clock.instant_of_millis(millis, now))
+    })
+}
+
 fn current_worker_of(shared: &Arc<Shared>) -> Option<usize> {
     with_worker(|cx| {
         cx.filter(|cx| Arc::ptr_eq(&cx.shared, shared))
@@ -302,6 +359,9 @@ impl Schedule for Arc<Shared> {
     }
 
     fn release(&self, task: RawTask) -> bool {
+        if task.header().flags & FLAG_NAMED != 0 {
+            lock(&self.names).remove(&task.header().id);
+        }
         if task.header().flags & FLAG_LOCAL != 0 {
             // A local task completes on its own worker thread, whose list holds it.
             with_worker(|cx| cx.is_some_and(|cx| cx.remove_local(task)))

@@ -2,10 +2,9 @@
 //!
 //! `Send` tasks are kept in a sharded list any thread may lock (shard by task id, so spawns from
 //! different workers rarely meet on one lock); `spawn_local` tasks are kept by their worker in a
-//! list no other thread touches. Each list holds one reference to each task, given back when the
-//! task completes.
+//! list only that worker changes (other threads only look, for a task dump). Each list holds one
+//! reference to each task, given back when the task completes.
 
-use std::cell::RefCell;
 use std::sync::atomic::Ordering::Relaxed;
 
 use slab::Slab;
@@ -73,6 +72,14 @@ impl OwnedTasks {
         remove(&mut lock(self.shard(task)), task)
     }
 
+    /// Runs `f` on every live task, one shard locked at a time (each task is alive while `f`
+    /// looks at it: the list holds a reference).
+    pub(crate) fn for_each(&self, mut f: impl FnMut(RawTask)) {
+        for shard in self.shards.iter() {
+            lock(shard).tasks.iter().for_each(|(_, t)| f(*t));
+        }
+    }
+
     /// How many tasks are live (each shard locked in turn, so a moving count).
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).tasks.len()).sum()
@@ -103,26 +110,32 @@ impl OwnedTasks {
     }
 }
 
-/// The list of one worker's `spawn_local` tasks; only that worker's thread touches it.
+/// The list of one worker's `spawn_local` tasks: only that worker's thread changes it (so its
+/// lock is uncontended but for a task dump), and shutdown drops them on that thread.
 #[derive(Default)]
 pub(crate) struct LocalOwnedTasks {
-    shard: RefCell<Shard>,
+    shard: Mutex<Shard>,
 }
 
 impl LocalOwnedTasks {
     pub(crate) fn insert(&self, task: RawTask) -> bool {
-        insert(&mut self.shard.borrow_mut(), task)
+        insert(&mut lock(&self.shard), task)
     }
 
     pub(crate) fn remove(&self, task: RawTask) -> bool {
-        remove(&mut self.shard.borrow_mut(), task)
+        remove(&mut lock(&self.shard), task)
     }
 
     pub(crate) fn close(&self) -> Vec<RawTask> {
-        close(&mut self.shard.borrow_mut())
+        close(&mut lock(&self.shard))
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.shard.borrow().tasks.len()
+        lock(&self.shard).tasks.len()
+    }
+
+    /// Runs `f` on every live task, under the lock.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(RawTask)) {
+        lock(&self.shard).tasks.iter().for_each(|(_, t)| f(*t));
     }
 }

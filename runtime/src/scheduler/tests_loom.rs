@@ -142,7 +142,13 @@ fn loom_lifo_slot_owner_vs_thief() {
                 owned: o,
                 notified: n,
                 join,
-            } = new_task(async {}, Inert, Id::next(), super::ThreadMask::all(), 0, 0);
+            } = new_task(
+                async {},
+                Inert,
+                Id::next(),
+                (super::ThreadMask::all(), 0, 0),
+                std::panic::Location::caller(),
+            );
             ids.push(n.header().id);
             drop(join);
             owned.push(o);

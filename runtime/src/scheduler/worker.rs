@@ -12,7 +12,6 @@ use pinwheel_timer::{Key, Wheel};
 
 use crossbeam_deque::{Steal, Worker};
 
-use super::owned::LocalOwnedTasks;
 use super::{BUDGET, FLAG_STEALABLE, Shared, WorkerShared};
 use crate::metrics::add;
 use crate::task::Notified;
@@ -52,13 +51,15 @@ pub(crate) struct WorkerContext {
     pub(crate) shared: Arc<Shared>,
     local: Worker<Notified>,
     pinned: RefCell<VecDeque<Notified>>,
-    owned_local: LocalOwnedTasks,
     searching: Cell<bool>,
     rng: Cell<u32>,
     /// This worker's wait queue: the wakers of the timers registered on its thread.
     pub(crate) wheel: RefCell<Wheel<Waker>>,
     /// The clock, read once per loop turn.
     pub(crate) now: Cell<Instant>,
+    /// The same reading in milliseconds since the runtime's start (stamped on tasks as they
+    /// are polled).
+    now_ms: Cell<u32>,
     /// Wheel keys of timers registered from off the workers, by their token.
     remote_keys: RefCell<HashMap<u64, Key>>,
     /// Scratch space for the wakers of fired timers and for timer operations.
@@ -88,11 +89,11 @@ impl WorkerContext {
             shared,
             local,
             pinned: RefCell::new(VecDeque::new()),
-            owned_local: LocalOwnedTasks::default(),
             searching: Cell::new(false),
             rng: Cell::new((0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B)) | 1),
             wheel: RefCell::new(Wheel::new()),
             now: Cell::new(Instant::now()),
+            now_ms: Cell::new(0),
             remote_keys: RefCell::new(HashMap::new()),
             fired: RefCell::new(Vec::new()),
             ops: RefCell::new(VecDeque::new()),
@@ -118,21 +119,27 @@ impl WorkerContext {
 
     /// Adds a `spawn_local` task to this worker's list; `false` once it is closed.
     pub(crate) fn insert_local(&self, task: RawTask) -> bool {
-        let inserted = self.owned_local.insert(task);
+        let inserted = self.owned_local().insert(task);
         self.publish_local_tasks();
         inserted
     }
 
     /// Removes a completed `spawn_local` task; `true` when it was there.
     pub(crate) fn remove_local(&self, task: RawTask) -> bool {
-        let removed = self.owned_local.remove(task);
+        let removed = self.owned_local().remove(task);
         self.publish_local_tasks();
         removed
     }
 
     fn publish_local_tasks(&self) {
         let c = self.counters();
-        c.local_tasks.store(self.owned_local.len() as u64, Relaxed);
+        c.local_tasks
+            .store(self.owned_local().len() as u64, Relaxed);
+    }
+
+    /// This worker's `spawn_local` tasks.
+    fn owned_local(&self) -> &super::owned::LocalOwnedTasks {
+        &self.worker_shared().owned_local
     }
 
     pub(crate) fn counters(&self) -> &crate::metrics::WorkerCounters {
@@ -149,6 +156,7 @@ impl WorkerContext {
     fn process_timers(&self) {
         let now = Instant::now();
         self.now.set(now);
+        self.now_ms.set(self.shared.clock.millis(now));
         let tick = self.shared.clock.tick_floor(now);
         let mut ops = self.ops.borrow_mut();
         self.worker_shared().timer_ops.drain_into(&mut ops);
@@ -353,6 +361,7 @@ impl WorkerContext {
         );
         add(&self.counters().tasks_polled, 1);
         self.since_io.set(self.since_io.get() + 1);
+        task.header().last_poll.store(self.now_ms.get(), Relaxed);
         task.run();
     }
 
@@ -493,7 +502,7 @@ impl WorkerContext {
         let remote = &self.shared.workers[self.index].remote;
         loop {
             let mut any = false;
-            for task in self.owned_local.close() {
+            for task in self.owned_local().close() {
                 any = true;
                 // SAFETY: `close` handed us the list's reference.
                 unsafe { task.shutdown() };
@@ -517,7 +526,7 @@ impl WorkerContext {
                 break;
             }
         }
-        debug_assert_eq!(self.owned_local.len(), 0);
+        debug_assert_eq!(self.owned_local().len(), 0);
         self.publish_local_tasks();
         self.counters().pinned_depth.store(0, Relaxed);
     }

@@ -44,9 +44,8 @@ pub(crate) fn new_task<F, S>(
     future: F,
     scheduler: S,
     id: Id,
-    mask: ThreadMask,
-    home: u32,
-    flags: u8,
+    (mask, home, flags): (ThreadMask, u32, u8),
+    location: &'static std::panic::Location<'static>,
 ) -> NewTask<F::Output>
 where
     F: Future + 'static,
@@ -58,6 +57,8 @@ where
             vtable: vtable::<F, S>(),
             id,
             mask,
+            location,
+            last_poll: AtomicU32::new(super::raw::NEVER_POLLED),
             home,
             owned_key: AtomicU32::new(u32::MAX),
             flags,

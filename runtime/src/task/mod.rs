@@ -6,6 +6,7 @@
 //! (`state.rs`) carries the lifecycle bits and the reference count; every transition is one
 //! compare-and-swap, and the loom models in `tests_loom.rs` check the protocol.
 
+mod builder;
 mod error;
 mod harness;
 mod id;
@@ -17,12 +18,14 @@ mod waker;
 #[cfg(all(test, loom))]
 mod tests_loom;
 
+pub use builder::{Builder, TaskDump, TaskInfo, TaskState};
 pub use error::JoinError;
 pub use id::Id;
 pub use join::{AbortHandle, JoinHandle};
 
+pub(crate) use builder::TaskMeta;
 pub(crate) use harness::{NewTask, new_task};
-pub(crate) use raw::{FLAG_LOCAL, FLAG_STEALABLE, Header, Notified, RawTask, Schedule};
+pub(crate) use raw::{FLAG_LOCAL, FLAG_NAMED, FLAG_STEALABLE, Header, Notified, RawTask, Schedule};
 
 #[cfg(all(test, not(loom)))]
 mod tests {

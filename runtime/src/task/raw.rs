@@ -1,5 +1,6 @@
 //! The type-erased task: a header every task starts with, and a vtable that knows the rest.
 
+use std::panic::Location;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU32;
 use std::task::Waker;
@@ -46,6 +47,11 @@ pub(crate) const FLAG_STEALABLE: u8 = 1;
 /// The task came from `spawn_local`: its future is not `Send`, and the owned-task list of its
 /// thread holds it.
 pub(crate) const FLAG_LOCAL: u8 = 2;
+/// The task has a name, kept in the runtime's table of names until it completes.
+pub(crate) const FLAG_NAMED: u8 = 4;
+
+/// `last_poll` of a task never polled yet.
+pub(crate) const NEVER_POLLED: u32 = u32::MAX;
 
 /// The first field of every task allocation.
 #[repr(C)]
@@ -54,6 +60,11 @@ pub(crate) struct Header {
     pub(crate) vtable: &'static Vtable,
     pub(crate) id: Id,
     pub(crate) mask: ThreadMask,
+    /// Where the task was spawned (`#[track_caller]`).
+    pub(crate) location: &'static Location<'static>,
+    /// When a worker last started polling it, in milliseconds since the runtime's start as
+    /// the worker's clock read it at the start of its loop turn; `NEVER_POLLED` at first.
+    pub(crate) last_poll: AtomicU32,
     /// The worker that receives the task when it is woken on a thread outside its mask.
     pub(crate) home: u32,
     /// Where the owned-task list keeps it (a slab key); bookkeeping only, hence relaxed.

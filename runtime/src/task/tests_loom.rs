@@ -44,7 +44,13 @@ fn spawn<F: Future + Send + 'static>(sched: &Arc<Sched>, f: F) -> JoinHandle<F::
         owned,
         notified,
         join,
-    } = new_task(f, sched.clone(), Id::next(), ThreadMask::all(), 0, 0);
+    } = new_task(
+        f,
+        sched.clone(),
+        Id::next(),
+        (ThreadMask::all(), 0, 0),
+        std::panic::Location::caller(),
+    );
     *sched.owned.lock().unwrap() = Some(owned);
     sched.queue.lock().unwrap().push_back(notified);
     join

@@ -78,6 +78,19 @@ impl Clock {
         u64::try_from(nanos.div_ceil(self.tick_nanos as u128)).unwrap_or(u64::MAX)
     }
 
+    /// Milliseconds from the runtime's start to `now` (wrapping after 49 days).
+    pub(crate) fn millis(&self, now: Instant) -> u32 {
+        now.saturating_duration_since(self.start).as_millis() as u32
+    }
+
+    /// The instant `millis` (as from [`millis`](Self::millis)) stands for, taking the wrap
+    /// into account relative to `now`.
+    pub(crate) fn instant_of_millis(&self, millis: u32, now: Instant) -> Instant {
+        let back = self.millis(now).wrapping_sub(millis);
+        now.checked_sub(std::time::Duration::from_millis(u64::from(back)))
+            .unwrap_or(self.start)
+    }
+
     /// The instant tick `tick` starts at (saturating far in the future).
     pub(crate) fn instant_of(&self, tick: u64) -> Instant {
         let nanos = tick as u128 * self.tick_nanos as u128;
