@@ -181,6 +181,7 @@ mod runtime;
 mod scheduler;
 pub mod task;
 pub mod time;
+mod watchdog;
 pub mod work_list;
 
 use std::future::Future;

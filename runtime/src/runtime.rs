@@ -59,11 +59,25 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
 /// assert_eq!(rt.worker_threads(), 2);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Builder {
     worker_threads: Option<usize>,
     thread_name: String,
     timer_tick: Duration,
+    long_poll_threshold: Duration,
+    watchdog: bool,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("worker_threads", &self.worker_threads)
+            .field("thread_name", &self.thread_name)
+            .field("timer_tick", &self.timer_tick)
+            .field("long_poll_threshold", &self.long_poll_threshold)
+            .field("watchdog", &self.watchdog)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Builder {
@@ -80,7 +94,26 @@ impl Builder {
             worker_threads: None,
             thread_name: "pinwheel-worker".to_owned(),
             timer_tick: Duration::from_millis(1),
+            long_poll_threshold: Duration::from_millis(100),
+            watchdog: true,
         }
+    }
+
+    /// How long a single task poll may run before the watchdog reports it (default 100 ms,
+    /// from 1 ms to 1 hour): one `tracing` warning naming the task and the thread, and the
+    /// worker's `long_polls` metric counts it. Other values make [`build`](Self::build) fail
+    /// with `InvalidInput`.
+    pub fn long_poll_threshold(&mut self, threshold: Duration) -> &mut Builder {
+        self.long_poll_threshold = threshold;
+        self
+    }
+
+    /// Whether to run the watchdog thread (default `true`). It samples the workers every
+    /// quarter of the [long-poll threshold](Self::long_poll_threshold) while any of them is
+    /// awake, and sleeps while they all sleep; see the `long_polls` and `stalls` metrics.
+    pub fn watchdog(&mut self, on: bool) -> &mut Builder {
+        self.watchdog = on;
+        self
     }
 
     /// The number of worker threads, from 1 to 64. Other values make [`build`](Self::build)
@@ -118,6 +151,17 @@ impl Builder {
                 format!(
                     "pinwheel::Builder::timer_tick({:?}): the timer tick must be between 1 µs and 1 s",
                     self.timer_tick
+                ),
+            ));
+        }
+        if !(Duration::from_millis(1)..=Duration::from_secs(3600))
+            .contains(&self.long_poll_threshold)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "pinwheel::Builder::long_poll_threshold({:?}): the threshold must be between 1 ms and 1 hour",
+                    self.long_poll_threshold
                 ),
             ));
         }
@@ -178,6 +222,7 @@ impl Builder {
                         handle: Handle { shared },
                         threads,
                         exits,
+                        watchdog: None,
                     };
                     drop(rt);
                     return Err(io::Error::new(
@@ -187,10 +232,35 @@ impl Builder {
                 }
             }
         }
+        let watchdog = if self.watchdog {
+            let (shared2, threshold) = (shared.clone(), self.long_poll_threshold);
+            let prefix = self.thread_name.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("{}-watchdog", self.thread_name))
+                .spawn(move || crate::watchdog::run(shared2, threshold, prefix));
+            match spawned {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    drop(Runtime {
+                        handle: Handle { shared },
+                        threads,
+                        exits,
+                        watchdog: None,
+                    });
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("pinwheel: could not start the watchdog thread: {e}"),
+                    ));
+                }
+            }
+        } else {
+            None
+        };
         Ok(Runtime {
             handle: Handle { shared },
             threads,
             exits,
+            watchdog,
         })
     }
 }
@@ -228,6 +298,7 @@ pub struct Runtime {
     handle: Handle,
     threads: Vec<Option<thread::JoinHandle<()>>>,
     exits: Arc<Exits>,
+    watchdog: Option<thread::JoinHandle<()>>,
 }
 
 impl Runtime {
@@ -325,6 +396,10 @@ impl Runtime {
             }
         }
         self.threads.clear();
+        if let Some(w) = self.watchdog.take() {
+            // It returns at its next look at the shutdown flag (begin_shutdown rang it).
+            let _ = w.join();
+        }
         shared.finish_shutdown();
     }
 }

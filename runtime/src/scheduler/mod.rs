@@ -66,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) clock: crate::time::Clock,
     /// The names of live named tasks (only those: an unnamed spawn never touches this).
     names: Mutex<std::collections::HashMap<Id, Arc<str>>>,
+    /// Wakes the watchdog when a worker wakes up after all of them slept.
+    pub(crate) watchdog: crate::watchdog::WatchdogBell,
 }
 
 /// What one worker shares with the other threads.
@@ -77,6 +79,8 @@ pub(crate) struct WorkerShared {
     pub(crate) counters: WorkerCounters,
     /// The worker's `spawn_local` tasks (changed by the worker only).
     owned_local: LocalOwnedTasks,
+    /// What the worker is polling, and whether it sleeps, for the watchdog.
+    pub(crate) sign: crate::watchdog::PollSign,
     /// Timer operations other threads ask of this worker's wheel (its wait queue).
     timer_ops: RemoteQueue<crate::time::TimerOp>,
     /// The runtime's time base, to turn deadlines into ticks of this worker's wheel.
@@ -116,6 +120,7 @@ impl Shared {
                         stealer,
                         counters: WorkerCounters::default(),
                         owned_local: LocalOwnedTasks::default(),
+                        sign: Default::default(),
                         timer_ops: RemoteQueue::new(),
                         clock,
                     })
@@ -131,18 +136,26 @@ impl Shared {
             next_home: AtomicUsize::new(0),
             clock,
             names: Mutex::new(std::collections::HashMap::new()),
+            watchdog: crate::watchdog::WatchdogBell::new(),
         }
+    }
+
+    /// Tasks queued for worker `i` now, but those in its pinned queue (which only it sees).
+    fn queued_elsewhere(&self, i: usize) -> u64 {
+        let w = &self.workers[i];
+        (w.stealer.len() + w.remote.len() + usize::from(w.lifo.is_occupied())) as u64
+    }
+
+    /// Tasks queued for worker `i` now: its deque, LIFO slot, remote and pinned queues.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn queue_depth(&self, i: usize) -> u64 {
+        self.queued_elsewhere(i) + self.workers[i].counters.pinned_depth.load(Relaxed)
     }
 
     /// Every worker's counters, the queue depths measured now, and the live task count.
     pub(crate) fn metrics(&self) -> crate::RuntimeMetrics {
-        let workers: Vec<_> = self
-            .workers
-            .iter()
-            .map(|w| {
-                let queued = w.stealer.len() + w.remote.len() + usize::from(w.lifo.is_occupied());
-                w.counters.snapshot(queued as u64)
-            })
+        let workers: Vec<_> = (0..self.workers.len())
+            .map(|i| self.workers[i].counters.snapshot(self.queued_elsewhere(i)))
             .collect();
         let local: u64 = workers.iter().map(|w| w.local_tasks).sum();
         crate::RuntimeMetrics::new(workers, self.owned.len() as u64 + local)
@@ -288,6 +301,7 @@ impl Shared {
         for w in self.workers.iter() {
             w.parker.unpark();
         }
+        self.watchdog.ring();
     }
 
     /// Cancels what the workers left: every live `Send` task, and what sits in the injector.

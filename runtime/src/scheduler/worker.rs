@@ -361,8 +361,14 @@ impl WorkerContext {
         );
         add(&self.counters().tasks_polled, 1);
         self.since_io.set(self.since_io.get() + 1);
-        task.header().last_poll.store(self.now_ms.get(), Relaxed);
+        let h = task.header();
+        h.last_poll.store(self.now_ms.get(), Relaxed);
+        let sign = &self.worker_shared().sign;
+        sign.location
+            .store(ptr::from_ref(h.location).cast_mut(), Relaxed);
+        sign.task.store(h.id.as_u64(), Relaxed);
         task.run();
+        sign.task.store(0, Relaxed);
     }
 
     fn steal_injector(&self) -> Option<Notified> {
@@ -479,7 +485,9 @@ impl WorkerContext {
         if !own && !elsewhere {
             // Sleep in the I/O poll until woken, an I/O event, or the next timer.
             let timeout = self.timer_timeout();
+            self.shared.watchdog.worker_sleeps();
             self.park_io(timeout);
+            self.shared.watchdog.worker_wakes();
         }
         if !idle.wake(self.index) {
             // A notifier took us off the sleeper list and counted us as searching.

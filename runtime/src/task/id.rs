@@ -37,6 +37,12 @@ impl Id {
         Id(NonZeroU64::new(n).expect("task ids start at 1 and do not wrap in 2^64 spawns"))
     }
 
+    /// The id with number `n`, if `n` is not 0.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn from_u64(n: u64) -> Option<Id> {
+        NonZeroU64::new(n).map(Id)
+    }
+
     /// The id as a number, for logs and dumps.
     pub fn as_u64(self) -> u64 {
         self.0.get()

@@ -1,0 +1,284 @@
+//! The watchdog: one thread per runtime that samples every worker, as HAProxy's watchdog does,
+//! and reports
+//!
+//! - a task poll that has run longer than the long-poll threshold (the worker's poll counter
+//!   and current task did not change across samples spanning the threshold): one `tracing`
+//!   warning naming the task (id, name, spawn location) and the thread, and `long_polls` + 1;
+//! - a worker that made no loop turn for a second while tasks wait in its queues: one warning
+//!   with the queue depth, `stalls` + 1, and an idle worker is woken to steal what it can (the
+//!   task in the stuck worker's LIFO slot among it).
+//!
+//! What the workers pay: three relaxed stores per poll (current task id and spawn location,
+//! then zero), which the sampling reads. Sampling every quarter of the threshold means a poll is
+//! reported once it has run between the threshold and 1.25 times it; polls that end sooner are
+//! not. When every worker sleeps the watchdog sleeps too, until a worker wakes up (the
+//! `WatchdogBell` protocol below, modelled with loom), so an idle runtime costs no CPU.
+
+use std::panic::Location;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use crate::loom::{AtomicUsize, Condvar, Mutex, Ordering::SeqCst, lock};
+use crate::metrics::add;
+use crate::scheduler::Shared;
+
+/// How long a worker may go without a loop turn, while work waits for it, before it is
+/// reported as stalled.
+pub(crate) const STALL_AFTER: Duration = Duration::from_secs(1);
+
+/// Lets the watchdog sleep while every worker sleeps, and a waking worker wake it.
+///
+/// One word holds the number of sleeping workers and the watchdog's "asleep" bit, so that a
+/// worker waking and the watchdog going to sleep are read-modify-writes of the same location:
+/// one of them always sees the other.
+pub(crate) struct WatchdogBell {
+    word: AtomicUsize,
+    /// Set (under the lock) to wake the watchdog; cleared by it.
+    woken: Mutex<bool>,
+    cond: Condvar,
+}
+
+/// The watchdog's "asleep until a worker wakes" bit; the bits below count sleeping workers.
+const IDLE: usize = 1 << (usize::BITS - 1);
+
+impl WatchdogBell {
+    pub(crate) fn new() -> WatchdogBell {
+        WatchdogBell {
+            word: AtomicUsize::new(0),
+            woken: Mutex::new(false),
+            cond: Condvar::new(),
+        }
+    }
+
+    /// A worker is about to sleep in its poller.
+    pub(crate) fn worker_sleeps(&self) {
+        self.word.fetch_add(1, SeqCst);
+    }
+
+    /// A worker woke up: if the watchdog went to sleep because every worker slept, wake it.
+    pub(crate) fn worker_wakes(&self) {
+        let prev = self.word.fetch_sub(1, SeqCst);
+        if prev & IDLE != 0 && self.word.fetch_and(!IDLE, SeqCst) & IDLE != 0 {
+            *lock(&self.woken) = true;
+            self.cond.notify_one();
+        }
+    }
+
+    /// Wakes the watchdog whatever it waits for (shutdown).
+    pub(crate) fn ring(&self) {
+        self.word.fetch_and(!IDLE, SeqCst);
+        *lock(&self.woken) = true;
+        self.cond.notify_one();
+    }
+
+    /// The watchdog's wait: until a worker wakes when all `workers` sleep (and `stop()` is
+    /// false), else for `period` at most.
+    pub(crate) fn wait(&self, workers: usize, stop: impl Fn() -> bool, period: Duration) {
+        let mut woken = lock(&self.woken);
+        let prev = self.word.fetch_or(IDLE, SeqCst);
+        if prev & !IDLE == workers && !stop() {
+            // The waker clears IDLE before it sets `woken`.
+            while !*woken {
+                woken = wait(&self.cond, woken);
+            }
+        } else {
+            self.word.fetch_and(!IDLE, SeqCst);
+            if !*woken {
+                woken = wait_timeout(&self.cond, woken, period);
+            }
+        }
+        *woken = false;
+    }
+}
+
+#[cfg(not(loom))]
+fn wait<'a>(c: &Condvar, g: std::sync::MutexGuard<'a, bool>) -> std::sync::MutexGuard<'a, bool> {
+    c.wait(g).unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(loom)]
+fn wait<'a>(
+    c: &Condvar,
+    g: crate::loom::MutexGuard<'a, bool>,
+) -> crate::loom::MutexGuard<'a, bool> {
+    c.wait(g).unwrap()
+}
+
+#[cfg(not(loom))]
+fn wait_timeout<'a>(
+    c: &Condvar,
+    g: std::sync::MutexGuard<'a, bool>,
+    d: Duration,
+) -> std::sync::MutexGuard<'a, bool> {
+    c.wait_timeout(g, d).unwrap_or_else(|e| e.into_inner()).0
+}
+
+#[cfg(loom)]
+fn wait_timeout<'a>(
+    _c: &Condvar,
+    g: crate::loom::MutexGuard<'a, bool>,
+    _d: Duration,
+) -> crate::loom::MutexGuard<'a, bool> {
+    // loom has no timed wait; a model never takes this branch's timing into account.
+    g
+}
+
+/// What the watchdog remembers of one worker between samples.
+struct Seen {
+    polls: u64,
+    task: u64,
+    since: Instant,
+    reported: bool,
+    turns: u64,
+    turn_since: Instant,
+    stall_reported: bool,
+}
+
+/// What the workers publish for the watchdog, one per worker.
+#[derive(Default)]
+pub(crate) struct PollSign {
+    /// The id of the task being polled, 0 between polls.
+    pub(crate) task: AtomicU64,
+    /// Its spawn location (a `&'static Location` as an address), valid while `task` is not 0.
+    pub(crate) location: std::sync::atomic::AtomicPtr<Location<'static>>,
+}
+
+/// The watchdog thread's body; returns when the runtime shuts down.
+pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, thread_prefix: String) {
+    let period = (threshold / 4).max(Duration::from_millis(1));
+    let now = Instant::now();
+    let mut seen: Vec<Seen> = shared
+        .workers
+        .iter()
+        .map(|_| Seen {
+            polls: 0,
+            task: 0,
+            since: now,
+            reported: false,
+            turns: 0,
+            turn_since: now,
+            stall_reported: false,
+        })
+        .collect();
+    loop {
+        if shared.shutdown.load(SeqCst) {
+            return;
+        }
+        let now = Instant::now();
+        for (i, (w, s)) in shared.workers.iter().zip(seen.iter_mut()).enumerate() {
+            let polls = w.counters.tasks_polled.load(Relaxed);
+            let task = w.sign.task.load(Relaxed);
+            if task != 0 && polls == s.polls && task == s.task {
+                let ran = now - s.since;
+                if ran >= threshold && !s.reported {
+                    s.reported = true;
+                    add(&w.counters.long_polls, 1);
+                    let loc = w.sign.location.load(Relaxed);
+                    // SAFETY: the worker stores only `&'static Location`s there (or null).
+                    let loc = unsafe { loc.as_ref() };
+                    let id = crate::task::Id::from_u64(task);
+                    let name = id.and_then(|id| shared.task_name(id));
+                    tracing::warn!(
+                        target: "pinwheel::watchdog",
+                        task_id = task,
+                        task_name = name.as_deref().unwrap_or("-"),
+                        spawned_at = %loc.map_or_else(|| "?".to_owned(), |l| l.to_string()),
+                        worker = i,
+                        thread = %format!("{thread_prefix}-{i}"),
+                        ran_ms = ran.as_millis() as u64,
+                        threshold_ms = threshold.as_millis() as u64,
+                        "a task poll has run longer than the long-poll threshold, blocking its worker thread; move blocking work to spawn_blocking or split it with yield_now"
+                    );
+                }
+            } else {
+                s.polls = polls;
+                s.task = task;
+                s.since = now;
+                s.reported = false;
+            }
+
+            let turns = w.counters.loop_turns.load(Relaxed);
+            let depth = shared.queue_depth(i);
+            if turns == s.turns && depth > 0 {
+                if now - s.turn_since >= STALL_AFTER && !s.stall_reported {
+                    s.stall_reported = true;
+                    add(&w.counters.stalls, 1);
+                    tracing::warn!(
+                        target: "pinwheel::watchdog",
+                        worker = i,
+                        thread = %format!("{thread_prefix}-{i}"),
+                        queued = depth,
+                        stalled_ms = (now - s.turn_since).as_millis() as u64,
+                        "a worker made no loop turn for a second while tasks wait for it; waking another worker to take what it can"
+                    );
+                    shared.notify_work();
+                }
+            } else {
+                s.turns = turns;
+                s.turn_since = now;
+                s.stall_reported = false;
+            }
+        }
+        shared.watchdog.wait(
+            shared.workers.len(),
+            || shared.shutdown.load(SeqCst),
+            period,
+        );
+    }
+}
+
+#[cfg(all(test, loom))]
+mod tests_loom {
+    use std::time::Duration;
+
+    use loom::sync::Arc;
+
+    use super::WatchdogBell;
+
+    /// The only worker wakes while the watchdog goes to sleep for lack of awake workers: the
+    /// watchdog either sees it awake or is woken by it, never sleeps on (loom reports a
+    /// deadlock if it does).
+    #[test]
+    fn waking_worker_never_missed_by_sleeping_watchdog() {
+        crate::loom::model(|| {
+            let bell = Arc::new(WatchdogBell::new());
+            bell.worker_sleeps();
+            let b = bell.clone();
+            let worker = loom::thread::spawn(move || b.worker_wakes());
+            bell.wait(1, || false, Duration::from_millis(1));
+            worker.join().unwrap();
+        });
+    }
+
+    /// Two workers wake at once while the watchdog goes to sleep: one of them (and only the
+    /// one that clears the bit) wakes it.
+    #[test]
+    fn two_waking_workers_one_watchdog() {
+        crate::loom::model(|| {
+            let bell = Arc::new(WatchdogBell::new());
+            bell.worker_sleeps();
+            bell.worker_sleeps();
+            let (b1, b2) = (bell.clone(), bell.clone());
+            let w1 = loom::thread::spawn(move || b1.worker_wakes());
+            let w2 = loom::thread::spawn(move || b2.worker_wakes());
+            bell.wait(2, || false, Duration::from_millis(1));
+            w1.join().unwrap();
+            w2.join().unwrap();
+        });
+    }
+
+    /// Shutdown's ring wakes a watchdog asleep (or going to sleep) with every worker asleep.
+    #[test]
+    fn ring_wakes_sleeping_watchdog() {
+        crate::loom::model(|| {
+            let bell = Arc::new(WatchdogBell::new());
+            bell.worker_sleeps();
+            let b = bell.clone();
+            let stopper = loom::thread::spawn(move || b.ring());
+            bell.wait(1, || false, Duration::from_millis(1));
+            stopper.join().unwrap();
+        });
+    }
+}
