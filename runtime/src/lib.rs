@@ -172,11 +172,13 @@
 
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+mod blocking;
 #[cfg(all(feature = "hyper", not(loom)))]
 pub mod hyper;
 mod loom;
 mod metrics;
 pub mod net;
+mod placement;
 mod runtime;
 mod scheduler;
 pub mod task;
@@ -217,7 +219,7 @@ use scheduler::with_worker;
 #[track_caller]
 fn no_runtime(api: &str) -> ! {
     panic!(
-        "pinwheel::{api} must be called from inside a pinwheel runtime (a task, or Runtime::block_on); use Runtime::spawn or Handle::spawn from other threads"
+        "pinwheel::{api} must be called from inside a pinwheel runtime (a task, or Runtime::block_on); from other threads, use the method of the same name on a Handle (Runtime::handle)"
     )
 }
 
@@ -292,6 +294,41 @@ where
         None => panic!(
             "pinwheel::spawn_local must be called on a pinwheel worker thread (from inside a task): it pins the future to the calling worker. Use pinwheel::spawn or spawn_on elsewhere"
         ),
+    })
+}
+
+/// Runs the blocking closure `f` on the runtime's blocking pool, a set of threads apart from
+/// the workers (at most [`Builder::max_blocking_threads`], started on demand, idle ones
+/// exiting after 10 s), so that file I/O, name resolution or heavy computation never stall a
+/// worker. The [`JoinHandle`] resolves to its result (a panic in `f` becomes a [`JoinError`]).
+///
+/// ```
+/// #[pinwheel::main(worker_threads = 1)]
+/// async fn main() {
+///     let len = pinwheel::spawn_blocking(|| std::fs::read_dir(".").map(|d| d.count()))
+///         .await
+///         .unwrap();
+///     assert!(len.is_ok());
+/// }
+/// ```
+///
+/// A closure cannot be interrupted once it runs; aborting its `JoinHandle` only cancels it
+/// if it has not started. At shutdown, queued closures are cancelled and running ones are not
+/// waited for beyond [`Runtime::shutdown_timeout`].
+///
+/// # Panics
+///
+/// Panics outside a runtime; use [`Handle::spawn_blocking`] there.
+#[track_caller]
+pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let location = std::panic::Location::caller();
+    with_current(|s| match s {
+        Some(s) => s.blocking.spawn(f, location),
+        None => no_runtime("spawn_blocking"),
     })
 }
 

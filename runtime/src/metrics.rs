@@ -141,14 +141,30 @@ pub struct WorkerMetrics {
 pub struct RuntimeMetrics {
     workers: Vec<WorkerMetrics>,
     live_tasks: u64,
+    blocking: (usize, usize),
 }
 
 impl RuntimeMetrics {
-    pub(crate) fn new(workers: Vec<WorkerMetrics>, live_tasks: u64) -> RuntimeMetrics {
+    pub(crate) fn new(
+        workers: Vec<WorkerMetrics>,
+        live_tasks: u64,
+        blocking: (usize, usize),
+    ) -> RuntimeMetrics {
         RuntimeMetrics {
             workers,
             live_tasks,
+            blocking,
         }
+    }
+
+    /// Threads of the blocking pool now (running a closure or idle).
+    pub fn blocking_threads(&self) -> usize {
+        self.blocking.0
+    }
+
+    /// Blocking closures waiting for a pool thread now.
+    pub fn blocking_queue_depth(&self) -> usize {
+        self.blocking.1
     }
 
     /// Tasks alive in the runtime now (spawned, not yet completed or dropped), on every
@@ -293,6 +309,10 @@ impl fmt::Display for RuntimeMetrics {
             }
             writeln!(f)?;
         }
-        writeln!(f, "live tasks: {}", self.live_tasks)
+        writeln!(
+            f,
+            "live tasks: {}; blocking pool: {} threads, {} queued",
+            self.live_tasks, self.blocking.0, self.blocking.1
+        )
     }
 }

@@ -66,6 +66,35 @@ pub struct Builder {
     timer_tick: Duration,
     long_poll_threshold: Duration,
     watchdog: bool,
+    max_blocking_threads: usize,
+    thread_keep_alive: Duration,
+    worker_cpus: Option<Vec<usize>>,
+    pin_workers: bool,
+    hooks: ThreadHooks,
+}
+
+/// A callback run on a runtime's threads.
+type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
+
+/// `on_thread_start` / `on_thread_stop`, run on every worker and blocking-pool thread.
+#[derive(Clone, Default)]
+pub(crate) struct ThreadHooks {
+    start: Option<Hook>,
+    stop: Option<Hook>,
+}
+
+impl ThreadHooks {
+    pub(crate) fn start(&self) {
+        if let Some(f) = &self.start {
+            f();
+        }
+    }
+
+    pub(crate) fn stop(&self) {
+        if let Some(f) = &self.stop {
+            f();
+        }
+    }
 }
 
 impl fmt::Debug for Builder {
@@ -76,6 +105,10 @@ impl fmt::Debug for Builder {
             .field("timer_tick", &self.timer_tick)
             .field("long_poll_threshold", &self.long_poll_threshold)
             .field("watchdog", &self.watchdog)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("thread_keep_alive", &self.thread_keep_alive)
+            .field("worker_cpus", &self.worker_cpus)
+            .field("pin_workers", &self.pin_workers)
             .finish_non_exhaustive()
     }
 }
@@ -96,7 +129,53 @@ impl Builder {
             timer_tick: Duration::from_millis(1),
             long_poll_threshold: Duration::from_millis(100),
             watchdog: true,
+            max_blocking_threads: 512,
+            thread_keep_alive: Duration::from_secs(10),
+            worker_cpus: None,
+            pin_workers: false,
+            hooks: ThreadHooks::default(),
         }
+    }
+
+    /// The most threads [`spawn_blocking`](crate::spawn_blocking) may run at once (default
+    /// 512, at least 1); tasks beyond wait in a queue. Started on demand.
+    pub fn max_blocking_threads(&mut self, n: usize) -> &mut Builder {
+        self.max_blocking_threads = n;
+        self
+    }
+
+    /// How long an idle blocking-pool thread waits for work before it exits (default 10 s).
+    pub fn thread_keep_alive(&mut self, idle: Duration) -> &mut Builder {
+        self.thread_keep_alive = idle;
+        self
+    }
+
+    /// Binds worker `i` to CPU `cpus[i % cpus.len()]` (HAProxy's `cpu-map`). A CPU this
+    /// process may not run on makes [`build`](Self::build) fail with `InvalidInput` naming it
+    /// and the CPUs that are available. Linux only (elsewhere `build` fails with
+    /// `Unsupported`).
+    pub fn worker_cpus(&mut self, cpus: impl IntoIterator<Item = usize>) -> &mut Builder {
+        self.worker_cpus = Some(cpus.into_iter().collect());
+        self
+    }
+
+    /// Binds worker `i` to the `i`-th CPU this process may run on (wrapping around), unless
+    /// [`worker_cpus`](Self::worker_cpus) says otherwise.
+    pub fn pin_workers(&mut self, on: bool) -> &mut Builder {
+        self.pin_workers = on;
+        self
+    }
+
+    /// Runs `f` on each worker and blocking-pool thread as it starts, before it runs tasks.
+    pub fn on_thread_start(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Builder {
+        self.hooks.start = Some(Arc::new(f));
+        self
+    }
+
+    /// Runs `f` on each worker and blocking-pool thread as it stops, after its last task.
+    pub fn on_thread_stop(&mut self, f: impl Fn() + Send + Sync + 'static) -> &mut Builder {
+        self.hooks.stop = Some(Arc::new(f));
+        self
     }
 
     /// How long a single task poll may run before the watchdog reports it (default 100 ms,
@@ -138,6 +217,36 @@ impl Builder {
         self
     }
 
+    /// The CPU of each worker, if they are to be bound.
+    fn placement(&self, workers: usize) -> io::Result<Option<Vec<usize>>> {
+        if self.worker_cpus.is_none() && !self.pin_workers {
+            return Ok(None);
+        }
+        let allowed = crate::placement::allowed_cpus()?;
+        let cpus = match &self.worker_cpus {
+            Some(list) => {
+                if list.is_empty() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "pinwheel::Builder::worker_cpus: the list of CPUs is empty",
+                    ));
+                }
+                if let Some(bad) = list.iter().find(|c| !allowed.contains(c)) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "pinwheel::Builder::worker_cpus: CPU {bad} does not exist or this process may not run on it; the CPUs available are {}",
+                            crate::placement::describe(&allowed)
+                        ),
+                    ));
+                }
+                list.clone()
+            }
+            None => allowed,
+        };
+        Ok(Some((0..workers).map(|i| cpus[i % cpus.len()]).collect()))
+    }
+
     /// Starts the worker threads.
     ///
     /// # Errors
@@ -163,6 +272,12 @@ impl Builder {
                     "pinwheel::Builder::long_poll_threshold({:?}): the threshold must be between 1 ms and 1 hour",
                     self.long_poll_threshold
                 ),
+            ));
+        }
+        if self.max_blocking_threads == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "pinwheel::Builder::max_blocking_threads(0): the blocking pool needs at least one thread",
             ));
         }
         let n = match self.worker_threads {
@@ -195,11 +310,19 @@ impl Builder {
             drivers.push(driver);
             io.push(handle);
         }
+        let cpus = self.placement(n)?;
         let clock = crate::time::Clock::new(self.timer_tick);
+        let blocking = crate::blocking::BlockingPool::new(crate::blocking::PoolConfig {
+            max_threads: self.max_blocking_threads,
+            keep_alive: self.thread_keep_alive,
+            thread_name: self.thread_name.clone(),
+            hooks: self.hooks.clone(),
+        });
         let shared = Arc::new(Shared::new(
             locals.iter().map(|w| w.stealer()).collect(),
             io,
             clock,
+            blocking,
         ));
         let exits = Arc::new(Exits {
             count: Mutex::new(0),
@@ -209,11 +332,20 @@ impl Builder {
         for (index, (local, driver)) in locals.into_iter().zip(drivers).enumerate() {
             let shared2 = shared.clone();
             let exits2 = exits.clone();
+            let hooks = self.hooks.clone();
+            let cpu = cpus.as_ref().map(|c| c[index % c.len()]);
             let spawned = thread::Builder::new()
                 .name(format!("{}-{index}", self.thread_name))
                 .spawn(move || {
                     let _exit = ExitSignal(exits2);
+                    if let Some(cpu) = cpu {
+                        if let Err(e) = crate::placement::bind_current_thread(cpu) {
+                            tracing::error!(target: "pinwheel::placement", worker = index, cpu, error = %e, "pinwheel: could not bind a worker to its CPU; it runs unbound");
+                        }
+                    }
+                    hooks.start();
                     WorkerContext::run_thread(shared2, index, local, driver);
+                    hooks.stop();
                 });
             match spawned {
                 Ok(t) => threads.push(Some(t)),
@@ -343,9 +475,14 @@ impl Runtime {
         self.handle.metrics()
     }
 
-    /// Shuts down, waiting at most `timeout` for the workers to stop. A worker stuck in a long
-    /// poll is left behind (its thread is detached); the tasks it does not hold are still
-    /// dropped, and it drops its own when its poll returns.
+    /// Shuts down, waiting at most `timeout` for the workers and the blocking pool to stop. A
+    /// worker stuck in a long poll is left behind (its thread is detached); the tasks it does
+    /// not hold are still dropped, and it drops its own when its poll returns. Likewise a
+    /// [`spawn_blocking`](crate::spawn_blocking) closure that is still running after `timeout`
+    /// is left to finish on its detached thread: shutdown does not hang on it.
+    ///
+    /// (Dropping the runtime waits for the workers without limit, but never for a running
+    /// blocking closure; queued blocking tasks that have not started are cancelled either way.)
     pub fn shutdown_timeout(mut self, timeout: Duration) {
         self.shutdown(Some(Instant::now() + timeout));
     }
@@ -356,6 +493,7 @@ impl Runtime {
         }
         let shared = &self.handle.shared;
         shared.begin_shutdown();
+        shared.blocking.begin_shutdown();
         // A runtime dropped on one of its own workers cannot wait for that worker.
         let me = with_worker(|cx| {
             cx.filter(|cx| Arc::ptr_eq(&cx.shared, shared))
@@ -401,6 +539,9 @@ impl Runtime {
             let _ = w.join();
         }
         shared.finish_shutdown();
+        if let Some(d) = deadline {
+            shared.blocking.wait(d);
+        }
     }
 }
 
@@ -531,6 +672,19 @@ impl Handle {
     /// How many worker threads the runtime has.
     pub fn worker_threads(&self) -> usize {
         self.shared.num_workers()
+    }
+
+    /// Runs the blocking closure `f` on the runtime's blocking pool; see
+    /// [`spawn_blocking`](crate::spawn_blocking).
+    #[track_caller]
+    pub fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.shared
+            .blocking
+            .spawn(f, std::panic::Location::caller())
     }
 
     /// Lists the live tasks (id, name, mask, state, spawn location, time since last poll):

@@ -41,7 +41,8 @@ use crate::task::{
 };
 use idle::Idle;
 use lifo::LifoSlot;
-use owned::{LocalOwnedTasks, OwnedTasks};
+use owned::LocalOwnedTasks;
+pub(crate) use owned::OwnedTasks;
 use park::IoParker;
 use remote::RemoteQueue;
 
@@ -68,6 +69,8 @@ pub(crate) struct Shared {
     names: Mutex<std::collections::HashMap<Id, Arc<str>>>,
     /// Wakes the watchdog when a worker wakes up after all of them slept.
     pub(crate) watchdog: crate::watchdog::WatchdogBell,
+    /// The threads of `spawn_blocking`.
+    pub(crate) blocking: crate::blocking::BlockingPool,
 }
 
 /// What one worker shares with the other threads.
@@ -106,6 +109,7 @@ impl Shared {
         stealers: Vec<Stealer<Notified>>,
         io: Vec<pinwheel_io_driver::Handle>,
         clock: crate::time::Clock,
+        blocking: crate::blocking::BlockingPool,
     ) -> Shared {
         let n = stealers.len();
         Shared {
@@ -137,6 +141,7 @@ impl Shared {
             clock,
             names: Mutex::new(std::collections::HashMap::new()),
             watchdog: crate::watchdog::WatchdogBell::new(),
+            blocking,
         }
     }
 
@@ -158,7 +163,11 @@ impl Shared {
             .map(|i| self.workers[i].counters.snapshot(self.queued_elsewhere(i)))
             .collect();
         let local: u64 = workers.iter().map(|w| w.local_tasks).sum();
-        crate::RuntimeMetrics::new(workers, self.owned.len() as u64 + local)
+        crate::RuntimeMetrics::new(
+            workers,
+            self.owned.len() as u64 + local,
+            self.blocking.load(),
+        )
     }
 
     /// The name of a live task, if it has one.

@@ -1,0 +1,256 @@
+//! The blocking pool: threads apart from the workers for closures that block (file I/O, name
+//! resolution, CPU-heavy work), so that no worker thread stalls on them.
+//!
+//! A blocking task is an ordinary task (one allocation, the same `JoinHandle`) whose future
+//! runs the closure at its first poll, and whose scheduler is this pool: a locked queue, threads
+//! started on demand up to `max_threads`, idle ones exiting after `keep_alive`.
+//!
+//! At shutdown, queued tasks that have not started are cancelled (their `JoinHandle`s resolve
+//! to a cancellation); a closure already running cannot be interrupted: its thread is left to
+//! finish it, and `Runtime::shutdown_timeout` waits for it no longer than its timeout.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::ThreadMask;
+use crate::runtime::ThreadHooks;
+use crate::scheduler::OwnedTasks;
+use crate::task::{Id, JoinHandle, NewTask, Notified, RawTask, Schedule, new_task};
+
+/// Locks one of the pool's (std) mutexes, going on through poisoning: the pool's critical
+/// sections never panic half-way.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The future of a blocking task: runs the closure once.
+struct BlockingTask<F>(Option<F>);
+
+impl<F> Unpin for BlockingTask<F> {}
+
+impl<F: FnOnce() -> T, T> Future for BlockingTask<F> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<T> {
+        let f = self
+            .0
+            .take()
+            .expect("pinwheel: a blocking task was polled after it completed");
+        Poll::Ready(f())
+    }
+}
+
+/// The pool's settings.
+#[derive(Clone)]
+pub(crate) struct PoolConfig {
+    pub(crate) max_threads: usize,
+    pub(crate) keep_alive: Duration,
+    pub(crate) thread_name: String,
+    pub(crate) hooks: ThreadHooks,
+}
+
+pub(crate) struct BlockingPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    /// Idle threads wait here for work.
+    work: Condvar,
+    /// Shutdown waits here for threads to exit.
+    exited: Condvar,
+    owned: OwnedTasks,
+    config: PoolConfig,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Notified>,
+    threads: usize,
+    idle: usize,
+    /// Idle threads told to take work and not yet awake.
+    notified: usize,
+    shutdown: bool,
+}
+
+impl BlockingPool {
+    pub(crate) fn new(config: PoolConfig) -> BlockingPool {
+        BlockingPool {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                work: Condvar::new(),
+                exited: Condvar::new(),
+                owned: OwnedTasks::new(1),
+                config,
+            }),
+        }
+    }
+
+    /// Runs `f` on a pool thread.
+    pub(crate) fn spawn<F, T>(&self, f: F, location: &'static Location<'static>) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let NewTask {
+            owned,
+            notified,
+            join,
+        } = new_task(
+            BlockingTask(Some(f)),
+            self.inner.clone(),
+            Id::next(),
+            (ThreadMask::all(), 0, 0),
+            location,
+        );
+        if self.inner.owned.insert(owned) {
+            self.inner.push(notified);
+        } else {
+            // Shut down: cancelled before it started.
+            drop(notified);
+            // SAFETY: the list refused the reference; it is ours to give up.
+            unsafe { owned.shutdown() };
+        }
+        join
+    }
+
+    /// Threads running or idle, and tasks waiting for a thread.
+    pub(crate) fn load(&self) -> (usize, usize) {
+        let st = lock(&self.inner.state);
+        (st.threads, st.queue.len())
+    }
+
+    /// Refuses new tasks and cancels the queued ones; running closures go on.
+    pub(crate) fn begin_shutdown(&self) {
+        let queued = {
+            let mut st = lock(&self.inner.state);
+            st.shutdown = true;
+            std::mem::take(&mut st.queue)
+        };
+        self.inner.work.notify_all();
+        drop(queued);
+        for task in self.inner.owned.close() {
+            // SAFETY: `close` handed us the list's reference.
+            unsafe { task.shutdown() };
+        }
+    }
+
+    /// Waits until every pool thread has exited, or `deadline`; `true` if they all did.
+    pub(crate) fn wait(&self, deadline: Instant) -> bool {
+        let mut st = lock(&self.inner.state);
+        while st.threads > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self
+                .inner
+                .exited
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+impl Inner {
+    fn push(self: &Arc<Self>, task: Notified) {
+        let mut st = lock(&self.state);
+        if st.shutdown {
+            drop(st);
+            // The owned list was closed and cancelled this task; only the queue's reference
+            // is left to drop.
+            drop(task);
+            return;
+        }
+        st.queue.push_back(task);
+        if st.idle > st.notified {
+            st.notified += 1;
+            drop(st);
+            self.work.notify_one();
+            return;
+        }
+        if st.threads >= self.config.max_threads {
+            // Every thread is busy: the task waits for one.
+            return;
+        }
+        st.threads += 1;
+        let first = st.threads == 1;
+        drop(st);
+        let inner = self.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("{}-blocking", self.config.thread_name))
+            .spawn(move || inner.run_thread());
+        if let Err(e) = spawned {
+            let mut st = lock(&self.state);
+            st.threads -= 1;
+            let stranded = st.threads == 0;
+            drop(st);
+            tracing::error!(
+                target: "pinwheel::blocking",
+                error = %e,
+                "pinwheel: could not start a blocking-pool thread"
+            );
+            if first || stranded {
+                panic!(
+                    "pinwheel::spawn_blocking: could not start a blocking-pool thread ({e}) and no other pool thread runs; lower Builder::max_blocking_threads or free system resources"
+                );
+            }
+        }
+    }
+
+    fn run_thread(self: Arc<Self>) {
+        self.config.hooks.start();
+        let mut st = lock(&self.state);
+        'work: loop {
+            while let Some(task) = st.queue.pop_front() {
+                drop(st);
+                task.run();
+                st = lock(&self.state);
+            }
+            if st.shutdown {
+                break;
+            }
+            st.idle += 1;
+            loop {
+                let (g, waited) = self
+                    .work
+                    .wait_timeout(st, self.config.keep_alive)
+                    .unwrap_or_else(|e| e.into_inner());
+                st = g;
+                if st.notified > 0 {
+                    st.notified -= 1;
+                    st.idle -= 1;
+                    continue 'work;
+                }
+                if st.shutdown || (waited.timed_out() && st.queue.is_empty()) {
+                    st.idle -= 1;
+                    break 'work;
+                }
+            }
+        }
+        st.threads -= 1;
+        drop(st);
+        self.exited.notify_all();
+        self.config.hooks.stop();
+    }
+}
+
+impl Schedule for Arc<Inner> {
+    unsafe fn schedule(this: *const Self, task: Notified, _yielded: bool) {
+        // SAFETY: per the trait, `this` is alive until `task` is queued; we clone it first.
+        let inner = unsafe { (*this).clone() };
+        inner.push(task);
+    }
+
+    fn release(&self, task: RawTask) -> bool {
+        self.owned.remove(task)
+    }
+}
