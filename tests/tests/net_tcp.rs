@@ -335,3 +335,41 @@ fn net_udp_send_recv_connect_peek() {
     }))
     .unwrap();
 }
+
+#[test]
+fn names_are_resolved_on_the_blocking_pool() {
+    let rt = pinwheel::Builder::new().worker_threads(1).build().unwrap();
+    rt.block_on(async {
+        let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accept = pinwheel::spawn(async move { listener.accept().await.map(drop) });
+        // "localhost" is a name: looked up (from /etc/hosts) on a blocking-pool thread.
+        let stream =
+            pinwheel::spawn(
+                async move { pinwheel::net::TcpStream::connect(("localhost", port)).await },
+            )
+            .await
+            .unwrap();
+        let stream = match stream {
+            Ok(s) => s,
+            // A host without an IPv4 localhost entry may give ::1 first; the listener is v4.
+            Err(_) => pinwheel::net::TcpStream::connect(format!("127.0.0.1:{port}"))
+                .await
+                .unwrap(),
+        };
+        accept.await.unwrap().unwrap();
+        drop(stream);
+        let m = pinwheel::Handle::current().metrics();
+        assert!(
+            m.blocking_threads() >= 1,
+            "the lookup did not go through the blocking pool"
+        );
+        // Not an address and not HOST:PORT: a clear error, from the pool too.
+        let err = pinwheel::net::TcpStream::connect("no-port-here")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("no-port-here"), "{err}");
+    });
+}

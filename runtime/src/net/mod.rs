@@ -87,11 +87,13 @@ macro_rules! impl_async_write {
     };
 }
 
+mod addr;
 mod serve;
 mod split;
 mod tcp;
 mod udp;
 
+pub use addr::ToSocketAddrs;
 pub use serve::{Balance, Server, serve, serve_with};
 pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
 pub use tcp::{TcpListener, TcpSocket, TcpStream};

@@ -1,7 +1,9 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
+
+use super::addr::{ToSocketAddrs, resolve};
 use std::task::{Context, Poll};
 
 use mio::Interest;
@@ -25,17 +27,6 @@ pub struct TcpStream {
     reg: Registration,
 }
 
-pub(crate) fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
-    let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
-    if addrs.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the address resolved to no socket address",
-        ));
-    }
-    Ok(addrs)
-}
-
 impl TcpListener {
     /// Binds a listener (SO_REUSEADDR on, backlog 1024) to the first address that works.
     ///
@@ -44,7 +35,7 @@ impl TcpListener {
     /// `AddrInUse` (naming the address) when the port is taken; other OS errors as they come.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         let mut last = None;
-        for a in resolve(addr)? {
+        for a in resolve(addr).await? {
             match bind_one(a) {
                 Ok(l) => return TcpListener::from_std(l),
                 Err(e) => last = Some(e),
@@ -307,7 +298,7 @@ impl TcpStream {
     /// `ConnectionRefused` when nothing listens there; other OS errors as they come.
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
-        for a in resolve(addr)? {
+        for a in resolve(addr).await? {
             match TcpStream::connect_one(a).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),

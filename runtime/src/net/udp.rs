@@ -1,7 +1,9 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
+
+use super::addr::{ToSocketAddrs, resolve};
 
 use mio::Interest;
 use pinwheel_io_driver::{Direction, Registration};
@@ -40,7 +42,7 @@ impl UdpSocket {
     /// error saying so.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let mut last = None;
-        for a in super::tcp::resolve(addr)? {
+        for a in resolve(addr).await? {
             match mio::net::UdpSocket::bind(a) {
                 Ok(s) => return UdpSocket::from_mio(s),
                 Err(e) => last = Some(io::Error::new(e.kind(), format!("cannot bind {a}: {e}"))),
@@ -71,7 +73,7 @@ impl UdpSocket {
     /// The OS error.
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let mut last = None;
-        for a in super::tcp::resolve(addr)? {
+        for a in resolve(addr).await? {
             match self.mio.connect(a) {
                 Ok(()) => return Ok(()),
                 Err(e) => last = Some(e),
