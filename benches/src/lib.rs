@@ -144,6 +144,84 @@ impl Exec for Pinwheel {
     }
 }
 
+/// A pinwheel runtime whose threads (and `block_on` callers) have a `tracing` subscriber
+/// installed, as a service that logs would: `tracing-subscriber`'s fmt layer at `info`,
+/// filtering out pinwheel's own events (`pinwheel=off`), writing to a sink. Compared with
+/// [`Pinwheel`] it measures what pinwheel's spans and events cost such a service.
+pub struct PinwheelTraced {
+    rt: Pinwheel,
+    dispatch: tracing::Dispatch,
+}
+
+impl Exec for PinwheelTraced {
+    const NAME: &'static str = "pinwheel+subscriber";
+
+    fn build(workers: usize) -> Self {
+        use tracing_subscriber::layer::SubscriberExt;
+        let filter = tracing_subscriber::filter::Targets::new()
+            .with_default(tracing::Level::INFO)
+            .with_target("pinwheel", tracing_subscriber::filter::LevelFilter::OFF);
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
+            .with(filter);
+        let dispatch = tracing::Dispatch::new(subscriber);
+        let d = dispatch.clone();
+        let rt = pinwheel::Builder::new()
+            .worker_threads(workers)
+            .on_thread_start(move || {
+                // For the life of the thread.
+                std::mem::forget(tracing::dispatcher::set_default(&d));
+            })
+            .build()
+            .expect("pinwheel runtime");
+        PinwheelTraced {
+            rt: Pinwheel(rt),
+            dispatch,
+        }
+    }
+
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        tracing::dispatcher::with_default(&self.dispatch, || self.rt.block_on(f))
+    }
+
+    fn spawn_outside<F>(&self, f: F) -> impl Future<Output = F::Output> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.rt.spawn_outside(f)
+    }
+
+    fn spawn<F>(f: F) -> impl Future<Output = F::Output> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Pinwheel::spawn(f)
+    }
+
+    fn yield_now() -> impl Future<Output = ()> + Send {
+        Pinwheel::yield_now()
+    }
+
+    type Sleep = pinwheel::time::Sleep;
+
+    fn sleep(d: Duration) -> Self::Sleep {
+        Pinwheel::sleep(d)
+    }
+
+    fn reset(sleep: Pin<&mut Self::Sleep>, deadline: Instant) {
+        Pinwheel::reset(sleep, deadline);
+    }
+
+    fn timeout<F>(d: Duration, f: F) -> impl Future<Output = Result<F::Output, ()>> + Send
+    where
+        F: Future + Send,
+    {
+        Pinwheel::timeout(d, f)
+    }
+}
+
 /// A tokio multi-thread runtime, configured as a network service would (`enable_all`), unless
 /// the environment variable `PINWHEEL_BENCH_TOKIO_PLAIN` is set.
 pub struct Tokio(pub tokio::runtime::Runtime);

@@ -54,13 +54,24 @@ fn time_iters<E: Exec, W: Workload<E>>(w: &mut W, rt: &E, iters: usize) -> f64 {
     start.elapsed().as_nanos() as f64 / iters as f64
 }
 
-/// Runs one workload on both runtimes, alternating, and returns its row.
+/// Runs one workload on pinwheel and on tokio, alternating, and returns its row.
 pub fn compare<W>(name: &'static str, cfg: &Config) -> Row
 where
     W: Default + Workload<Pinwheel> + Workload<Tokio>,
 {
-    let pw = Pinwheel::build(cfg.workers);
-    let tk = Tokio::build(cfg.workers);
+    compare_pair::<W, Pinwheel, Tokio>(name, cfg)
+}
+
+/// Runs one workload on runtimes `A` and `B`, alternating; the row's `pinwheel_ns` is `A`'s
+/// time and `tokio_ns` is `B`'s.
+pub fn compare_pair<W, A, B>(name: &'static str, cfg: &Config) -> Row
+where
+    W: Default + Workload<A> + Workload<B>,
+    A: Exec,
+    B: Exec,
+{
+    let pw = A::build(cfg.workers);
+    let tk = B::build(cfg.workers);
     let (mut wp, mut wt) = (W::default(), W::default());
     // Warm-up, and size the rounds from the slower runtime.
     let mut one = 0f64;
@@ -82,7 +93,7 @@ where
         }
     }
     // Compare what the runtimes add above the workload's floor (a sleep's own length).
-    let floor = Workload::<Pinwheel>::floor(&wp).as_nanos() as f64;
+    let floor = Workload::<A>::floor(&wp).as_nanos() as f64;
     Row {
         name,
         pinwheel_ns: median(&mut p) - floor,

@@ -107,7 +107,10 @@ impl BlockingPool {
             self.inner.clone(),
             Id::next(),
             (ThreadMask::all(), 0, 0),
-            location,
+            &crate::task::TaskMeta {
+                location,
+                name: None,
+            },
         );
         if self.inner.owned.insert(owned) {
             self.inner.push(notified);

@@ -232,13 +232,7 @@ impl Shared {
             owned,
             notified,
             join,
-        } = new_task(
-            future,
-            self.clone(),
-            id,
-            (mask, home as u32, flags),
-            meta.location,
-        );
+        } = new_task(future, self.clone(), id, (mask, home as u32, flags), &meta);
         if let Some(name) = meta.name {
             // Before the task can run (and so complete and be released).
             lock(&self.names).insert(id, name);

@@ -147,7 +147,7 @@ fn loom_lifo_slot_owner_vs_thief() {
                 Inert,
                 Id::next(),
                 (super::ThreadMask::all(), 0, 0),
-                std::panic::Location::caller(),
+                &crate::task::TaskMeta::caller(),
             );
             ids.push(n.header().id);
             drop(join);

@@ -20,6 +20,9 @@ use crate::scheduler::ThreadMask;
 pub(crate) struct Cell<F: Future, S> {
     header: Header,
     scheduler: S,
+    /// The task's `tracing` span, made only when a subscriber wanted it at spawn time (so a
+    /// runtime without one pays a null pointer per task and a branch per poll).
+    span: Option<Box<tracing::Span>>,
     stage: UnsafeCell<Stage<F>>,
     join_waker: UnsafeCell<Option<Waker>>,
 }
@@ -45,12 +48,21 @@ pub(crate) fn new_task<F, S>(
     scheduler: S,
     id: Id,
     (mask, home, flags): (ThreadMask, u32, u8),
-    location: &'static std::panic::Location<'static>,
+    meta: &super::TaskMeta,
 ) -> NewTask<F::Output>
 where
     F: Future + 'static,
     S: Schedule,
 {
+    let location = meta.location;
+    let span = tracing::trace_span!(
+        target: "pinwheel::task",
+        "task",
+        task.id = id.as_u64(),
+        task.name = meta.name.as_deref(),
+        spawned_at = %location,
+    );
+    let span = (!span.is_disabled()).then(|| Box::new(span));
     let cell = Box::new(Cell {
         header: Header {
             state: State::new(),
@@ -64,6 +76,7 @@ where
             flags,
         },
         scheduler,
+        span,
         stage: UnsafeCell::new(Stage::Running(future)),
         join_waker: UnsafeCell::new(None),
     });
@@ -111,6 +124,8 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
         ToRunning::Poll => {
             let waker = waker_ref(raw);
             let mut cx = Context::from_waker(&waker);
+            let _entered = cell.span.as_deref().map(tracing::Span::enter);
+            tracing::trace!(target: "pinwheel::task", task_id = cell.header.id.as_u64(), "poll");
             let polled = catch_unwind(AssertUnwindSafe(|| poll_future(cell, &mut cx)));
             match polled {
                 Ok(Poll::Pending) => match cell.header.state.transition_to_idle() {
@@ -123,7 +138,10 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
                         finish(cell, out, 1);
                     }
                 },
-                Ok(Poll::Ready(out)) => finish(cell, Ok(out), 1),
+                Ok(Poll::Ready(out)) => {
+                    tracing::trace!(target: "pinwheel::task", task_id = cell.header.id.as_u64(), "complete");
+                    finish(cell, Ok(out), 1)
+                }
                 Err(payload) => {
                     // The future is dropped here, on its own thread; a second panic from its
                     // Drop is swallowed so the first payload is the one reported.

@@ -49,7 +49,7 @@ fn spawn<F: Future + Send + 'static>(sched: &Arc<Sched>, f: F) -> JoinHandle<F::
         sched.clone(),
         Id::next(),
         (ThreadMask::all(), 0, 0),
-        std::panic::Location::caller(),
+        &crate::task::TaskMeta::caller(),
     );
     *sched.owned.lock().unwrap() = Some(owned);
     sched.queue.lock().unwrap().push_back(notified);

@@ -20,6 +20,7 @@ unsafe fn clone(data: *const ()) -> RawWaker {
 }
 
 unsafe fn wake(data: *const ()) {
+    tracing::trace!(target: "pinwheel::task", task_id = header(data).id.as_u64(), "wake");
     let raw = RawTask(NonNull::from(header(data)));
     match header(data).state.transition_to_notified_by_val() {
         // SAFETY: the waker's reference goes to the queue.
@@ -31,6 +32,7 @@ unsafe fn wake(data: *const ()) {
 }
 
 unsafe fn wake_by_ref(data: *const ()) {
+    tracing::trace!(target: "pinwheel::task", task_id = header(data).id.as_u64(), "wake");
     RawTask(NonNull::from(header(data))).wake_by_ref();
 }
 
