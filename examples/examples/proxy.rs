@@ -62,7 +62,7 @@ fn main() -> ExitCode {
             println!("  backend {addr}: {state}");
         }
         if let Some(stats) = proxy.stats_addr() {
-            println!("  stats on http://{stats}/stats");
+            println!("  stats on http://{stats}/stats and http://{stats}/tasks");
         }
         let ok = demo_requests(listen).await;
         if self_test {

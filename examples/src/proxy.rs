@@ -11,7 +11,8 @@
 //!   marked down at once. No backend up: `503 Service Unavailable`.
 //! - `/stats` on a separate port: the backends, each thread's own counters (collected by asking
 //!   every thread through a [`WorkList`]: the counters are plain `Cell`s that only their
-//!   thread touches) and [`pinwheel::Handle::metrics`], HAProxy's `show activity`.
+//!   thread touches) and [`pinwheel::Handle::metrics`], HAProxy's `show activity`; `/tasks`
+//!   lists the live tasks ([`pinwheel::Handle::dump_tasks`], HAProxy's `show tasks`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -840,9 +841,13 @@ async fn stats_session(shared: Arc<Shared>, list: WorkList<Arc<Gather>>, stream:
                     let page = render_stats(&shared, &list).await;
                     Response::new(Full::new(Bytes::from(page)))
                 }
+                // HAProxy's `show tasks`: every live task, where it was spawned, when it ran.
+                "/tasks" => Response::new(Full::new(Bytes::from(
+                    Handle::current().dump_tasks().to_string(),
+                ))),
                 other => {
                     let mut r = Response::new(Full::new(Bytes::from(format!(
-                        "404: no page {other:?}; the stats are at /stats\n"
+                        "404: no page {other:?}; the pages are /stats and /tasks\n"
                     ))));
                     *r.status_mut() = StatusCode::NOT_FOUND;
                     r

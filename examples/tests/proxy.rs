@@ -150,6 +150,12 @@ fn stats_page_is_served_over_http() {
             page.lines().any(|l| l.trim_start().starts_with("1 ")),
             "{page}"
         );
+        let (status, tasks) = get(stats, "/tasks").await.unwrap();
+        assert_eq!(status, 200);
+        assert!(
+            tasks.contains("live tasks") && tasks.contains("proxy.rs"),
+            "{tasks}"
+        );
         let (status, body) = get(stats, "/nope").await.unwrap();
         assert_eq!(status, 404);
         assert!(body.contains("/stats"), "{body}");

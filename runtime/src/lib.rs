@@ -161,6 +161,25 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! ## Blocking work
+//!
+//! [`spawn_blocking`] runs a closure on a separate, bounded pool of threads, so file I/O,
+//! name resolution or heavy computation never stall a worker; host names given to
+//! `bind`/`connect` are resolved there.
+//!
+//! ## Operating it: task dump, watchdog, placement
+//!
+//! - [`Handle::dump_tasks`] lists the live tasks (id, name, mask, state, spawn location, time
+//!   since last poll), HAProxy's `show tasks`; name tasks with [`task::Builder`].
+//! - The watchdog reports a task poll longer than [`Builder::long_poll_threshold`] (default
+//!   100 ms) with a `tracing` warning naming the task and the thread, and a worker that stops
+//!   turning while work waits for it; both are counted in the metrics.
+//! - [`Builder::worker_cpus`] / [`Builder::pin_workers`] bind workers to CPUs (HAProxy's
+//!   `cpu-map`); [`Builder::on_thread_start`] / [`Builder::on_thread_stop`] run hooks.
+//! - Each task has a `tracing` span (id, name, spawn location) entered on every poll, with
+//!   trace-level events for wake, poll and complete under the `pinwheel::task` target; they
+//!   cost nothing measurable when no subscriber listens or when it filters them out.
+//!
 //! ## Guarantees
 //!
 //! - One heap allocation per task (header, future and output together).
