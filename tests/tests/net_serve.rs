@@ -208,3 +208,39 @@ fn net_serve_stop_and_drain_with_deadline() {
     );
     assert_eq!(server.live_sessions(), 0);
 }
+
+#[test]
+fn an_idle_server_does_not_wake_its_workers() {
+    let rt = pinwheel::Builder::new().worker_threads(2).build().unwrap();
+    let server = pinwheel::net::Server::new();
+    let s = server.clone();
+    let serving = rt.block_on(async move {
+        let l = pinwheel::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        pinwheel::spawn(async move { s.serve(l, |_s, _| async {}).await })
+    });
+    // Wait (boundedly) for the accept loop to start and the workers to go to sleep: two
+    // looks 20 ms apart that see no loop turn.
+    let start = std::time::Instant::now();
+    let mut before = rt.metrics().total().loop_turns;
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let now = rt.metrics().total().loop_turns;
+        if now == before {
+            break;
+        }
+        before = now;
+        assert!(
+            start.elapsed().as_secs() < 20,
+            "the workers never went idle"
+        );
+    }
+    // A parked accept loop has no timer: however long we wait, no worker turns.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let turns = rt.metrics().total().loop_turns - before;
+    assert!(turns <= 2, "an idle server woke its workers {turns} times");
+    // stop() wakes the accept loop at once.
+    server.stop();
+    rt.block_on(serving).unwrap().unwrap();
+}

@@ -1,13 +1,14 @@
 //! `serve`: accept connections and run each session pinned to one worker, HAProxy-style.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use super::{TcpListener, TcpSocket, TcpStream};
 use crate::scheduler::{ThreadMask, with_worker};
@@ -80,6 +81,9 @@ struct ServerState {
     /// Live sessions per worker (grown to the runtime's worker count when serving starts).
     live: std::sync::Mutex<Arc<[AtomicUsize]>>,
     next: AtomicUsize,
+    /// Accept loops and `drain`s waiting for `stop` or for the last session to end, by id.
+    waiters: std::sync::Mutex<HashMap<u64, Waker>>,
+    next_waiter: AtomicU64,
 }
 
 impl fmt::Debug for Server {
@@ -138,6 +142,30 @@ impl Server {
     /// sessions go on; see [`drain`](Self::drain).
     pub fn stop(&self) {
         self.inner.stopped.store(true, Ordering::SeqCst);
+        self.wake_waiters();
+    }
+
+    /// Wakes every accept loop and `drain` waiting on this server (they look again).
+    fn wake_waiters(&self) {
+        let waiters: Vec<Waker> = self
+            .inner
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, w)| w)
+            .collect();
+        for w in waiters {
+            w.wake();
+        }
+    }
+
+    /// A waiter slot, freed when the guard drops.
+    fn waiter(&self) -> WaiterSlot {
+        WaiterSlot {
+            server: self.clone(),
+            id: self.inner.next_waiter.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     /// `true` once [`stop`](Self::stop) was called.
@@ -155,18 +183,23 @@ impl Server {
         self.live().iter().map(|n| n.load(Ordering::SeqCst)).sum()
     }
 
-    /// Waits until no session is live, for at most `deadline`; `true` if they all ended.
+    /// Waits until no session is live, for at most `deadline`; `true` if they all ended. It
+    /// sleeps until the last session ends (which wakes it) or the deadline.
     pub async fn drain(&self, deadline: Duration) -> bool {
-        let until = Instant::now() + deadline;
-        loop {
+        let slot = self.waiter();
+        let mut timer = crate::time::sleep(deadline);
+        std::future::poll_fn(|cx| {
+            // Register before looking, so that a session ending in between wakes us.
+            slot.register(cx.waker());
             if self.live_sessions() == 0 {
-                return true;
+                return Poll::Ready(true);
             }
-            if Instant::now() >= until {
-                return false;
+            match std::pin::Pin::new(&mut timer).poll(cx) {
+                Poll::Ready(()) => Poll::Ready(self.live_sessions() == 0),
+                Poll::Pending => Poll::Pending,
             }
-            crate::time::sleep(Duration::from_millis(1).min(until - Instant::now())).await;
-        }
+        })
+        .await
     }
 
     fn live(&self) -> Arc<[AtomicUsize]> {
@@ -257,11 +290,12 @@ impl Server {
                 s2.start_raw(stream, peer)
             });
         let mut pause = Duration::ZERO;
+        let slot = self.waiter();
         loop {
             if self.is_stopped() {
                 return Ok(());
             }
-            let accepted = self.accept_raw(&listener).await;
+            let accepted = self.accept_raw(&listener, &slot).await;
             let (stream, peer) = match accepted {
                 Ok(Some(c)) => c,
                 Ok(None) => return Ok(()),
@@ -312,21 +346,20 @@ impl Server {
         }
     }
 
-    /// Accepts, or returns `None` once the server is stopped (checked every 50 ms while no
-    /// connection comes).
+    /// Accepts, or returns `None` once the server is stopped (`stop` wakes it).
     async fn accept_raw(
         &self,
         listener: &TcpListener,
+        slot: &WaiterSlot,
     ) -> io::Result<Option<(mio::net::TcpStream, SocketAddr)>> {
-        let mut check = crate::time::interval(Duration::from_millis(50));
         std::future::poll_fn(|cx| {
             if let Poll::Ready(r) = listener.poll_accept_raw(cx) {
                 return Poll::Ready(r.map(Some));
             }
-            while check.poll_tick(cx).is_ready() {
-                if self.is_stopped() {
-                    return Poll::Ready(Ok(None));
-                }
+            // Register before looking at the flag: `stop` sets it, then wakes the registered.
+            slot.register(cx.waker());
+            if self.is_stopped() {
+                return Poll::Ready(Ok(None));
             }
             Poll::Pending
         })
@@ -418,7 +451,11 @@ where
         live[index].fetch_add(1, Ordering::SeqCst);
         session_gauge(1);
         let session = (self.factory)(stream, peer);
-        let guard = LiveGuard { live, index };
+        let guard = LiveGuard {
+            live,
+            index,
+            server: self.server.clone(),
+        };
         drop(crate::spawn_local(async move {
             let _guard = guard;
             session.await;
@@ -430,12 +467,52 @@ where
 struct LiveGuard {
     live: Arc<[AtomicUsize]>,
     index: usize,
+    server: Server,
 }
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
         self.live[self.index].fetch_sub(1, Ordering::SeqCst);
         session_gauge(-1);
+        // The last session out wakes the drains (and, harmlessly, the accept loops).
+        if self.live.iter().all(|n| n.load(Ordering::SeqCst) == 0) {
+            self.server.wake_waiters();
+        }
+    }
+}
+
+/// One waiter's place in a server's list of wakers.
+struct WaiterSlot {
+    server: Server,
+    id: u64,
+}
+
+impl WaiterSlot {
+    fn register(&self, waker: &Waker) {
+        let mut waiters = self
+            .server
+            .inner
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match waiters.get_mut(&self.id) {
+            Some(w) if w.will_wake(waker) => {}
+            Some(w) => w.clone_from(waker),
+            None => {
+                waiters.insert(self.id, waker.clone());
+            }
+        }
+    }
+}
+
+impl Drop for WaiterSlot {
+    fn drop(&mut self) {
+        self.server
+            .inner
+            .waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
     }
 }
 
