@@ -218,8 +218,10 @@ fn an_idle_server_does_not_wake_its_workers() {
         let l = pinwheel::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap();
-        pinwheel::spawn(async move { s.serve(l, |_s, _| async {}).await })
+        let h = pinwheel::spawn(async move { s.serve(l, |_s, _| async {}).await });
+        Some(h)
     });
+    let serving = serving.unwrap();
     // Wait (boundedly) for the accept loop to start and the workers to go to sleep: two
     // looks 20 ms apart that see no loop turn.
     let start = std::time::Instant::now();
