@@ -2,58 +2,16 @@
 //! warning naming the task and the thread, and the `long_polls` metric), and a worker that
 //! makes no loop turn while work waits for it is reported as stalled.
 
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use pinwheel::ThreadMask;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+use pinwheel_tests::capture;
 
 const BOUND: Duration = Duration::from_secs(20);
 
-/// A subscriber that keeps the watchdog's events as text.
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Text<'a>(&'a mut String);
-
-impl Visit for Text<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!("{}={:?} ", field.name(), value));
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, meta: &Metadata<'_>) -> bool {
-        meta.target().starts_with("pinwheel::watchdog")
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut s = String::new();
-        event.record(&mut Text(&mut s));
-        self.0.lock().unwrap().push(s);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
-
-fn captured() -> Arc<Mutex<Vec<String>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        tracing::subscriber::set_global_default(Capture(log.clone())).unwrap();
-        log
-    })
-    .clone()
-}
-
 #[test]
 fn a_long_poll_is_reported_with_the_task_and_the_thread() {
-    let log = captured();
+    let log = capture::log();
     let rt = pinwheel::Builder::new()
         .worker_threads(2)
         .thread_name("wd-long")
@@ -92,7 +50,9 @@ fn a_long_poll_is_reported_with_the_task_and_the_thread() {
     );
     let log = log.lock().unwrap();
     let line = log
+        .events
         .iter()
+        .map(|(e, _)| e)
         .find(|l| l.contains("sleeps on its worker"))
         .unwrap_or_else(|| panic!("no warning names the task: {log:?}"));
     assert!(line.contains("thread=wd-long-1"), "{line}");
@@ -105,7 +65,7 @@ fn a_long_poll_is_reported_with_the_task_and_the_thread() {
 
 #[test]
 fn a_stalled_worker_with_queued_work_is_reported() {
-    let _log = captured();
+    let _log = capture::log();
     let rt = pinwheel::Builder::new()
         .worker_threads(2)
         .thread_name("wd-stall")
