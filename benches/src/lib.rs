@@ -84,6 +84,36 @@ pub trait Exec: Send + Sync + 'static {
         F: Future + Send;
 }
 
+/// `PINWHEEL_BENCH_PIN=1`: the servers' workers run on CPUs `0..workers` and the load
+/// generator (the calling thread) on the CPUs after them, so that on a small machine the
+/// client does not compete with the server for a core (use `--workers 1` on 2 cores).
+pub fn pinned() -> bool {
+    std::env::var_os("PINWHEEL_BENCH_PIN").is_some()
+}
+
+/// Binds the calling thread to the CPUs in `cpus` (Linux; elsewhere a no-op).
+pub fn bind_current_thread(cpus: std::ops::Range<usize>) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        for cpu in cpus {
+            // SAFETY: CPU numbers on this machine fit in a cpu_set_t.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+        }
+        // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is the calling thread.
+        let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+        assert_eq!(
+            r,
+            0,
+            "sched_setaffinity: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpus;
+}
+
 /// A pinwheel runtime.
 pub struct Pinwheel(pub pinwheel::Runtime);
 
@@ -91,12 +121,12 @@ impl Exec for Pinwheel {
     const NAME: &'static str = "pinwheel";
 
     fn build(workers: usize) -> Self {
-        Pinwheel(
-            pinwheel::Builder::new()
-                .worker_threads(workers)
-                .build()
-                .expect("pinwheel runtime"),
-        )
+        let mut b = pinwheel::Builder::new();
+        b.worker_threads(workers);
+        if pinned() {
+            b.worker_cpus(0..workers);
+        }
+        Pinwheel(b.build().expect("pinwheel runtime"))
     }
 
     fn block_on<F: Future>(&self, f: F) -> F::Output {
@@ -232,6 +262,11 @@ impl Exec for Tokio {
     fn build(workers: usize) -> Self {
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.worker_threads(workers);
+        if pinned() {
+            // tokio has no CPU placement; its thread-start hook does what worker_cpus does for
+            // pinwheel (the same CPUs, though not one per worker).
+            b.on_thread_start(move || bind_current_thread(0..workers));
+        }
         // `PINWHEEL_BENCH_TOKIO_PLAIN=1` leaves tokio's I/O and time drivers off, to show how much
         // of the gap they account for (pinwheel has no I/O driver yet).
         if std::env::var_os("PINWHEEL_BENCH_TOKIO_PLAIN").is_none() {

@@ -2,7 +2,31 @@
 
 use std::io;
 
-/// The CPUs this process may run on, in increasing order.
+/// The CPUs that are online (`/sys/devices/system/cpu/online`, e.g. `0-3,6`), or, where that
+/// cannot be read, those the calling thread may run on.
+#[cfg(target_os = "linux")]
+pub(crate) fn online_cpus() -> io::Result<Vec<usize>> {
+    match std::fs::read_to_string("/sys/devices/system/cpu/online") {
+        Ok(text) => parse_list(text.trim()).ok_or_else(|| {
+            io::Error::other(format!("cannot read the list of online CPUs {text:?}"))
+        }),
+        Err(_) => allowed_cpus(),
+    }
+}
+
+/// Parses a kernel CPU list such as `0-3,6`.
+fn parse_list(text: &str) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    for part in text.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => out.extend(a.parse::<usize>().ok()?..=b.parse::<usize>().ok()?),
+            None => out.push(part.parse().ok()?),
+        }
+    }
+    Some(out)
+}
+
+/// The CPUs the calling thread may run on (inherited by the threads it starts), in order.
 #[cfg(target_os = "linux")]
 pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set.
@@ -43,6 +67,11 @@ pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
 }
 
 #[cfg(not(target_os = "linux"))]
+pub(crate) fn online_cpus() -> io::Result<Vec<usize>> {
+    allowed_cpus()
+}
+
+#[cfg(not(target_os = "linux"))]
 pub(crate) fn bind_current_thread(_cpu: usize) -> io::Result<()> {
     allowed_cpus().map(drop)
 }
@@ -70,6 +99,13 @@ pub(crate) fn describe(cpus: &[usize]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parses_kernel_lists() {
+        assert_eq!(super::parse_list("0-3,6"), Some(vec![0, 1, 2, 3, 6]));
+        assert_eq!(super::parse_list("0"), Some(vec![0]));
+        assert_eq!(super::parse_list("x"), None);
+    }
+
     #[test]
     fn describes_ranges() {
         assert_eq!(super::describe(&[0, 1, 2, 3, 6, 8, 9]), "0-3, 6, 8-9");

@@ -222,27 +222,29 @@ impl Builder {
         if self.worker_cpus.is_none() && !self.pin_workers {
             return Ok(None);
         }
-        let allowed = crate::placement::allowed_cpus()?;
         let cpus = match &self.worker_cpus {
             Some(list) => {
+                let online = crate::placement::online_cpus()?;
                 if list.is_empty() {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
                         "pinwheel::Builder::worker_cpus: the list of CPUs is empty",
                     ));
                 }
-                if let Some(bad) = list.iter().find(|c| !allowed.contains(c)) {
+                if let Some(bad) = list.iter().find(|c| !online.contains(c)) {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
                         format!(
-                            "pinwheel::Builder::worker_cpus: CPU {bad} does not exist or this process may not run on it; the CPUs available are {}",
-                            crate::placement::describe(&allowed)
+                            "pinwheel::Builder::worker_cpus: CPU {bad} does not exist (or is offline); the CPUs available are {}",
+                            crate::placement::describe(&online)
                         ),
                     ));
                 }
                 list.clone()
             }
-            None => allowed,
+            // The CPUs the building thread may use (all of them, unless the process was
+            // started under `taskset` or the like).
+            None => crate::placement::allowed_cpus()?,
         };
         Ok(Some((0..workers).map(|i| cpus[i % cpus.len()]).collect()))
     }

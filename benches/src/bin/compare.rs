@@ -101,6 +101,22 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if pinwheel_benches::pinned() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cfg.workers >= cpus {
+            eprintln!(
+                "compare: PINWHEEL_BENCH_PIN needs a CPU left for the load generator; use --workers {} or fewer",
+                cpus - 1
+            );
+            return ExitCode::from(2);
+        }
+        // The load generator (this thread) on the CPUs the servers do not use.
+        pinwheel_benches::bind_current_thread(cfg.workers..cpus);
+        println!(
+            "# servers pinned to CPUs 0..{}, load generator to the rest",
+            cfg.workers
+        );
+    }
     println!(
         "# {} workers, {} rounds per runtime (alternating), medians per iteration",
         cfg.workers, cfg.rounds
