@@ -239,10 +239,11 @@ impl Inner {
                 }
             }
         }
-        st.threads -= 1;
         drop(st);
-        self.exited.notify_all();
+        // Before counting out, so that whoever waits for the pool sees the hook done.
         self.config.hooks.stop();
+        lock(&self.state).threads -= 1;
+        self.exited.notify_all();
     }
 }
 
