@@ -72,7 +72,10 @@ struct Inner {
 #[derive(Default)]
 struct State {
     queue: VecDeque<Notified>,
+    /// Threads that count against `max_threads`.
     threads: usize,
+    /// Threads not yet finished (their stop hook included).
+    alive: usize,
     idle: usize,
     /// Idle threads told to take work and not yet awake.
     notified: usize,
@@ -147,7 +150,7 @@ impl BlockingPool {
     /// Waits until every pool thread has exited, or `deadline`; `true` if they all did.
     pub(crate) fn wait(&self, deadline: Instant) -> bool {
         let mut st = lock(&self.inner.state);
-        while st.threads > 0 {
+        while st.alive > 0 {
             let now = Instant::now();
             if now >= deadline {
                 return false;
@@ -185,6 +188,7 @@ impl Inner {
             return;
         }
         st.threads += 1;
+        st.alive += 1;
         let first = st.threads == 1;
         drop(st);
         let inner = self.clone();
@@ -194,6 +198,7 @@ impl Inner {
         if let Err(e) = spawned {
             let mut st = lock(&self.state);
             st.threads -= 1;
+            st.alive -= 1;
             let stranded = st.threads == 0;
             drop(st);
             tracing::error!(
@@ -239,10 +244,13 @@ impl Inner {
                 }
             }
         }
+        // Counted out of the pool's capacity together with the decision to leave (a push
+        // that sees fewer threads starts a new one); counted out of `alive` only after the
+        // stop hook, which is what shutdown waits for.
+        st.threads -= 1;
         drop(st);
-        // Before counting out, so that whoever waits for the pool sees the hook done.
         self.config.hooks.stop();
-        lock(&self.state).threads -= 1;
+        lock(&self.state).alive -= 1;
         self.exited.notify_all();
     }
 }
