@@ -233,8 +233,9 @@ impl Inner {
                     .wait_timeout(st, self.config.keep_alive)
                     .unwrap_or_else(|e| e.into_inner());
                 st = g;
-                if st.notified > 0 {
-                    st.notified -= 1;
+                if st.notified > 0 || !st.queue.is_empty() {
+                    // Told to take work (or work is there whoever was told): go and take it.
+                    st.notified = st.notified.saturating_sub(1);
                     st.idle -= 1;
                     continue 'work;
                 }
