@@ -9,12 +9,15 @@
 //!   on every read and write, which costs a field write).
 //! - Backends are checked on a timer (a TCP connect); a backend that refuses a connection is
 //!   marked down at once. No backend up: `503 Service Unavailable`.
+//! - Soft stop (Ctrl-C), as HAProxy does it: stop accepting, then tell every thread through its
+//!   mailbox to close its idle keep-alive connections (a request in flight is answered
+//!   first), and wait for the sessions to end.
 //! - `/stats` on a separate port: the backends, each thread's own counters (collected by asking
 //!   every thread through a [`WorkList`]: the counters are plain `Cell`s that only their
 //!   thread touches) and [`pinwheel::Handle::metrics`], HAProxy's `show activity`; `/tasks`
 //!   lists the live tasks ([`pinwheel::Handle::dump_tasks`], HAProxy's `show tasks`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt::{self, Write as _};
@@ -292,6 +295,33 @@ struct ThreadCounters {
 thread_local! {
     /// Per proxy (several may share a runtime in tests), this thread's counters.
     static COUNTERS: RefCell<HashMap<u64, ThreadCounters>> = RefCell::new(HashMap::new());
+    /// Per proxy, this thread's client sessions, so that a soft stop can reach them.
+    static SESSIONS: RefCell<HashMap<u64, Vec<std::rc::Weak<SoftStop>>>> =
+        RefCell::new(HashMap::new());
+}
+
+/// What a worker is asked through the proxy's work list.
+enum Ask {
+    /// Its counters, for `/stats`.
+    Counters(Arc<Gather>),
+    /// To close its sessions' idle keep-alive connections (soft stop).
+    SoftStop,
+}
+
+/// A session's soft-stop flag and the waker to tell it by; only its thread touches it.
+#[derive(Default)]
+struct SoftStop {
+    asked: Cell<bool>,
+    waker: RefCell<Option<std::task::Waker>>,
+}
+
+impl SoftStop {
+    fn ask(&self) {
+        self.asked.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
 }
 
 fn count(proxy: u64, f: impl FnOnce(&mut ThreadCounters)) {
@@ -307,7 +337,7 @@ pub struct Proxy {
     embedded: Vec<Server>,
     listen_addr: SocketAddr,
     stats_addr: Option<SocketAddr>,
-    collect: WorkList<Arc<Gather>>,
+    collect: WorkList<Ask>,
 }
 
 impl Proxy {
@@ -361,11 +391,21 @@ impl Proxy {
         check_backends(&shared).await;
         drop(pinwheel::spawn(health_checks(shared.clone())));
 
-        // Each worker answers "what are your counters?" through its mailbox.
-        let collect = WorkList::new(move |gather: Arc<Gather>| {
-            let index = pinwheel::current_worker().unwrap_or(0);
-            let mine = COUNTERS.with(|c| c.borrow().get(&gather.proxy).copied());
-            gather.put(index, mine.unwrap_or_default());
+        // Each worker answers "what are your counters?" and "stop softly" through its
+        // mailbox, looking only at what its own thread holds.
+        let collect = WorkList::new(move |ask: Ask| match ask {
+            Ask::Counters(gather) => {
+                let index = pinwheel::current_worker().unwrap_or(0);
+                let mine = COUNTERS.with(|c| c.borrow().get(&gather.proxy).copied());
+                gather.put(index, mine.unwrap_or_default());
+            }
+            Ask::SoftStop => SESSIONS.with(|s| {
+                for session in s.borrow().get(&id).into_iter().flatten() {
+                    if let Some(session) = session.upgrade() {
+                        session.ask();
+                    }
+                }
+            }),
         });
 
         let front = Server::new();
@@ -426,11 +466,16 @@ impl Proxy {
         render_stats(&self.shared, &self.collect).await
     }
 
-    /// Stops accepting (clients and stats) and stops the health checks; live sessions go on.
+    /// Stops accepting (clients and stats) and the health checks, and asks every thread to
+    /// close its idle keep-alive connections (requests in flight are answered first).
     pub fn stop(&self) {
         self.shared.stopped.store(true, Ordering::SeqCst);
         self.front.stop();
         self.stats.stop();
+        for t in 0..self.collect.threads() {
+            // A closed list means the runtime is shutting down, sessions and all.
+            let _ = self.collect.push(t, Ask::SoftStop);
+        }
     }
 
     /// Waits for the client sessions to end, for at most `deadline`; `true` if they all did.
@@ -499,12 +544,40 @@ async fn client_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
         let (s, pool) = (s.clone(), pool.clone());
         async move { Ok::<_, Infallible>(forward(&s, &pool, peer, req).await) }
     });
-    let served = hyper::server::conn::http1::Builder::new()
+    let conn = hyper::server::conn::http1::Builder::new()
         .timer(pinwheel::hyper::Timer)
         .header_read_timeout(idle)
         .keep_alive(true)
-        .serve_connection(io, service)
-        .await;
+        .serve_connection(io, service);
+    // Reachable by a soft stop from this thread's mailbox handler.
+    let soft = Rc::new(SoftStop::default());
+    SESSIONS.with(|s| {
+        let mut s = s.borrow_mut();
+        let list = s.entry(id).or_default();
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Rc::downgrade(&soft));
+    });
+    if shared.stopped.load(Ordering::SeqCst) {
+        soft.asked.set(true); // accepted just before the stop
+    }
+    let mut conn = std::pin::pin!(conn);
+    let mut closing = false;
+    let served = std::future::poll_fn(|cx| {
+        if soft.asked.get() && !closing {
+            closing = true;
+            // hyper closes an idle connection now, a busy one after its response.
+            conn.as_mut().graceful_shutdown();
+        }
+        if !closing {
+            let mut w = soft.waker.borrow_mut();
+            if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *w = Some(cx.waker().clone());
+            }
+        }
+        conn.as_mut().poll(cx)
+    })
+    .await;
+    drop(soft);
     if let Err(e) = served {
         if !e.is_incomplete_message() {
             log(format_args!("client {peer}: {e}"));
@@ -755,7 +828,7 @@ impl Gather {
 }
 
 /// Asks every worker for its counters, through its mailbox.
-async fn collect_counters(proxy: u64, list: &WorkList<Arc<Gather>>) -> Vec<ThreadCounters> {
+async fn collect_counters(proxy: u64, list: &WorkList<Ask>) -> Vec<ThreadCounters> {
     let n = list.threads();
     let gather = Arc::new(Gather {
         proxy,
@@ -766,7 +839,7 @@ async fn collect_counters(proxy: u64, list: &WorkList<Arc<Gather>>) -> Vec<Threa
         }),
     });
     for t in 0..n {
-        if list.push(t, gather.clone()).is_err() {
+        if list.push(t, Ask::Counters(gather.clone())).is_err() {
             // The runtime is shutting down: report that thread as zeros.
             gather.put(t, ThreadCounters::default());
         }
@@ -774,7 +847,7 @@ async fn collect_counters(proxy: u64, list: &WorkList<Arc<Gather>>) -> Vec<Threa
     std::future::poll_fn(|cx| gather.poll_done(cx)).await
 }
 
-async fn render_stats(shared: &Shared, list: &WorkList<Arc<Gather>>) -> String {
+async fn render_stats(shared: &Shared, list: &WorkList<Ask>) -> String {
     let threads = collect_counters(shared.id, list).await;
     let mut out = String::new();
     let c = &shared.config;
@@ -832,7 +905,7 @@ async fn render_stats(shared: &Shared, list: &WorkList<Arc<Gather>>) -> String {
 }
 
 /// One connection to the stats port: `/stats` (or `/`) renders the page.
-async fn stats_session(shared: Arc<Shared>, list: WorkList<Arc<Gather>>, stream: TcpStream) {
+async fn stats_session(shared: Arc<Shared>, list: WorkList<Ask>, stream: TcpStream) {
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (shared, list) = (shared.clone(), list.clone());
         async move {

@@ -225,3 +225,38 @@ fn bad_flags_get_a_clear_error() {
     assert_eq!(c.server_timeout, Duration::from_secs(3));
     assert_eq!(c.check_interval, Duration::from_secs(60));
 }
+
+#[test]
+fn a_soft_stop_closes_idle_keep_alive_connections() {
+    let (_rt_a, a) = backend("backend A");
+    let rt = runtime(2);
+    rt.block_on(async {
+        let mut c = config(vec![a]);
+        // Only the soft stop can close the idle connection within the bound.
+        c.idle_timeout = Duration::from_secs(600);
+        let proxy = Proxy::start(c).await.unwrap();
+        let front = proxy.listen_addr();
+        // A keep-alive client: one request, then the connection stays open, idle.
+        let stream = pinwheel::net::TcpStream::connect(front).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(stream).await.unwrap();
+        let conn = pinwheel::spawn(conn);
+        let req = hyper::Request::get("/first")
+            .header("host", front.to_string())
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        drop(resp);
+        proxy.stop();
+        assert!(
+            proxy.drain(BOUND).await,
+            "the idle keep-alive connection was not closed by the soft stop"
+        );
+        // The client sees its connection end.
+        pinwheel::time::timeout(BOUND, conn)
+            .await
+            .expect("the client connection never ended")
+            .unwrap()
+            .unwrap();
+    });
+}
