@@ -23,7 +23,7 @@ fn measure(name: &str, prefix: &str, secs: u64, burst: impl FnOnce()) -> std::io
     // Clock ticks are 10 ms on Linux (USER_HZ = 100).
     let ms = (after - before) * 10;
     println!(
-        "{name:<9} {threads} workers idle for {secs} s: {ms} ms of CPU ({:.3}% of one core)",
+        "{name:<9} {threads} runtime threads (workers, and pinwheel's watchdog) idle for {secs} s: {ms} ms of CPU ({:.3}% of one core)",
         ms as f64 / (secs * 10) as f64
     );
     Ok(())
