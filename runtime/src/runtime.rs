@@ -68,6 +68,7 @@ pub struct Builder {
     watchdog: bool,
     max_blocking_threads: usize,
     thread_keep_alive: Duration,
+    io_events_per_poll: usize,
     worker_cpus: Option<Vec<usize>>,
     pin_workers: bool,
     hooks: ThreadHooks,
@@ -107,6 +108,7 @@ impl fmt::Debug for Builder {
             .field("watchdog", &self.watchdog)
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("thread_keep_alive", &self.thread_keep_alive)
+            .field("io_events_per_poll", &self.io_events_per_poll)
             .field("worker_cpus", &self.worker_cpus)
             .field("pin_workers", &self.pin_workers)
             .finish_non_exhaustive()
@@ -131,6 +133,7 @@ impl Builder {
             watchdog: true,
             max_blocking_threads: 512,
             thread_keep_alive: Duration::from_secs(10),
+            io_events_per_poll: EVENTS_PER_POLL,
             worker_cpus: None,
             pin_workers: false,
             hooks: ThreadHooks::default(),
@@ -141,6 +144,14 @@ impl Builder {
     /// 512, at least 1); tasks beyond wait in a queue. Started on demand.
     pub fn max_blocking_threads(&mut self, n: usize) -> &mut Builder {
         self.max_blocking_threads = n;
+        self
+    }
+
+    /// How many readiness events a worker takes from its poller in one call (default 1024, from
+    /// 1 to 65,536; tokio's `max_io_events_per_tick`). Wakers are called after each batch.
+    /// Other values make [`build`](Self::build) fail with `InvalidInput`.
+    pub fn io_events_per_poll(&mut self, n: usize) -> &mut Builder {
+        self.io_events_per_poll = n;
         self
     }
 
@@ -276,6 +287,15 @@ impl Builder {
                 ),
             ));
         }
+        if !(1..=65_536).contains(&self.io_events_per_poll) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "pinwheel::Builder::io_events_per_poll({}): the batch must hold 1 to 65536 events",
+                    self.io_events_per_poll
+                ),
+            ));
+        }
         if self.max_blocking_threads == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -302,8 +322,8 @@ impl Builder {
         let mut drivers = Vec::with_capacity(n);
         let mut io = Vec::with_capacity(n);
         for i in 0..n {
-            let (driver, handle) =
-                pinwheel_io_driver::Driver::new(EVENTS_PER_POLL).map_err(|e| {
+            let (driver, handle) = pinwheel_io_driver::Driver::new(self.io_events_per_poll)
+                .map_err(|e| {
                     io::Error::new(
                         e.kind(),
                         format!("pinwheel: could not create the I/O poller of worker {i}: {e}"),

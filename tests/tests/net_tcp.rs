@@ -373,3 +373,52 @@ fn names_are_resolved_on_the_blocking_pool() {
         assert!(err.to_string().contains("no-port-here"), "{err}");
     });
 }
+
+#[test]
+fn a_small_io_event_batch_still_serves_every_connection() {
+    // One event per poll: many ready sockets are taken one batch at a time, none lost.
+    let rt = pinwheel::Builder::new()
+        .worker_threads(1)
+        .io_events_per_poll(1)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = pinwheel::spawn(async move {
+            let mut done = Vec::new();
+            for _ in 0..8 {
+                let (s, _) = listener.accept().await.unwrap();
+                done.push(pinwheel::spawn(async move {
+                    let mut b = [0u8; 1];
+                    s.read_exact(&mut b).await.unwrap();
+                    s.write_all(&b).await.unwrap();
+                }));
+            }
+            for d in done {
+                d.await.unwrap();
+            }
+        });
+        let mut clients = Vec::new();
+        for i in 0..8u8 {
+            let c = pinwheel::net::TcpStream::connect(addr).await.unwrap();
+            c.write_all(&[i]).await.unwrap();
+            clients.push((i, c));
+        }
+        for (i, c) in clients {
+            let mut b = [0u8; 1];
+            c.read_exact(&mut b).await.unwrap();
+            assert_eq!(b[0], i);
+        }
+        server.await.unwrap();
+    });
+    for bad in [0, 65_537] {
+        let err = pinwheel::Builder::new()
+            .io_events_per_poll(bad)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("io_events_per_poll"), "{err}");
+    }
+}
