@@ -86,14 +86,24 @@ pub(crate) struct ThreadHooks {
 
 impl ThreadHooks {
     pub(crate) fn start(&self) {
-        if let Some(f) = &self.start {
-            f();
-        }
+        run_hook(self.start.as_ref(), "on_thread_start");
     }
 
     pub(crate) fn stop(&self) {
-        if let Some(f) = &self.stop {
-            f();
+        run_hook(self.stop.as_ref(), "on_thread_stop");
+    }
+}
+
+/// Runs a user hook; a panic in it is reported and does not take the thread down (a worker
+/// that died at start would strand the tasks routed to it).
+fn run_hook(hook: Option<&Hook>, name: &str) {
+    if let Some(f) = hook {
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f())).is_err() {
+            tracing::error!(
+                target: "pinwheel::runtime",
+                thread = std::thread::current().name().unwrap_or("?"),
+                "pinwheel::Builder::{name}: the hook panicked; the thread goes on without it"
+            );
         }
     }
 }

@@ -215,3 +215,23 @@ fn a_cpu_that_does_not_exist_is_a_clear_error() {
 fn spawn_blocking_outside_a_runtime_panics() {
     drop(pinwheel::spawn_blocking(|| ()));
 }
+
+#[test]
+fn a_panicking_thread_hook_does_not_take_the_runtime_down() {
+    let rt = Builder::new()
+        .worker_threads(2)
+        .on_thread_start(|| panic!("hook boom"))
+        .build()
+        .unwrap();
+    // Both workers run tasks despite the hook's panic.
+    for k in 0..2 {
+        let on = rt
+            .block_on(
+                rt.handle()
+                    .spawn_on(ThreadMask::one(k), async { pinwheel::current_worker() }),
+            )
+            .unwrap();
+        assert_eq!(on, Some(k));
+    }
+    assert_eq!(rt.block_on(rt.handle().spawn_blocking(|| 5)).unwrap(), 5);
+}
