@@ -245,3 +245,17 @@ async fn timer_reset_moves_the_same_sleep() {
         .expect("the reset sleep never fired");
     assert!(start.elapsed() >= Duration::from_millis(20));
 }
+
+#[test]
+#[should_panic(expected = "pinwheel::time::sleep must be called from inside a pinwheel runtime")]
+fn the_hyper_timer_outside_a_runtime_panics_naming_the_rule() {
+    use hyper::rt::Timer as _;
+    drop(pinwheel::hyper::Timer.sleep(Duration::from_secs(1)));
+}
+
+#[test]
+#[should_panic(expected = "spawn_local")]
+fn the_local_executor_off_the_workers_panics_naming_the_rule() {
+    use hyper::rt::Executor as _;
+    pinwheel::hyper::LocalExecutor.execute(async {});
+}
