@@ -218,8 +218,12 @@ impl AcceptChurn {
     }
 }
 
-/// Starts pinwheel's echo server: `net::serve`, sessions pinned round-robin.
-fn pinwheel_echo(rt: &Pinwheel) -> SocketAddr {
+/// Starts a pinwheel server on a loopback port: `net::serve`, sessions pinned round-robin,
+/// each running `session` on its connection (TCP_NODELAY on).
+fn pinwheel_server<Fut>(rt: &Pinwheel, session: fn(pinwheel::net::TcpStream) -> Fut) -> SocketAddr
+where
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     rt.0.block_on(async {
         let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -227,54 +231,74 @@ fn pinwheel_echo(rt: &Pinwheel) -> SocketAddr {
         let addr = listener.local_addr().unwrap();
         drop(pinwheel::spawn(pinwheel::net::serve(
             listener,
-            |s: pinwheel::net::TcpStream, _| async move {
+            move |s: pinwheel::net::TcpStream, _| {
                 let _ = s.set_nodelay(true);
-                let mut buf = vec![0u8; 4096];
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if s.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
+                session(s)
             },
         )));
         addr
     })
 }
 
-/// Starts tokio's echo server: a plain accept loop and `tokio::spawn` per connection.
-fn tokio_echo(rt: &Tokio) -> SocketAddr {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// Starts a tokio server on a loopback port: a plain accept loop and `tokio::spawn` per
+/// connection running `session` (TCP_NODELAY on).
+fn tokio_server<Fut>(rt: &Tokio, session: fn(tokio::net::TcpStream) -> Fut) -> SocketAddr
+where
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     rt.0.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             loop {
-                let Ok((mut s, _)) = listener.accept().await else {
+                let Ok((s, _)) = listener.accept().await else {
                     continue;
                 };
-                tokio::spawn(async move {
-                    let _ = s.set_nodelay(true);
-                    let mut buf = vec![0u8; 4096];
-                    loop {
-                        match s.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => {
-                                if s.write_all(&buf[..n]).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                });
+                let _ = s.set_nodelay(true);
+                tokio::spawn(session(s));
             }
         });
         addr
     })
+}
+
+/// pinwheel's echo session.
+async fn pinwheel_echo_session(s: pinwheel::net::TcpStream) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if s.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// tokio's echo session.
+async fn tokio_echo_session(mut s: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 4096];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if s.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn pinwheel_echo(rt: &Pinwheel) -> SocketAddr {
+    pinwheel_server(rt, pinwheel_echo_session)
+}
+
+fn tokio_echo(rt: &Tokio) -> SocketAddr {
+    tokio_server(rt, tokio_echo_session)
 }
 
 impl<const SIZE: usize> Workload<Pinwheel> for Echo<SIZE> {
@@ -378,46 +402,22 @@ async fn hello_service(
 
 /// pinwheel: `net::serve` (sessions pinned round-robin), hyper on `TcpStream` directly.
 fn pinwheel_http(rt: &Pinwheel) -> SocketAddr {
-    rt.0.block_on(async {
-        let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(pinwheel::spawn(pinwheel::net::serve(
-            listener,
-            |s: pinwheel::net::TcpStream, _| async move {
-                let _ = s.set_nodelay(true);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(s, hyper::service::service_fn(hello_service))
-                    .await;
-            },
-        )));
-        addr
+    pinwheel_server(rt, |s| async move {
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(s, hyper::service::service_fn(hello_service))
+            .await;
     })
 }
 
 /// tokio: a plain accept loop, `tokio::spawn` per connection, hyper through `TokioIo`.
 fn tokio_http(rt: &Tokio) -> SocketAddr {
-    rt.0.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let Ok((s, _)) = listener.accept().await else {
-                    continue;
-                };
-                tokio::spawn(async move {
-                    let _ = s.set_nodelay(true);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(
-                            hyper_util::rt::TokioIo::new(s),
-                            hyper::service::service_fn(hello_service),
-                        )
-                        .await;
-                });
-            }
-        });
-        addr
+    tokio_server(rt, |s| async move {
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(
+                hyper_util::rt::TokioIo::new(s),
+                hyper::service::service_fn(hello_service),
+            )
+            .await;
     })
 }
 
