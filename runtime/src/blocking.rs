@@ -13,9 +13,8 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::ThreadMask;
@@ -23,10 +22,18 @@ use crate::runtime::ThreadHooks;
 use crate::scheduler::OwnedTasks;
 use crate::task::{Id, JoinHandle, NewTask, Notified, RawTask, Schedule, new_task};
 
-/// Locks one of the pool's (std) mutexes, going on through poisoning: the pool's critical
-/// sections never panic half-way.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+use crate::loom::{Condvar, Mutex, lock};
+
+/// Starts a pool thread (a loom thread in the models).
+fn spawn_thread(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    #[cfg(not(loom))]
+    return std::thread::Builder::new().name(name).spawn(f).map(drop);
+    #[cfg(loom)]
+    {
+        let _ = name;
+        loom::thread::spawn(f);
+        Ok(())
+    }
 }
 
 /// The future of a blocking task: runs the closure once.
@@ -192,9 +199,9 @@ impl Inner {
         let first = st.threads == 1;
         drop(st);
         let inner = self.clone();
-        let spawned = thread::Builder::new()
-            .name(format!("{}-blocking", self.config.thread_name))
-            .spawn(move || inner.run_thread());
+        let spawned = spawn_thread(format!("{}-blocking", self.config.thread_name), move || {
+            inner.run_thread()
+        });
         if let Err(e) = spawned {
             let mut st = lock(&self.state);
             st.threads -= 1;
@@ -265,5 +272,57 @@ impl Schedule for Arc<Inner> {
 
     fn release(&self, task: RawTask) -> bool {
         self.owned.remove(task)
+    }
+}
+
+#[cfg(all(test, loom))]
+mod tests_loom {
+    use std::panic::Location;
+    use std::time::Duration;
+
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    use super::{BlockingPool, PoolConfig};
+
+    fn pool() -> BlockingPool {
+        BlockingPool::new(PoolConfig {
+            max_threads: 1,
+            keep_alive: Duration::from_secs(10),
+            thread_name: "model".into(),
+            hooks: Default::default(),
+        })
+    }
+
+    /// Two producers (one on another thread) and one pool thread: both closures run (the
+    /// second is never stranded in the queue while the only thread goes idle), then shutdown
+    /// lets the thread leave (loom reports a deadlock otherwise).
+    #[test]
+    fn pushes_are_picked_up_and_shutdown_ends_the_pool() {
+        crate::loom::model(|| {
+            let pool = Arc::new(pool());
+            let ran = Arc::new(AtomicUsize::new(0));
+            let (p, r) = (pool.clone(), ran.clone());
+            let producer = loom::thread::spawn(move || {
+                drop(p.spawn(
+                    move || {
+                        r.fetch_add(1, SeqCst);
+                    },
+                    Location::caller(),
+                ));
+            });
+            let r = ran.clone();
+            drop(pool.spawn(
+                move || {
+                    r.fetch_add(1, SeqCst);
+                },
+                Location::caller(),
+            ));
+            producer.join().unwrap();
+            while ran.load(SeqCst) < 2 {
+                loom::thread::yield_now();
+            }
+            pool.begin_shutdown();
+        });
     }
 }
