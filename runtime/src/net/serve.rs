@@ -147,17 +147,15 @@ impl Server {
 
     /// Wakes every accept loop and `drain` waiting on this server (they look again).
     fn wake_waiters(&self) {
-        let waiters: Vec<Waker> = self
-            .inner
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain()
-            .map(|(_, w)| w)
-            .collect();
+        let waiters: Vec<Waker> = self.waiters().drain().map(|(_, w)| w).collect();
         for w in waiters {
             w.wake();
         }
+    }
+
+    /// The wakers of the accept loops and drains waiting on this server.
+    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waker>> {
+        self.inner.waiters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A waiter slot, freed when the guard drops.
@@ -489,12 +487,7 @@ struct WaiterSlot {
 
 impl WaiterSlot {
     fn register(&self, waker: &Waker) {
-        let mut waiters = self
-            .server
-            .inner
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut waiters = self.server.waiters();
         match waiters.get_mut(&self.id) {
             Some(w) if w.will_wake(waker) => {}
             Some(w) => w.clone_from(waker),
@@ -507,12 +500,7 @@ impl WaiterSlot {
 
 impl Drop for WaiterSlot {
     fn drop(&mut self) {
-        self.server
-            .inner
-            .waiters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
+        self.server.waiters().remove(&self.id);
     }
 }
 
