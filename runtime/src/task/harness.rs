@@ -109,9 +109,15 @@ unsafe fn cell<'a, F: Future, S>(ptr: NonNull<Header>) -> &'a Cell<F, S> {
     unsafe { ptr.cast::<Cell<F, S>>().as_ref() }
 }
 
+/// Runs a task popped from a queue; consumes the queue's reference.
+///
+/// Every borrow of the cell made here ends before the reference is given up (the borrow rule,
+/// on `Header`): the span guard is scoped to the poll itself (`poll_in_span`), and `finish`,
+/// `schedule_with` and `drop_reference` work from the raw pointer.
 unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
-    // SAFETY: the vtable is only reached through tasks of this type; the caller's queue
-    // reference keeps it alive until it is given up below.
+    // SAFETY: the vtable is only reached through tasks of this type; the queue's reference
+    // (ours) keeps the cell alive, and `cell` is not used after that reference is given up
+    // below (the borrow rule).
     let cell = unsafe { cell::<F, S>(ptr) };
     let raw = RawTask(ptr);
     match cell.header.state.transition_to_running() {
@@ -119,38 +125,49 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
         ToRunning::Skip => unsafe { raw.drop_reference() },
         ToRunning::Cancel => {
             let out = cancel_future(cell);
-            finish(cell, out, 1);
+            // SAFETY: we hold RUNNING and the queue's reference, and give it up here.
+            unsafe { finish::<F, S>(ptr, out, 1) };
         }
-        ToRunning::Poll => {
-            let waker = waker_ref(raw);
-            let mut cx = Context::from_waker(&waker);
-            let _entered = cell.span.as_deref().map(tracing::Span::enter);
-            tracing::trace!(target: "pinwheel::task", task_id = cell.header.id.as_u64(), "poll");
-            let polled = catch_unwind(AssertUnwindSafe(|| poll_future(cell, &mut cx)));
-            match polled {
-                Ok(Poll::Pending) => match cell.header.state.transition_to_idle() {
-                    // SAFETY: we own the queue's reference.
-                    ToIdle::Idle => unsafe { raw.drop_reference() },
-                    // SAFETY: the queue's reference is handed on to the next queue.
-                    ToIdle::Notified => unsafe { schedule_with::<F, S>(ptr, true) },
-                    ToIdle::Cancelled => {
-                        let out = cancel_future(cell);
-                        finish(cell, out, 1);
-                    }
-                },
-                Ok(Poll::Ready(out)) => {
-                    tracing::trace!(target: "pinwheel::task", task_id = cell.header.id.as_u64(), "complete");
-                    finish(cell, Ok(out), 1)
+        ToRunning::Poll => match poll_in_span(cell) {
+            Ok(Poll::Pending) => match cell.header.state.transition_to_idle() {
+                // SAFETY: we own the queue's reference.
+                ToIdle::Idle => unsafe { raw.drop_reference() },
+                // SAFETY: the queue's reference is handed on to the next queue.
+                ToIdle::Notified => unsafe { schedule_with::<F, S>(ptr, true) },
+                ToIdle::Cancelled => {
+                    let out = cancel_future(cell);
+                    // SAFETY: we hold RUNNING and the queue's reference, and give it up.
+                    unsafe { finish::<F, S>(ptr, out, 1) };
                 }
-                Err(payload) => {
-                    // The future is dropped here, on its own thread; a second panic from its
-                    // Drop is swallowed so the first payload is the one reported.
-                    let _ = cancel_future(cell);
-                    finish(cell, Err(JoinError::panic(cell.header.id, payload)), 1);
-                }
+            },
+            // SAFETY: we hold RUNNING and the queue's reference, and give it up.
+            Ok(Poll::Ready(out)) => unsafe { finish::<F, S>(ptr, Ok(out), 1) },
+            Err(payload) => {
+                // The future is dropped here, on its own thread; a second panic from its
+                // Drop is swallowed so the first payload is the one reported.
+                let _ = cancel_future(cell);
+                let err = JoinError::panic(cell.header.id, payload);
+                // SAFETY: we hold RUNNING and the queue's reference, and give it up.
+                unsafe { finish::<F, S>(ptr, Err(err), 1) };
             }
-        }
+        },
     }
+}
+
+/// Polls the future once inside the task's span (when it has one), catching a panic. The
+/// span is entered and exited here, so its guard (a borrow of the cell) is gone before the
+/// caller gives its reference up; "complete" is still logged inside the span.
+fn poll_in_span<F: Future, S>(cell: &Cell<F, S>) -> std::thread::Result<Poll<F::Output>> {
+    let waker = waker_ref(&cell.header);
+    let mut cx = Context::from_waker(&waker);
+    let _entered = cell.span.as_deref().map(tracing::Span::enter);
+    let id = cell.header.id.as_u64();
+    tracing::trace!(target: "pinwheel::task", task_id = id, "poll");
+    let polled = catch_unwind(AssertUnwindSafe(|| poll_future(cell, &mut cx)));
+    if matches!(polled, Ok(Poll::Ready(_))) {
+        tracing::trace!(target: "pinwheel::task", task_id = id, "complete");
+    }
+    polled
 }
 
 /// Polls the future; drops it right away when it is done. Needs `RUNNING`.
@@ -187,38 +204,49 @@ fn cancel_future<F: Future, S>(cell: &Cell<F, S>) -> Result<F::Output, JoinError
 
 /// Stores the output, completes the task, tells the JoinHandle, leaves the owned list, and
 /// drops `refs` references plus the list's one.
-fn finish<F: Future, S: Schedule>(
-    cell: &Cell<F, S>,
+///
+/// # Safety
+///
+/// `ptr` is a live task of type `Cell<F, S>`; the caller holds `RUNNING` and `refs`
+/// references, gives them up here, and does not use any borrow of the cell afterwards (the
+/// borrow rule, on `Header`): this may free the task.
+unsafe fn finish<F: Future, S: Schedule>(
+    ptr: NonNull<Header>,
     out: Result<F::Output, JoinError>,
     refs: usize,
 ) {
-    cell.stage.with_mut(|stage| {
-        // SAFETY: RUNNING gives this thread the only access to the stage; it is Consumed.
-        unsafe { *stage = Stage::Finished(out) }
-    });
-    let prev = cell.header.state.transition_to_complete();
-    if !prev.has(JOIN_INTEREST) {
-        // Nobody will read the output: drop it here, on the task's thread.
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            cell.stage.with_mut(|stage| {
-                // SAFETY: with no JoinHandle left, the completer owns the output.
-                drop(mem::replace(unsafe { &mut *stage }, Stage::Consumed));
-            })
-        }));
-    } else if prev.has(JOIN_WAKER) {
-        cell.join_waker.with(|w| {
-            // SAFETY: JOIN_WAKER was set when COMPLETE was: the JoinHandle no longer writes
-            // the slot, and it holds a waker.
-            if let Some(w) = unsafe { &*w } {
-                w.wake_by_ref();
-            }
+    let last = {
+        // SAFETY: the caller's references keep the cell alive until the decrement that ends
+        // this scope (the borrow rule, 3).
+        let cell = unsafe { cell::<F, S>(ptr) };
+        cell.stage.with_mut(|stage| {
+            // SAFETY: RUNNING gives this thread the only access to the stage; it is Consumed.
+            unsafe { *stage = Stage::Finished(out) }
         });
-    }
-    let raw = RawTask(NonNull::from(&cell.header));
-    let released = cell.scheduler.release(raw);
-    if cell.header.state.ref_dec_n(refs + released as usize) {
-        // SAFETY: those were the last references.
-        unsafe { dealloc::<F, S>(raw.0) }
+        let prev = cell.header.state.transition_to_complete();
+        if !prev.has(JOIN_INTEREST) {
+            // Nobody will read the output: drop it here, on the task's thread.
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                cell.stage.with_mut(|stage| {
+                    // SAFETY: with no JoinHandle left, the completer owns the output.
+                    drop(mem::replace(unsafe { &mut *stage }, Stage::Consumed));
+                })
+            }));
+        } else if prev.has(JOIN_WAKER) {
+            cell.join_waker.with(|w| {
+                // SAFETY: JOIN_WAKER was set when COMPLETE was: the JoinHandle no longer
+                // writes the slot, and it holds a waker.
+                if let Some(w) = unsafe { &*w } {
+                    w.wake_by_ref();
+                }
+            });
+        }
+        let released = cell.scheduler.release(RawTask(ptr));
+        cell.header.state.ref_dec_n(refs + released as usize)
+    };
+    if last {
+        // SAFETY: those were the last references, and no borrow of the cell is left.
+        unsafe { dealloc::<F, S>(ptr) }
     }
 }
 
@@ -230,7 +258,8 @@ unsafe fn schedule<F: Future, S: Schedule>(ptr: NonNull<Header>) {
 
 unsafe fn schedule_with<F: Future, S: Schedule>(ptr: NonNull<Header>, yielded: bool) {
     // SAFETY: the caller gives us a reference, so the task (and its scheduler) is alive here;
-    // `S::schedule` stops using the pointer once it has queued the task.
+    // `S::schedule` stops using `sched` once it has queued the task, and nothing here touches
+    // the cell after that call (the borrow rule, on `Header`).
     unsafe {
         let cell = ptr.cast::<Cell<F, S>>().as_ptr();
         let sched: *const S = &raw const (*cell).scheduler;
@@ -248,7 +277,8 @@ unsafe fn try_read_output<F: Future, S: Schedule>(
     dst: *mut (),
     waker: &Waker,
 ) {
-    // SAFETY: the JoinHandle's reference keeps the task alive.
+    // SAFETY: the JoinHandle's reference keeps the task alive, and it keeps it past this call
+    // (the borrow rule, on `Header`).
     let cell = unsafe { cell::<F, S>(ptr) };
     if can_read_output(cell, waker) {
         let out = cell.stage.with_mut(|stage| {
@@ -297,7 +327,8 @@ fn can_read_output<F: Future, S>(cell: &Cell<F, S>, waker: &Waker) -> bool {
 }
 
 unsafe fn drop_join_handle<F: Future, S: Schedule>(ptr: NonNull<Header>) {
-    // SAFETY: the JoinHandle's reference keeps the task alive.
+    // SAFETY: the JoinHandle's reference keeps the task alive; `cell` is not used once that
+    // reference is dropped at the end (the borrow rule, on `Header`).
     let cell = unsafe { cell::<F, S>(ptr) };
     if cell.header.state.unset_join_interested() {
         let _ = catch_unwind(AssertUnwindSafe(|| {
@@ -312,11 +343,13 @@ unsafe fn drop_join_handle<F: Future, S: Schedule>(ptr: NonNull<Header>) {
 }
 
 unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
-    // SAFETY: the caller's owned-list reference keeps the task alive.
+    // SAFETY: the caller's owned-list reference keeps the task alive; `cell` is not used once
+    // that reference is given up (the borrow rule).
     let cell = unsafe { cell::<F, S>(ptr) };
     if cell.header.state.transition_to_shutdown() {
         let out = cancel_future(cell);
-        finish(cell, out, 1);
+        // SAFETY: the transition gave us RUNNING; the list's reference is given up here.
+        unsafe { finish::<F, S>(ptr, out, 1) };
     } else {
         // Running elsewhere (it sees CANCELLED when its poll returns) or complete.
         // SAFETY: the caller's reference.

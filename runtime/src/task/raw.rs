@@ -54,6 +54,34 @@ pub(crate) const FLAG_NAMED: u8 = 4;
 pub(crate) const NEVER_POLLED: u32 = u32::MAX;
 
 /// The first field of every task allocation.
+///
+/// # Borrowing a task
+///
+/// This is the rule the `SAFETY` comments of `task/` cite as *the borrow rule*.
+///
+/// A task's allocation (its `Header`, and in `harness.rs` the rest of the `Cell`: scheduler,
+/// span, stage, join waker) lives as long as its reference count is not zero. The references
+/// are owned by: each run-queue entry (`Notified`), each `Waker`, the `JoinHandle`, each
+/// `AbortHandle`, and the owned-task list (while the task is in it, so a reader holding the
+/// list's lock holds that reference too).
+///
+/// 1. A borrow of anything inside the allocation (`&Header`, `&Cell`, `&Span` and a span guard,
+///    the stage, the join waker, the location read through the header) may be made only by a
+///    holder of one of those references, and must end *before* the holder gives its reference
+///    up: `drop_reference`, `ref_dec_n`, `finish`, a `Notified` handed to a queue (`schedule`),
+///    a list's reference taken by `close`/`take_where` and passed on. Once a reference is given
+///    up another thread may free the task at any moment, even if this thread thinks it holds
+///    another.
+/// 2. Code that may give up the last reference therefore works from the raw pointer
+///    (`NonNull<Header>` / `RawTask`) and makes each borrow in a scope that closes before the
+///    hand-off; a borrow never lives in a variable whose scope spans it, and never in a guard
+///    (such as `tracing::span::Entered`) whose drop runs after it.
+/// 3. The one borrow alive across a hand-off is the `&State` receiver of the atomic operation
+///    that performs it (`ref_dec_n`, `transition_to_notified_by_val`): the operation does not
+///    touch the task after its read-modify-write, exactly as `std::sync::Arc`'s `drop` does.
+/// 4. What outlives the task is copied out, never borrowed: the watchdog's sign holds the id (a
+///    number) and the spawn location (`&'static`), the task dump copies its fields while the
+///    owned-list lock holds the list's reference.
 #[repr(C)]
 pub(crate) struct Header {
     pub(crate) state: State,
@@ -83,8 +111,12 @@ unsafe impl Send for RawTask {}
 unsafe impl Sync for RawTask {}
 
 impl RawTask {
+    /// The task's header. The caller holds a reference to the task for as long as it uses the
+    /// borrow, and ends the borrow before giving that reference up (the borrow rule, on
+    /// [`Header`]).
     pub(crate) fn header(&self) -> &Header {
-        // SAFETY: a RawTask is only made from a live task, and used while a reference is held.
+        // SAFETY: the borrow rule: a RawTask is only used by a holder of one of the task's
+        // references, for no longer than it holds it.
         unsafe { self.0.as_ref() }
     }
 
@@ -94,8 +126,10 @@ impl RawTask {
     ///
     /// The caller owns a reference and gives it up.
     pub(crate) unsafe fn drop_reference(self) {
+        // The borrow of the state word ends with the decrement (the borrow rule, 3).
         if self.header().state.ref_dec_n(1) {
-            // SAFETY: that was the last reference: nobody else can reach the task.
+            // SAFETY: that was the last reference: nobody else can reach the task, so this
+            // thread may read the header once more and free it.
             unsafe { (self.header().vtable.dealloc)(self.0) }
         }
     }

@@ -1,7 +1,8 @@
 //! The `Waker` of a task: its data pointer is the task itself, each waker one reference.
 
+use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 use super::raw::{Header, RawTask};
@@ -9,20 +10,37 @@ use super::state::ToNotified;
 
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
 
-fn header<'a>(data: *const ()) -> &'a Header {
-    // SAFETY: a task waker's data is a live task header; the waker holds a reference.
+/// The header of the task a waker points at.
+///
+/// # Safety
+///
+/// `data` is a task waker's data pointer and the caller holds the waker's reference for as
+/// long as it uses the borrow (the borrow rule, on `Header`).
+unsafe fn header<'a>(data: *const ()) -> &'a Header {
+    // SAFETY: per the caller.
     unsafe { &*(data as *const Header) }
 }
 
+fn raw(data: *const ()) -> RawTask {
+    // SAFETY: a task waker's data pointer is the address of a task header (`waker_ref`, `clone`
+    // make no other), never null.
+    RawTask(unsafe { NonNull::new_unchecked(data.cast_mut().cast::<Header>()) })
+}
+
 unsafe fn clone(data: *const ()) -> RawWaker {
-    header(data).state.ref_inc();
+    // SAFETY: the waker being cloned holds a reference, and keeps it.
+    unsafe { header(data) }.state.ref_inc();
     RawWaker::new(data, &VTABLE)
 }
 
 unsafe fn wake(data: *const ()) {
-    tracing::trace!(target: "pinwheel::task", task_id = header(data).id.as_u64(), "wake");
-    let raw = RawTask(NonNull::from(header(data)));
-    match header(data).state.transition_to_notified_by_val() {
+    let raw = raw(data);
+    // SAFETY: this waker's reference keeps the task alive until the transition below gives it
+    // up; the header is not borrowed after that unless the transition handed the reference on
+    // (Submit) or it was the last (Dealloc) (the borrow rule, on `Header`).
+    let header = unsafe { header(data) };
+    tracing::trace!(target: "pinwheel::task", task_id = header.id.as_u64(), "wake");
+    match header.state.transition_to_notified_by_val() {
         // SAFETY: the waker's reference goes to the queue.
         ToNotified::Submit => unsafe { (raw.header().vtable.schedule)(raw.0) },
         // SAFETY: the waker held the last reference.
@@ -32,19 +50,41 @@ unsafe fn wake(data: *const ()) {
 }
 
 unsafe fn wake_by_ref(data: *const ()) {
-    tracing::trace!(target: "pinwheel::task", task_id = header(data).id.as_u64(), "wake");
-    RawTask(NonNull::from(header(data))).wake_by_ref();
+    let raw = raw(data);
+    tracing::trace!(target: "pinwheel::task", task_id = raw.header().id.as_u64(), "wake");
+    // The waker keeps its reference through this call.
+    raw.wake_by_ref();
 }
 
 unsafe fn drop_waker(data: *const ()) {
-    // SAFETY: the waker owned one reference.
-    unsafe { RawTask(NonNull::from(header(data))).drop_reference() }
+    // SAFETY: the waker owned one reference, given up here.
+    unsafe { raw(data).drop_reference() }
 }
 
 /// A waker for a task being polled, borrowing the poller's reference instead of taking one.
-pub(crate) fn waker_ref(task: RawTask) -> ManuallyDrop<Waker> {
-    let raw = RawWaker::new(task.0.as_ptr() as *const (), &VTABLE);
-    // SAFETY: the vtable's functions follow the RawWaker contract for task headers, and the
-    // ManuallyDrop keeps the borrowed reference from being dropped; clones take their own.
-    ManuallyDrop::new(unsafe { Waker::from_raw(raw) })
+///
+/// It lives no longer than the borrow of the header it was made from, so it cannot outlive
+/// the poller's reference (the borrow rule, on `Header`); clones take references of their own.
+pub(crate) struct WakerRef<'a> {
+    waker: ManuallyDrop<Waker>,
+    _task: PhantomData<&'a Header>,
+}
+
+impl std::ops::Deref for WakerRef<'_> {
+    type Target = Waker;
+
+    fn deref(&self) -> &Waker {
+        &self.waker
+    }
+}
+
+/// The waker of the task whose header is borrowed, for its poller.
+pub(crate) fn waker_ref(header: &Header) -> WakerRef<'_> {
+    let raw = RawWaker::new(ptr::from_ref(header).cast::<()>(), &VTABLE);
+    WakerRef {
+        // SAFETY: the vtable's functions follow the RawWaker contract for task headers, and the
+        // ManuallyDrop keeps the borrowed reference from being dropped.
+        waker: ManuallyDrop::new(unsafe { Waker::from_raw(raw) }),
+        _task: PhantomData,
+    }
 }
