@@ -102,15 +102,11 @@ fn an_idle_client_is_cut_by_the_idle_timeout() {
     let (_rt_a, a) = backend("backend A");
     let rt = runtime(2);
     let idle = Duration::from_millis(200);
-    let front = rt.block_on(async {
-        let mut c = config(vec![a]);
-        c.idle_timeout = idle;
-        let proxy = Proxy::start(c).await.unwrap();
-        let front = proxy.listen_addr();
-        // The proxy keeps running on the runtime's workers; its handle may go.
-        std::mem::forget(proxy);
-        front
-    });
+    let mut c = config(vec![a]);
+    c.idle_timeout = idle;
+    // The proxy runs on the runtime's workers while this thread plays the idle client.
+    let proxy = rt.block_on(Proxy::start(c)).unwrap();
+    let front = proxy.listen_addr();
     let start = Instant::now();
     let mut client = std::net::TcpStream::connect(front).unwrap();
     client.set_read_timeout(Some(BOUND)).unwrap();
@@ -129,6 +125,10 @@ fn an_idle_client_is_cut_by_the_idle_timeout() {
         "cut after {:?}, before the idle timeout",
         start.elapsed()
     );
+    rt.block_on(async {
+        proxy.stop();
+        assert!(proxy.drain(BOUND).await, "sessions did not drain");
+    });
 }
 
 #[test]
