@@ -175,22 +175,42 @@ impl Exec for Pinwheel {
 }
 
 /// A pinwheel runtime whose threads (and `block_on` callers) have a `tracing` subscriber
-/// installed, as a service that logs would: `tracing-subscriber`'s fmt layer at `info`,
-/// filtering out pinwheel's own events (`pinwheel=off`), writing to a sink. Compared with
-/// [`Pinwheel`] it measures what pinwheel's spans and events cost such a service.
-pub struct PinwheelTraced {
+/// installed: `tracing-subscriber`'s fmt layer writing to a sink. With `SPANS = false`
+/// ([`PinwheelTraced`]) it logs at `info` and filters pinwheel out (`pinwheel=off`), as a service
+/// that logs would; with `SPANS = true` ([`PinwheelSpans`]) it also wants `pinwheel::task` at
+/// `trace`, so every task gets its span, entered on every poll, and its events are formatted.
+/// Compared with [`Pinwheel`] it measures what pinwheel's instrumentation costs such a service.
+pub struct PinwheelSubscribed<const SPANS: bool> {
     rt: Pinwheel,
     dispatch: tracing::Dispatch,
 }
 
-impl Exec for PinwheelTraced {
-    const NAME: &'static str = "pinwheel+subscriber";
+/// A subscriber that filters pinwheel out (see [`PinwheelSubscribed`]).
+pub type PinwheelTraced = PinwheelSubscribed<false>;
+/// A subscriber that wants every task's span (see [`PinwheelSubscribed`]).
+pub type PinwheelSpans = PinwheelSubscribed<true>;
+
+impl<const SPANS: bool> Exec for PinwheelSubscribed<SPANS> {
+    const NAME: &'static str = if SPANS {
+        "pinwheel+spans"
+    } else {
+        "pinwheel+subscriber"
+    };
 
     fn build(workers: usize) -> Self {
+        use tracing_subscriber::filter::LevelFilter;
         use tracing_subscriber::layer::SubscriberExt;
         let filter = tracing_subscriber::filter::Targets::new()
             .with_default(tracing::Level::INFO)
-            .with_target("pinwheel", tracing_subscriber::filter::LevelFilter::OFF);
+            .with_target("pinwheel", LevelFilter::OFF)
+            .with_target(
+                "pinwheel::task",
+                if SPANS {
+                    LevelFilter::TRACE
+                } else {
+                    LevelFilter::OFF
+                },
+            );
         let subscriber = tracing_subscriber::registry()
             .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
             .with(filter);
@@ -204,7 +224,7 @@ impl Exec for PinwheelTraced {
             })
             .build()
             .expect("pinwheel runtime");
-        PinwheelTraced {
+        PinwheelSubscribed {
             rt: Pinwheel(rt),
             dispatch,
         }

@@ -22,7 +22,8 @@ pub mod capture {
     /// What the subscriber saw.
     #[derive(Default, Debug)]
     pub struct Log {
-        /// Each span's fields as `name=value ` text, by span id.
+        /// Each span's fields as `name=value ` text, by span id; `(root) ` ends the text of a
+        /// span made with `parent: None`.
         pub spans: HashMap<u64, String>,
         /// Each event's fields as text, with the text of the span it happened in.
         pub events: Vec<(String, Option<String>)>,
@@ -53,6 +54,9 @@ pub mod capture {
             let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
             let mut s = String::new();
             attrs.record(&mut Text(&mut s));
+            if attrs.is_root() {
+                s.push_str("(root) ");
+            }
             self.log.lock().unwrap().spans.insert(id, s);
             Id::from_u64(id)
         }

@@ -8,13 +8,16 @@ fn task_spans_and_events() {
     let log = capture::log();
     let rt = pinwheel::Builder::new().worker_threads(2).build().unwrap();
     let id = rt.block_on(async {
-        let h = pinwheel::task::Builder::new().name("traced").spawn(async {
-            pinwheel::yield_now().await; // a wake and a second poll
-            7
+        let parent = pinwheel::spawn(async {
+            let h = pinwheel::task::Builder::new().name("traced").spawn(async {
+                pinwheel::yield_now().await; // a wake and a second poll
+                7
+            });
+            let id = h.id().as_u64();
+            assert_eq!(h.await.unwrap(), 7);
+            id
         });
-        let id = h.id().as_u64();
-        assert_eq!(h.await.unwrap(), 7);
-        id
+        parent.await.unwrap()
     });
     let log = log.lock().unwrap();
     let span = log
@@ -24,6 +27,9 @@ fn task_spans_and_events() {
         .unwrap_or_else(|| panic!("no span for the named task: {:?}", log.spans));
     assert!(span.contains(&format!("task.id={id}")), "{span}");
     assert!(span.contains("rt_tracing.rs"), "the spawn location: {span}");
+    // Spawned from inside another task's poll, it is still a root span: a task outlives
+    // the poll that spawned it.
+    assert!(span.contains("(root)"), "a task span has no parent: {span}");
     let in_span = |what: &str| {
         log.events
             .iter()

@@ -55,8 +55,12 @@ where
     S: Schedule,
 {
     let location = meta.location;
+    // A root span (`parent: None`), as tokio's task spans are: a task outlives the poll that
+    // spawned it, and a child span would keep the spawner's span (and with chained spawns, a
+    // chain of them) alive in the subscriber and in every event's context.
     let span = tracing::trace_span!(
         target: "pinwheel::task",
+        parent: None,
         "task",
         task.id = id.as_u64(),
         task.name = meta.name.as_deref(),
