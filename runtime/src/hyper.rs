@@ -1,11 +1,11 @@
 //! [hyper] 1.x on pinwheel (feature `hyper`): an executor, a timer on the workers' wheels, and
-//! hyper's `Read`/`Write` for [`TcpStream`].
+//! hyper's `Read`/`Write` for the stream sockets.
 //!
 //! | hyper needs | pinwheel gives |
 //! | --- | --- |
 //! | `rt::Executor` (HTTP/2 streams, client connections) | [`Executor`] (work-stolen, `Send` futures) or [`LocalExecutor`] (pinned to the calling worker, like the session) |
 //! | `rt::Timer` (`header_read_timeout`, keep-alive) | [`Timer`]: sleeps on the polling worker's timer wheel; `reset` moves the same timer instead of boxing a new one |
-//! | `rt::Read` + `rt::Write` | implemented for [`TcpStream`] directly: reads go into hyper's uninitialised buffer without zero-filling it |
+//! | `rt::Read` + `rt::Write` | implemented for [`TcpStream`](crate::net::TcpStream) and [`UnixStream`](crate::net::UnixStream) directly: reads go into hyper's uninitialised buffer without zero-filling it |
 //!
 //! An HTTP/1.1 server whose sessions are pinned to the worker that owns their socket:
 //!
@@ -41,14 +41,11 @@
 //! [hyper]: https://docs.rs/hyper/1
 
 use std::future::Future;
-use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use hyper::rt;
-
-use crate::net::TcpStream;
 
 /// A hyper executor spawning each future with [`crate::spawn`]: work-stolen across the
 /// workers. Futures must be `Send`.
@@ -127,54 +124,5 @@ impl rt::Timer for Timer {
             Some(ours) => ours.get_mut().0.reset(new_deadline),
             None => *sleep = self.sleep_until(new_deadline),
         }
-    }
-}
-
-impl rt::Read for TcpStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: rt::ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        // SAFETY: `poll_read_uninit` only writes into the slice (through `recv`), never
-        // de-initialises a byte of it, as `as_mut` requires.
-        let n = match self.poll_read_uninit(cx, unsafe { buf.as_mut() }) {
-            Poll::Ready(Ok(n)) => n,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
-        // SAFETY: `recv` initialised the first `n` bytes of the slice it was given.
-        unsafe { buf.advance(n) };
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl rt::Write for TcpStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.poll_write_buf(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.poll_write_vectored_buf(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        true
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.shutdown(std::net::Shutdown::Write))
     }
 }

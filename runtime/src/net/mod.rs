@@ -1,4 +1,5 @@
-//! Networking: TCP sockets registered with the poller of the worker that creates them.
+//! Networking: TCP, UDP and Unix sockets registered with the poller of the worker that
+//! creates them.
 //!
 //! A socket made inside a task registers with that worker's `mio::Poll`, so its readiness
 //! events wake its task on the same thread. A socket used from another thread still works (its
@@ -30,74 +31,26 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-/// `futures_io::AsyncRead` for a type that reaches a `TcpStream` through `$get`.
-macro_rules! impl_async_read {
-    ($t:ty, $get:expr) => {
-        impl futures_io::AsyncRead for $t {
-            fn poll_read(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &mut [u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                let get: fn(&Self) -> &$crate::net::TcpStream = $get;
-                get(&self).poll_read_buf(cx, buf)
-            }
-        }
-    };
-}
-
-/// `futures_io::AsyncWrite` for a type that reaches a `TcpStream` through `$get`; closing
-/// shuts the write side down.
-macro_rules! impl_async_write {
-    ($t:ty, $get:expr) => {
-        impl futures_io::AsyncWrite for $t {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                let get: fn(&Self) -> &$crate::net::TcpStream = $get;
-                get(&self).poll_write_buf(cx, buf)
-            }
-
-            fn poll_write_vectored(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                bufs: &[std::io::IoSlice<'_>],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                let get: fn(&Self) -> &$crate::net::TcpStream = $get;
-                get(&self).poll_write_vectored_buf(cx, bufs)
-            }
-
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
-            }
-
-            fn poll_close(
-                self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                let get: fn(&Self) -> &$crate::net::TcpStream = $get;
-                std::task::Poll::Ready(get(&self).shutdown(std::net::Shutdown::Write))
-            }
-        }
-    };
-}
+#[macro_use]
+mod stream;
+#[macro_use]
+mod split;
 
 mod addr;
 mod serve;
-mod split;
 mod tcp;
 mod udp;
+#[cfg(unix)]
+pub mod unix;
 
 pub use addr::ToSocketAddrs;
-pub use serve::{Balance, Server, serve, serve_with};
-pub use split::{OwnedReadHalf, OwnedWriteHalf, ReadHalf, WriteHalf};
-pub use tcp::{TcpListener, TcpSocket, TcpStream};
+pub use serve::{Balance, Listener, Server, Shard, serve, serve_with};
+pub use tcp::{
+    OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpSocket, TcpStream, WriteHalf,
+};
 pub use udp::UdpSocket;
+#[cfg(unix)]
+pub use unix::{UnixDatagram, UnixListener, UnixStream};
 
 use std::io;
 

@@ -4,10 +4,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::{TcpListener, TcpSocket, TcpStream};
@@ -28,6 +29,103 @@ pub enum Balance {
     /// spreads connections, and nothing is handed off. The listener passed in must have been
     /// made with [`TcpSocket::set_reuseport`]`(true)`.
     Shards,
+}
+
+/// A listening socket [`serve`] accepts from: [`TcpListener`], or (on Unix)
+/// [`UnixListener`](super::UnixListener). Sealed: accepted sockets are handed between workers
+/// before they are registered with a poller, which only pinwheel's own listeners know how to
+/// do; the hidden items are that machinery.
+pub trait Listener: Send + Sync + Sized + 'static + sealed::Sealed {
+    /// The connected stream each session gets.
+    type Stream: 'static;
+    /// The peer's address each session gets.
+    type Addr: fmt::Debug + Send + 'static;
+
+    /// An accepted socket not yet registered with any poller (it may cross threads).
+    #[doc(hidden)]
+    type Raw: Send + 'static;
+
+    #[doc(hidden)]
+    fn poll_accept_raw(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Raw, Self::Addr)>>;
+
+    /// Registers an accepted socket with the calling worker's poller.
+    #[doc(hidden)]
+    fn register(raw: Self::Raw) -> io::Result<Self::Stream>;
+
+    /// For `Balance::Shards`: binds `n` more listeners on this one's address, now, each
+    /// registered with a poller when its closure is called (on the worker that will accept on
+    /// it); or the error explaining why this listener cannot be sharded.
+    #[doc(hidden)]
+    fn bind_shards(&self, n: usize) -> io::Result<Vec<Shard<Self>>>;
+}
+
+/// A listener bound and listening on a sharded listener's address, registered with the
+/// calling worker's poller when called.
+#[doc(hidden)]
+pub type Shard<L> = Box<dyn FnOnce() -> io::Result<L> + Send>;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::TcpListener {}
+    #[cfg(unix)]
+    impl Sealed for crate::net::UnixListener {}
+}
+
+impl Listener for TcpListener {
+    type Stream = TcpStream;
+    type Addr = SocketAddr;
+    type Raw = mio::net::TcpStream;
+
+    fn poll_accept_raw(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Raw, SocketAddr)>> {
+        TcpListener::poll_accept_raw(self, cx)
+    }
+
+    fn register(raw: Self::Raw) -> io::Result<TcpStream> {
+        TcpStream::from_mio(raw)
+    }
+
+    fn bind_shards(&self, n: usize) -> io::Result<Vec<Shard<Self>>> {
+        if !self.reuseport()? {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "pinwheel::net::serve_with(Balance::Shards) needs a listener made with TcpSocket::set_reuseport(true), so that each worker can bind its own listener to the same address",
+            ));
+        }
+        let addr = self.local_addr()?;
+        (0..n)
+            .map(|_| {
+                let socket = TcpSocket::for_addr(addr)?;
+                socket.set_reuseaddr(true)?;
+                socket.set_reuseport(true)?;
+                socket.bind(addr)?;
+                let bound = socket.listen_unregistered(1024)?;
+                let shard: Shard<Self> = Box::new(move || TcpListener::from_std(bound));
+                Ok(shard)
+            })
+            .collect()
+    }
+}
+
+#[cfg(unix)]
+impl Listener for super::UnixListener {
+    type Stream = super::UnixStream;
+    type Addr = super::unix::SocketAddr;
+    type Raw = mio::net::UnixStream;
+
+    fn poll_accept_raw(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Raw, Self::Addr)>> {
+        super::UnixListener::poll_accept_raw(self, cx)
+    }
+
+    fn register(raw: Self::Raw) -> io::Result<super::UnixStream> {
+        super::UnixStream::from_mio(raw)
+    }
+
+    fn bind_shards(&self, _n: usize) -> io::Result<Vec<Shard<Self>>> {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "pinwheel::net::serve_with(Balance::Shards) needs SO_REUSEPORT, which Unix listeners do not have (a path is bound once); use RoundRobin, LeastLoaded or Local",
+        ))
+    }
 }
 
 /// A handle to a running server: stop accepting, then wait for live sessions to end.
@@ -106,9 +204,10 @@ impl fmt::Debug for Server {
 /// # Errors
 ///
 /// The listener's error that ended it.
-pub async fn serve<F, Fut>(listener: TcpListener, factory: F) -> io::Result<()>
+pub async fn serve<L, F, Fut>(listener: L, factory: F) -> io::Result<()>
 where
-    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+    L: Listener,
+    F: Fn(L::Stream, L::Addr) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + 'static,
 {
     Server::new().serve(listener, factory).await
@@ -120,13 +219,10 @@ where
 ///
 /// The listener's error that ended it; `InvalidInput` for `Balance::Shards` on a listener
 /// without `SO_REUSEPORT`.
-pub async fn serve_with<F, Fut>(
-    listener: TcpListener,
-    balance: Balance,
-    factory: F,
-) -> io::Result<()>
+pub async fn serve_with<L, F, Fut>(listener: L, balance: Balance, factory: F) -> io::Result<()>
 where
-    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+    L: Listener,
+    F: Fn(L::Stream, L::Addr) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + 'static,
 {
     Server::new().serve_with(listener, balance, factory).await
@@ -213,9 +309,10 @@ impl Server {
     /// # Errors
     ///
     /// As [`serve`].
-    pub async fn serve<F, Fut>(&self, listener: TcpListener, factory: F) -> io::Result<()>
+    pub async fn serve<L, F, Fut>(&self, listener: L, factory: F) -> io::Result<()>
     where
-        F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+        L: Listener,
+        F: Fn(L::Stream, L::Addr) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
         self.serve_with(listener, Balance::RoundRobin, factory)
@@ -227,27 +324,24 @@ impl Server {
     /// # Errors
     ///
     /// As [`serve_with`].
-    pub async fn serve_with<F, Fut>(
+    pub async fn serve_with<L, F, Fut>(
         &self,
-        listener: TcpListener,
+        listener: L,
         balance: Balance,
         factory: F,
     ) -> io::Result<()>
     where
-        F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+        L: Listener,
+        F: Fn(L::Stream, L::Addr) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
         self.run(listener, balance, Arc::new(factory)).await
     }
 
-    async fn run<F, Fut>(
-        &self,
-        listener: TcpListener,
-        balance: Balance,
-        factory: Arc<F>,
-    ) -> io::Result<()>
+    async fn run<L, F, Fut>(&self, listener: L, balance: Balance, factory: Arc<F>) -> io::Result<()>
     where
-        F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+        L: Listener,
+        F: Fn(L::Stream, L::Addr) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
         let handle = Handle::try_current().map_err(io::Error::other)?;
@@ -265,28 +359,28 @@ impl Server {
     }
 
     /// Accepts and starts sessions (any balance but `Shards`).
-    async fn accept_loop<F, Fut>(
+    async fn accept_loop<L, F, Fut>(
         &self,
         handle: &Handle,
-        listener: TcpListener,
+        listener: L,
         balance: Balance,
         factory: Arc<F>,
     ) -> io::Result<()>
     where
-        F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+        L: Listener,
+        F: Fn(L::Stream, L::Addr) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
         let n = handle.worker_threads();
         // Hand-off of accepted sockets: registered with the target worker's poller there.
-        let sessions = Sessions {
+        let sessions = Sessions::<L, F> {
             server: self.clone(),
             factory: factory.clone(),
+            listener: PhantomData,
         };
         let s2 = sessions.clone();
-        let handoff: WorkList<(mio::net::TcpStream, SocketAddr)> =
-            handle.work_list(move |(stream, peer): (mio::net::TcpStream, SocketAddr)| {
-                s2.start_raw(stream, peer)
-            });
+        let handoff: WorkList<(L::Raw, L::Addr)> =
+            handle.work_list(move |(stream, peer): (L::Raw, L::Addr)| s2.start_raw(stream, peer));
         let mut pause = Duration::ZERO;
         let slot = self.waiter();
         loop {
@@ -345,11 +439,11 @@ impl Server {
     }
 
     /// Accepts, or returns `None` once the server is stopped (`stop` wakes it).
-    async fn accept_raw(
+    async fn accept_raw<L: Listener>(
         &self,
-        listener: &TcpListener,
+        listener: &L,
         slot: &WaiterSlot,
-    ) -> io::Result<Option<(mio::net::TcpStream, SocketAddr)>> {
+    ) -> io::Result<Option<(L::Raw, L::Addr)>> {
         std::future::poll_fn(|cx| {
             if let Poll::Ready(r) = listener.poll_accept_raw(cx) {
                 return Poll::Ready(r.map(Some));
@@ -364,43 +458,52 @@ impl Server {
         .await
     }
 
-    async fn serve_shards<F, Fut>(
+    async fn serve_shards<L, F, Fut>(
         &self,
         handle: &Handle,
-        listener: TcpListener,
+        listener: L,
         factory: Arc<F>,
     ) -> io::Result<()>
     where
-        F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+        L: Listener,
+        F: Fn(L::Stream, L::Addr) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        if !listener.reuseport()? {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "pinwheel::net::serve_with(Balance::Shards) needs a listener made with TcpSocket::set_reuseport(true), so that each worker can bind its own listener to the same address",
-            ));
-        }
-        let addr = listener.local_addr()?;
         let here = with_worker(|cx| cx.map(|cx| cx.index));
+        let others: Vec<usize> = (0..handle.worker_threads())
+            .filter(|&i| Some(i) != here)
+            .collect();
+        // Every shard's socket is bound and listening before anything accepts, so the kernel
+        // spreads connections over all of them from the first one on.
+        let binds = listener.bind_shards(others.len())?;
+        let pending = Arc::new(AtomicUsize::new(others.len()));
         let mut shards = Vec::new();
-        for i in 0..handle.worker_threads() {
-            if Some(i) == here {
-                continue;
-            }
-            let (server, factory) = (self.clone(), factory.clone());
+        for (i, bind) in others.into_iter().zip(binds) {
+            let (server, factory, pending) = (self.clone(), factory.clone(), pending.clone());
             shards.push(handle.spawn_on(ThreadMask::one(i), async move {
-                let socket = TcpSocket::for_addr(addr)?;
-                socket.set_reuseaddr(true)?;
-                socket.set_reuseport(true)?;
-                socket.bind(addr)?;
-                let l = socket.listen(1024)?;
+                let registered = bind();
+                pending.fetch_sub(1, Ordering::SeqCst);
+                server.wake_waiters();
                 let handle = Handle::current();
                 server
-                    .accept_loop(&handle, l, Balance::Local, factory)
+                    .accept_loop(&handle, registered?, Balance::Local, factory)
                     .await
             }));
         }
         let mine = if here.is_some() {
+            // Accept here only once every shard runs on its worker: until then its
+            // connections would wait in a backlog nobody reads.
+            let slot = self.waiter();
+            std::future::poll_fn(|cx| {
+                slot.register(cx.waker());
+                if pending.load(Ordering::SeqCst) == 0 || self.is_stopped() {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+            .await;
+            drop(slot);
             self.accept_loop(handle, listener, Balance::Local, factory)
                 .await
         } else {
@@ -414,34 +517,37 @@ impl Server {
 }
 
 /// Starts sessions on the calling worker and counts them.
-struct Sessions<F> {
+struct Sessions<L, F> {
     server: Server,
     factory: Arc<F>,
+    listener: PhantomData<fn() -> L>,
 }
 
-impl<F> Clone for Sessions<F> {
+impl<L, F> Clone for Sessions<L, F> {
     fn clone(&self) -> Self {
         Sessions {
             server: self.server.clone(),
             factory: self.factory.clone(),
+            listener: PhantomData,
         }
     }
 }
 
-impl<F, Fut> Sessions<F>
+impl<L, F, Fut> Sessions<L, F>
 where
-    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+    L: Listener,
+    F: Fn(L::Stream, L::Addr) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + 'static,
 {
     /// Registers the accepted socket with this worker's poller and spawns its session here.
-    fn start_raw(&self, stream: mio::net::TcpStream, peer: SocketAddr) {
+    fn start_raw(&self, stream: L::Raw, peer: L::Addr) {
         let Some(index) = with_worker(|cx| cx.map(|cx| cx.index)) else {
             return;
         };
-        let stream = match TcpStream::from_mio(stream) {
+        let stream = match L::register(stream) {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(error = %e, %peer, "pinwheel::net::serve: could not register an accepted connection; it is closed");
+                tracing::warn!(error = %e, ?peer, "pinwheel::net::serve: could not register an accepted connection; it is closed");
                 return;
             }
         };

@@ -1,37 +1,59 @@
-use std::io;
-use std::sync::Arc;
+//! Read and write halves of a stream socket, borrowed (`split`) or owned (`into_split`): one
+//! definition, made for `TcpStream` (here) and `UnixStream` (in `net::unix`).
 
-use super::TcpStream;
+/// Defines `ReadHalf`, `WriteHalf`, `OwnedReadHalf`, `OwnedWriteHalf` for the stream type `$s`
+/// in the calling module, with `$s::split` and `$s::into_split`.
+macro_rules! define_halves {
+    ($s:ident) => {
+        /// The read half of a stream, borrowed (`split`).
+        #[derive(Debug)]
+        pub struct ReadHalf<'a>(&'a $s);
 
-/// The read half of a [`TcpStream`], borrowed ([`TcpStream::split`]).
-#[derive(Debug)]
-pub struct ReadHalf<'a>(&'a TcpStream);
+        /// The write half of a stream, borrowed (`split`).
+        #[derive(Debug)]
+        pub struct WriteHalf<'a>(&'a $s);
 
-/// The write half of a [`TcpStream`], borrowed ([`TcpStream::split`]).
-#[derive(Debug)]
-pub struct WriteHalf<'a>(&'a TcpStream);
+        /// The read half of a stream, owned (`into_split`); `Send`, so it can move to another
+        /// task.
+        #[derive(Debug)]
+        pub struct OwnedReadHalf(std::sync::Arc<$s>);
 
-/// The read half of a [`TcpStream`], owned ([`TcpStream::into_split`]); `Send`, so it can
-/// move to another task.
-#[derive(Debug)]
-pub struct OwnedReadHalf(Arc<TcpStream>);
+        /// The write half of a stream, owned (`into_split`). Dropping it shuts the write side
+        /// down, so the peer sees the end of the stream.
+        #[derive(Debug)]
+        pub struct OwnedWriteHalf(std::sync::Arc<$s>);
 
-/// The write half of a [`TcpStream`], owned ([`TcpStream::into_split`]). Dropping it shuts
-/// the write side down, so the peer sees the end of the stream.
-#[derive(Debug)]
-pub struct OwnedWriteHalf(Arc<TcpStream>);
+        impl $s {
+            /// Splits into a read half and a write half borrowing the stream.
+            pub fn split(&self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+                (ReadHalf(self), WriteHalf(self))
+            }
 
-impl TcpStream {
-    /// Splits into a read half and a write half borrowing the stream.
-    pub fn split(&self) -> (ReadHalf<'_>, WriteHalf<'_>) {
-        (ReadHalf(self), WriteHalf(self))
-    }
+            /// Splits into owned halves that can go to different tasks.
+            pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+                let s = std::sync::Arc::new(self);
+                (OwnedReadHalf(s.clone()), OwnedWriteHalf(s))
+            }
+        }
 
-    /// Splits into owned halves that can go to different tasks.
-    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
-        let s = Arc::new(self);
-        (OwnedReadHalf(s.clone()), OwnedWriteHalf(s))
-    }
+        read_half!(ReadHalf<'_>);
+        read_half!(OwnedReadHalf);
+        write_half!(WriteHalf<'_>);
+        write_half!(OwnedWriteHalf);
+
+        impl_async_read!(ReadHalf<'_>, $s, |h| h.0);
+        impl_async_read!(OwnedReadHalf, $s, |h| &h.0);
+        impl_async_write!(WriteHalf<'_>, $s, |h| h.0);
+        impl_async_write!(OwnedWriteHalf, $s, |h| &h.0);
+
+        impl Drop for OwnedWriteHalf {
+            fn drop(&mut self) {
+                // The peer learns that nothing more comes; an error here (already closed) is
+                // moot.
+                let _ = self.0.shutdown(std::net::Shutdown::Write);
+            }
+        }
+    };
 }
 
 macro_rules! read_half {
@@ -42,7 +64,7 @@ macro_rules! read_half {
             /// # Errors
             ///
             /// The read's error.
-            pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+            pub async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.0.read(buf).await
             }
 
@@ -51,7 +73,7 @@ macro_rules! read_half {
             /// # Errors
             ///
             /// `UnexpectedEof` when the peer closes first, or the read's error.
-            pub async fn read_exact(&self, buf: &mut [u8]) -> io::Result<()> {
+            pub async fn read_exact(&self, buf: &mut [u8]) -> std::io::Result<()> {
                 self.0.read_exact(buf).await
             }
         }
@@ -66,7 +88,7 @@ macro_rules! write_half {
             /// # Errors
             ///
             /// The write's error.
-            pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+            pub async fn write(&self, buf: &[u8]) -> std::io::Result<usize> {
                 self.0.write(buf).await
             }
 
@@ -75,26 +97,9 @@ macro_rules! write_half {
             /// # Errors
             ///
             /// The write's error.
-            pub async fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+            pub async fn write_all(&self, buf: &[u8]) -> std::io::Result<()> {
                 self.0.write_all(buf).await
             }
         }
     };
-}
-
-read_half!(ReadHalf<'_>);
-read_half!(OwnedReadHalf);
-write_half!(WriteHalf<'_>);
-write_half!(OwnedWriteHalf);
-
-impl_async_read!(ReadHalf<'_>, |h| h.0);
-impl_async_read!(OwnedReadHalf, |h| &h.0);
-impl_async_write!(WriteHalf<'_>, |h| h.0);
-impl_async_write!(OwnedWriteHalf, |h| &h.0);
-
-impl Drop for OwnedWriteHalf {
-    fn drop(&mut self) {
-        // The peer learns that nothing more comes; an error here (already closed) is moot.
-        let _ = self.0.shutdown(std::net::Shutdown::Write);
-    }
 }

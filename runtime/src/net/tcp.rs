@@ -1,15 +1,15 @@
 use std::fmt;
 use std::future::poll_fn;
-use std::io::{self, IoSlice, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr};
-
-use super::addr::{ToSocketAddrs, resolve};
 use std::task::{Context, Poll};
 
 use mio::Interest;
 use pinwheel_io_driver::{Direction, Registration};
 
+use super::addr::{ToSocketAddrs, resolve};
 use super::current_driver;
+use super::stream::Stream;
 
 /// A TCP listening socket.
 pub struct TcpListener {
@@ -23,8 +23,7 @@ pub struct TcpListener {
 /// reference; [`futures_io::AsyncRead`] and [`futures_io::AsyncWrite`] are implemented for
 /// `TcpStream` and `&TcpStream`.
 pub struct TcpStream {
-    mio: mio::net::TcpStream,
-    reg: Registration,
+    pub(crate) io: Stream<mio::net::TcpStream>,
 }
 
 impl TcpListener {
@@ -244,9 +243,15 @@ impl TcpSocket {
     ///
     /// The OS error; outside a runtime, an error saying so.
     pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
+        TcpListener::from_std(self.listen_unregistered(backlog)?)
+    }
+
+    /// Starts listening, registered with no poller yet (a `Balance::Shards` listener, bound
+    /// before it reaches its worker).
+    pub(crate) fn listen_unregistered(self, backlog: u32) -> io::Result<std::net::TcpListener> {
         self.inner
             .listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
-        TcpListener::from_std(self.inner.into())
+        Ok(self.inner.into())
     }
 
     /// Connects to `addr`.
@@ -313,15 +318,16 @@ impl TcpStream {
 
     /// Waits for a non-blocking connect to finish.
     async fn finish_connect(stream: TcpStream) -> io::Result<TcpStream> {
-        poll_fn(|cx| stream.reg.poll_ready(cx, Direction::Write)).await?;
-        if let Some(e) = stream.mio.take_error()? {
+        stream.io.ready(Direction::Write).await?;
+        if let Some(e) = stream.io.mio.take_error()? {
             return Err(e);
         }
-        match stream.mio.peer_addr() {
+        match stream.io.mio.peer_addr() {
             Ok(_) => Ok(stream),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {
                 // The connect failed; the socket's error says why.
                 Err(stream
+                    .io
                     .mio
                     .take_error()?
                     .unwrap_or_else(|| io::ErrorKind::ConnectionRefused.into()))
@@ -332,7 +338,9 @@ impl TcpStream {
 
     pub(crate) fn from_mio(mut mio: mio::net::TcpStream) -> io::Result<TcpStream> {
         let reg = current_driver()?.register(&mut mio, Interest::READABLE | Interest::WRITABLE)?;
-        Ok(TcpStream { mio, reg })
+        Ok(TcpStream {
+            io: Stream { mio, reg },
+        })
     }
 
     /// Wraps a connected std stream (made non-blocking here), registered with the current
@@ -352,7 +360,7 @@ impl TcpStream {
     ///
     /// The OS error.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.mio.peer_addr()
+        self.io.mio.peer_addr()
     }
 
     /// The local address.
@@ -361,7 +369,7 @@ impl TcpStream {
     ///
     /// The OS error.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.mio.local_addr()
+        self.io.mio.local_addr()
     }
 
     /// Sets TCP_NODELAY.
@@ -370,7 +378,7 @@ impl TcpStream {
     ///
     /// The OS error.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.mio.set_nodelay(nodelay)
+        self.io.mio.set_nodelay(nodelay)
     }
 
     /// Shuts down the read half, the write half, or both.
@@ -379,145 +387,18 @@ impl TcpStream {
     ///
     /// The OS error.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.mio.shutdown(how)
-    }
-
-    /// Waits until the stream may be readable (or closed, or errored).
-    ///
-    /// # Errors
-    ///
-    /// When the runtime owning the socket's poller shut down.
-    pub async fn readable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.reg.poll_ready(cx, Direction::Read))
-            .await
-            .map(drop)
-    }
-
-    /// Waits until the stream may be writable (or closed, or errored).
-    ///
-    /// # Errors
-    ///
-    /// When the runtime owning the socket's poller shut down.
-    pub async fn writable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.reg.poll_ready(cx, Direction::Write))
-            .await
-            .map(drop)
-    }
-
-    /// Reads what is there without waiting; `WouldBlock` when nothing is.
-    ///
-    /// # Errors
-    ///
-    /// `WouldBlock`, or the read's error.
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reg.try_io(Direction::Read, || (&self.mio).read(buf))
-    }
-
-    /// Writes what fits without waiting; `WouldBlock` when nothing does.
-    ///
-    /// # Errors
-    ///
-    /// `WouldBlock`, or the write's error.
-    pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.reg.try_io(Direction::Write, || (&self.mio).write(buf))
-    }
-
-    /// Polls a read into `buf`.
-    pub fn poll_read_buf(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        let len = buf.len();
-        self.reg
-            .poll_io_len(cx, Direction::Read, len, || (&self.mio).read(buf))
-    }
-
-    /// Polls a read into memory that need not be initialised (it is never read, only written
-    /// by `recv`); returns how many bytes are now initialised at the front.
-    #[cfg(feature = "hyper")]
-    pub(crate) fn poll_read_uninit(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [std::mem::MaybeUninit<u8>],
-    ) -> Poll<io::Result<usize>> {
-        let len = buf.len();
-        let sock = socket2::SockRef::from(&self.mio);
-        self.reg
-            .poll_io_len(cx, Direction::Read, len, || sock.recv(&mut *buf))
-    }
-
-    /// Polls a write of `buf`.
-    pub fn poll_write_buf(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.reg
-            .poll_io_len(cx, Direction::Write, buf.len(), || (&self.mio).write(buf))
-    }
-
-    /// Polls a vectored write.
-    pub fn poll_write_vectored_buf(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.reg
-            .poll_io(cx, Direction::Write, || (&self.mio).write_vectored(bufs))
-    }
-
-    /// Reads into `buf`; 0 means the peer closed its side.
-    ///
-    /// # Errors
-    ///
-    /// The read's error (`ConnectionReset` when the peer reset the connection).
-    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_read_buf(cx, buf)).await
-    }
-
-    /// Writes some of `buf`; returns how much.
-    ///
-    /// # Errors
-    ///
-    /// The write's error (`BrokenPipe` or `ConnectionReset` when the peer is gone; never a
-    /// `SIGPIPE`).
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_write_buf(cx, buf)).await
-    }
-
-    /// Reads exactly `buf.len()` bytes.
-    ///
-    /// # Errors
-    ///
-    /// `UnexpectedEof` when the peer closes first, or the read's error.
-    pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.read(buf).await? {
-                0 => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the peer closed the connection before the whole buffer was read",
-                    ));
-                }
-                n => buf = &mut buf[n..],
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes all of `buf`.
-    ///
-    /// # Errors
-    ///
-    /// The write's error.
-    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
+        self.io.mio.shutdown(how)
     }
 }
 
-impl_async_read!(TcpStream, |s| s);
-impl_async_read!(&TcpStream, |s| *s);
-impl_async_write!(TcpStream, |s| s);
-impl_async_write!(&TcpStream, |s| *s);
+stream_methods!(TcpStream);
+impl_hyper_io!(TcpStream);
+define_halves!(TcpStream);
+
+impl_async_read!(TcpStream, TcpStream, |s| s);
+impl_async_read!(&TcpStream, TcpStream, |s| *s);
+impl_async_write!(TcpStream, TcpStream, |s| s);
+impl_async_write!(&TcpStream, TcpStream, |s| *s);
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

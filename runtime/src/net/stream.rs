@@ -1,0 +1,399 @@
+//! What every stream socket (TCP, Unix) shares: a mio socket and its registration with a
+//! worker's poller, the read/write calls built on them, and the I/O traits of futures-io,
+//! tokio (feature `tokio-io`) and hyper (feature `hyper`), each written once here.
+
+use std::future::poll_fn;
+use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::AsFd;
+use std::task::{Context, Poll};
+
+use pinwheel_io_driver::{Direction, Registration};
+
+/// A connected stream socket registered with a worker's poller.
+pub(crate) struct Stream<S> {
+    pub(crate) mio: S,
+    pub(crate) reg: Registration,
+}
+
+impl<S> Stream<S>
+where
+    S: AsFd,
+    for<'a> &'a S: Read + Write,
+{
+    pub(crate) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let len = buf.len();
+        self.reg
+            .poll_io_len(cx, Direction::Read, len, || (&self.mio).read(buf))
+    }
+
+    /// Reads into memory that need not be initialised: `recv` only writes it. Returns how many
+    /// bytes at the front are now initialised.
+    #[cfg(any(feature = "hyper", feature = "tokio-io"))]
+    pub(crate) fn poll_read_uninit(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        let len = buf.len();
+        let sock = socket2::SockRef::from(&self.mio);
+        self.reg
+            .poll_io_len(cx, Direction::Read, len, || sock.recv(&mut *buf))
+    }
+
+    pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.reg
+            .poll_io_len(cx, Direction::Write, buf.len(), || (&self.mio).write(buf))
+    }
+
+    pub(crate) fn poll_write_vectored(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.reg
+            .poll_io(cx, Direction::Write, || (&self.mio).write_vectored(bufs))
+    }
+
+    pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reg.try_io(Direction::Read, || (&self.mio).read(buf))
+    }
+
+    pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.reg.try_io(Direction::Write, || (&self.mio).write(buf))
+    }
+
+    pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
+        poll_fn(|cx| self.reg.poll_ready(cx, dir)).await.map(drop)
+    }
+
+    pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_read(cx, buf)).await
+    }
+
+    pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_write(cx, buf)).await
+    }
+
+    pub(crate) async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read(buf).await? {
+                0 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the peer closed the connection before the whole buffer was read",
+                    ));
+                }
+                n => buf = &mut buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write(buf).await? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => buf = &buf[n..],
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The public calls of a stream socket type `$t` whose field `io` is a [`Stream`]: read and
+/// write (async, polled, non-blocking), readiness, exact reads and whole writes.
+macro_rules! stream_methods {
+    ($t:ty) => {
+        impl $t {
+            /// Waits until the stream may be readable (or closed, or errored).
+            ///
+            /// # Errors
+            ///
+            /// When the runtime owning the socket's poller shut down.
+            pub async fn readable(&self) -> std::io::Result<()> {
+                self.io.ready(pinwheel_io_driver::Direction::Read).await
+            }
+
+            /// Waits until the stream may be writable (or closed, or errored).
+            ///
+            /// # Errors
+            ///
+            /// When the runtime owning the socket's poller shut down.
+            pub async fn writable(&self) -> std::io::Result<()> {
+                self.io.ready(pinwheel_io_driver::Direction::Write).await
+            }
+
+            /// Reads what is there without waiting; `WouldBlock` when nothing is.
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock`, or the read's error.
+            pub fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.io.try_read(buf)
+            }
+
+            /// Writes what fits without waiting; `WouldBlock` when nothing does.
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock`, or the write's error.
+            pub fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                self.io.try_write(buf)
+            }
+
+            /// Polls a read into `buf`.
+            pub fn poll_read_buf(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.io.poll_read(cx, buf)
+            }
+
+            /// Polls a write of `buf`.
+            pub fn poll_write_buf(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.io.poll_write(cx, buf)
+            }
+
+            /// Polls a vectored write.
+            pub fn poll_write_vectored_buf(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.io.poll_write_vectored(cx, bufs)
+            }
+
+            /// Reads into `buf`; 0 means the peer closed its side.
+            ///
+            /// # Errors
+            ///
+            /// The read's error (`ConnectionReset` when the peer reset the connection).
+            pub async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.io.read(buf).await
+            }
+
+            /// Writes some of `buf`; returns how much.
+            ///
+            /// # Errors
+            ///
+            /// The write's error (`BrokenPipe` or `ConnectionReset` when the peer is gone;
+            /// never a `SIGPIPE`).
+            pub async fn write(&self, buf: &[u8]) -> std::io::Result<usize> {
+                self.io.write(buf).await
+            }
+
+            /// Reads exactly `buf.len()` bytes.
+            ///
+            /// # Errors
+            ///
+            /// `UnexpectedEof` when the peer closes first, or the read's error.
+            pub async fn read_exact(&self, buf: &mut [u8]) -> std::io::Result<()> {
+                self.io.read_exact(buf).await
+            }
+
+            /// Writes all of `buf`.
+            ///
+            /// # Errors
+            ///
+            /// The write's error.
+            pub async fn write_all(&self, buf: &[u8]) -> std::io::Result<()> {
+                self.io.write_all(buf).await
+            }
+        }
+    };
+}
+
+/// The read traits (futures-io's `AsyncRead`; tokio's with `tokio-io`) for a type that reaches
+/// a stream socket of type `$s` through `$get`.
+macro_rules! impl_async_read {
+    ($t:ty, $s:ty, $get:expr) => {
+        impl futures_io::AsyncRead for $t {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let get: fn(&Self) -> &$s = $get;
+                get(&self).io.poll_read(cx, buf)
+            }
+        }
+
+        #[cfg(feature = "tokio-io")]
+        impl tokio::io::AsyncRead for $t {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                let get: fn(&Self) -> &$s = $get;
+                // SAFETY: `poll_read_uninit` only writes into the slice (through `recv`), never
+                // de-initialises a byte of it, as `unfilled_mut` requires.
+                let unfilled = unsafe { buf.unfilled_mut() };
+                match get(&self).io.poll_read_uninit(cx, unfilled) {
+                    std::task::Poll::Ready(Ok(n)) => {
+                        // SAFETY: `recv` initialised the first `n` bytes of the unfilled part.
+                        unsafe { buf.assume_init(n) };
+                        buf.advance(n);
+                        std::task::Poll::Ready(Ok(()))
+                    }
+                    std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+                    std::task::Poll::Pending => std::task::Poll::Pending,
+                }
+            }
+        }
+    };
+}
+
+/// The write traits (futures-io's `AsyncWrite`; tokio's with `tokio-io`) for a type that
+/// reaches a stream socket of type `$s` through `$get`. Writes are never buffered (flush does
+/// nothing); closing / shutting down shuts the write side down.
+macro_rules! impl_async_write {
+    ($t:ty, $s:ty, $get:expr) => {
+        impl futures_io::AsyncWrite for $t {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let get: fn(&Self) -> &$s = $get;
+                get(&self).io.poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let get: fn(&Self) -> &$s = $get;
+                get(&self).io.poll_write_vectored(cx, bufs)
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                let get: fn(&Self) -> &$s = $get;
+                std::task::Poll::Ready(get(&self).shutdown(std::net::Shutdown::Write))
+            }
+        }
+
+        #[cfg(feature = "tokio-io")]
+        impl tokio::io::AsyncWrite for $t {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let get: fn(&Self) -> &$s = $get;
+                get(&self).io.poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                let get: fn(&Self) -> &$s = $get;
+                get(&self).io.poll_write_vectored(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                let get: fn(&Self) -> &$s = $get;
+                std::task::Poll::Ready(get(&self).shutdown(std::net::Shutdown::Write))
+            }
+        }
+    };
+}
+
+/// hyper's `rt::Read` / `rt::Write` (feature `hyper`) for a stream socket type `$t`: reads go
+/// into hyper's uninitialised buffer without zero-filling it.
+macro_rules! impl_hyper_io {
+    ($t:ty) => {
+        #[cfg(feature = "hyper")]
+        impl hyper::rt::Read for $t {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                mut buf: hyper::rt::ReadBufCursor<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                // SAFETY: `poll_read_uninit` only writes into the slice (through `recv`), never
+                // de-initialises a byte of it, as `as_mut` requires.
+                let n = match self.io.poll_read_uninit(cx, unsafe { buf.as_mut() }) {
+                    std::task::Poll::Ready(Ok(n)) => n,
+                    std::task::Poll::Ready(Err(e)) => return std::task::Poll::Ready(Err(e)),
+                    std::task::Poll::Pending => return std::task::Poll::Pending,
+                };
+                // SAFETY: `recv` initialised the first `n` bytes of the slice it was given.
+                unsafe { buf.advance(n) };
+                std::task::Poll::Ready(Ok(()))
+            }
+        }
+
+        #[cfg(feature = "hyper")]
+        impl hyper::rt::Write for $t {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.io.poll_write(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.io.poll_write_vectored(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+            }
+        }
+    };
+}
