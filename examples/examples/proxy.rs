@@ -9,9 +9,10 @@
 //! timer wheels, health checks, `/stats` collected from every thread through a `WorkList`.
 
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
+
+use pinwheel::signal::unix::SignalKind;
 
 use pinwheel_examples::proxy::{ArgsError, Config, Proxy, get};
 
@@ -38,14 +39,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Ctrl-C and SIGTERM set a flag; a task looks at it ten times a second.
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(signal, interrupted.clone()) {
-            eprintln!("proxy: cannot handle signal {signal}: {e}");
+    // Ctrl-C and SIGTERM start the soft stop (handlers installed now, before serving).
+    let signals = match pinwheel::signal::unix::signal(SignalKind::interrupt()).and_then(|int| {
+        Ok((
+            int,
+            pinwheel::signal::unix::signal(SignalKind::terminate())?,
+        ))
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("proxy: cannot handle signals: {e}");
             return ExitCode::FAILURE;
         }
-    }
+    };
     let self_test = config.self_test;
     rt.block_on(async move {
         let proxy = match Proxy::start(config).await {
@@ -80,10 +86,15 @@ fn main() -> ExitCode {
             println!("      curl http://{stats}/stats");
         }
         println!("Ctrl-C stops accepting and drains the live connections (10 s at most).");
-        let mut tick = pinwheel::time::interval(Duration::from_millis(100));
-        while !interrupted.load(Ordering::Relaxed) {
-            tick.tick().await;
-        }
+        let (mut int, mut term) = signals;
+        std::future::poll_fn(|cx| {
+            if int.poll_recv(cx).is_ready() || term.poll_recv(cx).is_ready() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
         println!("\ndraining...");
         proxy.stop();
         if proxy.drain(Duration::from_secs(10)).await {

@@ -200,6 +200,7 @@ pub mod net;
 mod placement;
 mod runtime;
 mod scheduler;
+pub mod signal;
 pub mod task;
 pub mod time;
 mod watchdog;
