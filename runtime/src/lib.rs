@@ -192,6 +192,8 @@
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 mod blocking;
+#[cfg(all(feature = "tokio-compat", not(loom)))]
+pub mod compat;
 #[cfg(all(feature = "hyper", not(loom)))]
 pub mod hyper;
 mod loom;

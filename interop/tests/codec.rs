@@ -1,0 +1,72 @@
+//! tokio-util's `Framed` with `LinesCodec` over pinwheel's `TcpStream` and `UnixStream`,
+//! through the `tokio-io` traits (no tokio runtime).
+
+use futures::{SinkExt, StreamExt};
+use pinwheel::net::{TcpListener, TcpStream, UnixStream};
+use tokio_util::codec::{Framed, LinesCodec};
+
+fn rt() -> pinwheel::Runtime {
+    pinwheel::Builder::new().worker_threads(2).build().unwrap()
+}
+
+/// Answers each line with the line upper-cased, until the peer closes.
+async fn shout<S>(stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(1024));
+    while let Some(Ok(line)) = lines.next().await {
+        if lines.send(line.to_uppercase()).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn talk<S>(stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut lines = Framed::new(stream, LinesCodec::new());
+    for word in ["pinwheel", "speaks", "lines"] {
+        lines.send(word).await.unwrap();
+        assert_eq!(lines.next().await.unwrap().unwrap(), word.to_uppercase());
+    }
+}
+
+#[test]
+fn lines_over_tcp() {
+    rt().block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(pinwheel::spawn(pinwheel::net::serve(
+            listener,
+            |s: TcpStream, _| shout(s),
+        )));
+        talk(TcpStream::connect(addr).await.unwrap()).await;
+    });
+}
+
+#[test]
+fn lines_over_unix() {
+    rt().block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let server = pinwheel::spawn(shout(a));
+        talk(b).await;
+        server.abort();
+    });
+}
+
+#[test]
+fn a_line_over_the_limit_is_an_error_not_a_hang() {
+    rt().block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let reader = pinwheel::spawn(async move {
+            let mut lines = Framed::new(a, LinesCodec::new_with_max_length(16));
+            lines.next().await
+        });
+        b.write_all(&[b'x'; 64]).await.unwrap();
+        b.write_all(b"\n").await.unwrap();
+        let got = reader.await.unwrap();
+        assert!(matches!(got, Some(Err(_))), "{got:?}");
+    });
+}
