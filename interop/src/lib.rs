@@ -46,24 +46,29 @@ pub fn app() -> Router {
         )
 }
 
-/// Serves `router` on `listener` with `net::serve`: each connection is an HTTP/1.1 session
-/// pinned to one worker, the router called through hyper-util's `TowerToHyperService`, on
-/// pinwheel's own hyper I/O and timer.
+/// Serves `router` on `listener` with `net::serve` under `server` (which can stop and drain
+/// it): each connection is an HTTP/1.1 session pinned to one worker, the router called through
+/// hyper-util's `TowerToHyperService`, on pinwheel's own hyper I/O and timer.
 ///
 /// # Errors
 ///
 /// The listener's error that ended serving.
-pub async fn serve_router(listener: pinwheel::net::TcpListener, router: Router) -> io::Result<()> {
-    pinwheel::net::serve(listener, move |stream, _peer| {
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        async move {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(pinwheel::hyper::Timer)
-                .serve_connection(stream, service)
-                .await;
-        }
-    })
-    .await
+pub async fn serve_router(
+    server: &pinwheel::net::Server,
+    listener: pinwheel::net::TcpListener,
+    router: Router,
+) -> io::Result<()> {
+    server
+        .serve(listener, move |stream, _peer| {
+            let service = hyper_util::service::TowerToHyperService::new(router.clone());
+            async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(pinwheel::hyper::Timer)
+                    .serve_connection(stream, service)
+                    .await;
+            }
+        })
+        .await
 }
 
 /// One HTTP/1.1 request over a new pinwheel connection with hyper's client: status and body.

@@ -28,7 +28,9 @@ fn axum_routes_and_json_on_pinned_sessions() {
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = pinwheel::spawn(serve_router(listener, app()));
+        let server = pinwheel::spawn(async move {
+            serve_router(&pinwheel::net::Server::new(), listener, app()).await
+        });
 
         let (status, body) = http_request(addr, get("/")).await.unwrap();
         assert_eq!(status, StatusCode::OK);
@@ -91,7 +93,9 @@ fn axum_answers_curl() {
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        drop(pinwheel::spawn(serve_router(listener, app())));
+        drop(pinwheel::spawn(async move {
+            serve_router(&pinwheel::net::Server::new(), listener, app()).await
+        }));
         addr
     });
     let out = std::process::Command::new("curl")

@@ -19,7 +19,9 @@ fn reqwest_through_compat_against_a_pinwheel_server() {
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        drop(pinwheel::spawn(serve_router(listener, app())));
+        drop(pinwheel::spawn(async move {
+            serve_router(&pinwheel::net::Server::new(), listener, app()).await
+        }));
         // The client lives on the bridge's tokio runtime (made inside its context); the
         // tasks awaiting it are pinwheel's.
         let client = {

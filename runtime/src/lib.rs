@@ -139,10 +139,29 @@
 //!
 //! [`net`] has [`TcpListener`](net::TcpListener), [`TcpStream`](net::TcpStream) (with
 //! `futures_io` traits, split halves, `try_read`/`try_write`),
-//! [`TcpSocket`](net::TcpSocket) for socket options, and [`UdpSocket`](net::UdpSocket). Each
-//! worker has its own `mio` poller: a socket created in a task registers with the worker
-//! running it. With the `hyper` feature, the `pinwheel::hyper` module runs hyper 1.x on pinwheel
-//! (executor, timer, and hyper's I/O traits on `TcpStream`).
+//! [`TcpSocket`](net::TcpSocket) for socket options, [`UdpSocket`](net::UdpSocket), and on
+//! Unix [`UnixListener`](net::UnixListener), [`UnixStream`](net::UnixStream) and
+//! [`UnixDatagram`](net::UnixDatagram). Each worker has its own `mio` poller: a socket created
+//! in a task registers with the worker running it. [`net::serve`] takes a TCP or a Unix
+//! listener. [`signal::ctrl_c`] and `signal::unix::signal` wait for signals.
+//!
+//! ## The tokio ecosystem
+//!
+//! - Feature `tokio-io`: tokio's `AsyncRead`/`AsyncWrite` on the stream sockets and their
+//!   halves (tokio itself comes without any runtime feature). tokio-rustls, tokio-util's
+//!   codecs, hyper-util's `TowerToHyperService` (axum), tonic's services and "bring your own
+//!   stream" clients take pinwheel's sockets natively.
+//! - Feature `hyper`: the `pinwheel::hyper` module runs hyper 1.x on pinwheel (executor,
+//!   timer, and hyper's I/O traits on the stream sockets).
+//! - Feature `tokio-compat`: the `pinwheel::compat` bridge polls a future inside a small
+//!   tokio runtime of its own, for client crates that need tokio's reactor, timers or spawn
+//!   (reqwest, tonic's `Channel`).
+//!
+//! **Where is `pinwheel::sync`?** There is none on purpose: channels and locks that do not
+//! depend on a runtime work between pinwheel tasks on any workers, and they are well kept
+//! elsewhere: `async-channel` (MPMC channels), `async-lock` (`Mutex`, `RwLock`, `Semaphore`,
+//! `Barrier`), `futures::channel` (`mpsc`, `oneshot`), `event-listener`. The interop tests of
+//! the repository run each between tasks pinned to different workers.
 //!
 //! ## Metrics
 //!
