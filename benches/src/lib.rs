@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+pub mod ecosystem;
 pub mod net;
 pub mod runner;
 

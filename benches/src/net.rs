@@ -220,7 +220,10 @@ impl AcceptChurn {
 
 /// Starts a pinwheel server on a loopback port: `net::serve`, sessions pinned round-robin,
 /// each running `session` on its connection (TCP_NODELAY on).
-fn pinwheel_server<Fut>(rt: &Pinwheel, session: fn(pinwheel::net::TcpStream) -> Fut) -> SocketAddr
+pub(crate) fn pinwheel_server<Fut>(
+    rt: &Pinwheel,
+    session: fn(pinwheel::net::TcpStream) -> Fut,
+) -> SocketAddr
 where
     Fut: std::future::Future<Output = ()> + 'static,
 {
@@ -242,7 +245,7 @@ where
 
 /// Starts a tokio server on a loopback port: a plain accept loop and `tokio::spawn` per
 /// connection running `session` (TCP_NODELAY on).
-fn tokio_server<Fut>(rt: &Tokio, session: fn(tokio::net::TcpStream) -> Fut) -> SocketAddr
+pub(crate) fn tokio_server<Fut>(rt: &Tokio, session: fn(tokio::net::TcpStream) -> Fut) -> SocketAddr
 where
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
@@ -339,7 +342,7 @@ pub struct HttpHello {
 }
 
 impl HttpHello {
-    fn run(&mut self, start: impl FnOnce() -> SocketAddr) {
+    pub(crate) fn run(&mut self, start: impl FnOnce() -> SocketAddr) {
         let addr = *self.addr.get_or_insert_with(start);
         if self.conns.is_empty() {
             self.resp_len = response_len(addr).expect("a first request to the HTTP server");
@@ -392,7 +395,7 @@ fn response_len(addr: SocketAddr) -> io::Result<usize> {
     }
 }
 
-async fn hello_service(
+pub(crate) async fn hello_service(
     _: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, std::convert::Infallible> {
     Ok(hyper::Response::new(http_body_util::Full::new(

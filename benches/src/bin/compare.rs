@@ -10,6 +10,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use pinwheel_benches::ecosystem::{AxumHello, CompatOverhead, TlsEcho};
 use pinwheel_benches::net::{AcceptChurn, Echo, HttpHello};
 use pinwheel_benches::runner::{Config, Row, compare, human, to_json};
 use pinwheel_benches::{
@@ -36,6 +37,9 @@ const BENCHES: &[Bench] = &[
     ("tcp_echo_1k", compare::<Echo<1024>>),
     ("accept_churn", compare::<AcceptChurn>),
     ("http_hello", compare::<HttpHello>),
+    ("axum_hello", compare::<AxumHello>),
+    ("tls_echo", compare::<TlsEcho>),
+    ("compat_overhead", compare::<CompatOverhead>),
 ];
 
 fn main() -> ExitCode {

@@ -1,0 +1,264 @@
+//! Ecosystem workloads (issue 12): axum, TLS with tokio-rustls, and the cost of the `compat`
+//! bridge, each the same client code against pinwheel and tokio.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::routing::get;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+
+use crate::net::{ECHO_CONNS, HttpHello, pinwheel_server, tokio_server};
+use crate::{Exec, Pinwheel, Tokio, Workload};
+
+/// The router of `axum_hello`: `GET /` answers `hello, world`, as `http_hello` does.
+fn hello_router() -> Router {
+    Router::new().route("/", get(|| async { "hello, world" }))
+}
+
+/// `axum_hello`: the `http_hello` load (64 keep-alive connections, 200 requests each per
+/// iteration) against axum: on pinwheel through `net::serve` (pinned sessions) and hyper-util's
+/// `TowerToHyperService`; on tokio through `axum::serve`, as its users run it.
+#[derive(Default)]
+pub struct AxumHello(HttpHello);
+
+impl Workload<Pinwheel> for AxumHello {
+    fn iter(&mut self, rt: &Pinwheel) {
+        self.0.run(|| {
+            pinwheel_server(rt, |s| async move {
+                let service = hyper_util::service::TowerToHyperService::new(hello_router());
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(s, service)
+                    .await;
+            })
+        });
+    }
+}
+
+impl Workload<Tokio> for AxumHello {
+    fn iter(&mut self, rt: &Tokio) {
+        self.0.run(|| {
+            rt.0.block_on(async {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                tokio::spawn(async move { axum::serve(listener, hello_router()).await });
+                addr
+            })
+        });
+    }
+}
+
+/// The TLS configurations of `tls_echo`, made once: a self-signed certificate for
+/// "localhost" and the client trusting it.
+struct Tls {
+    acceptor: tokio_rustls::TlsAcceptor,
+    connector: tokio_rustls::TlsConnector,
+}
+
+fn tls() -> &'static Tls {
+    static TLS: OnceLock<Tls> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert: CertificateDer<'static> = ck.cert.der().clone();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+        let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Tls {
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+            connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+        }
+    })
+}
+
+/// A TLS echo session on any stream with tokio's I/O traits.
+async fn tls_echo_session<S>(s: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut tls) = tls().acceptor.accept(s).await else {
+        return;
+    };
+    let mut buf = vec![0u8; 4096];
+    loop {
+        match tls.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tls.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Messages of `tls_echo`.
+const TLS_MSG: usize = 1024;
+/// Round trips per connection per iteration of `tls_echo`.
+const TLS_ROUNDS: usize = 50;
+
+type ClientTls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// `tls_echo`: 64 TLS connections (handshaken once, kept), each doing 50 round trips of 1 KiB
+/// per iteration. The client is the same for both servers: one thread running a tokio
+/// current-thread runtime with tokio-rustls. The servers: tokio-rustls on pinwheel's
+/// `TcpStream` (`tokio-io`) in pinned sessions, and on tokio's `TcpStream` with a task per
+/// connection.
+#[derive(Default)]
+pub struct TlsEcho {
+    addr: Option<SocketAddr>,
+    client: Option<tokio::runtime::Runtime>,
+    conns: Vec<ClientTls>,
+}
+
+impl TlsEcho {
+    fn run(&mut self, start: impl FnOnce() -> SocketAddr) {
+        let addr = *self.addr.get_or_insert_with(start);
+        let client = self.client.get_or_insert_with(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        });
+        let conns = std::mem::take(&mut self.conns);
+        self.conns = client.block_on(async move {
+            let mut conns = conns;
+            if conns.is_empty() {
+                for _ in 0..ECHO_CONNS {
+                    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    tcp.set_nodelay(true).unwrap();
+                    let name = ServerName::try_from("localhost").unwrap();
+                    conns.push(tls().connector.connect(name, tcp).await.unwrap());
+                }
+            }
+            let tasks: Vec<_> = conns
+                .into_iter()
+                .map(|mut c| {
+                    tokio::spawn(async move {
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let msg = [7u8; TLS_MSG];
+                        let mut back = [0u8; TLS_MSG];
+                        for _ in 0..TLS_ROUNDS {
+                            c.write_all(&msg).await.unwrap();
+                            c.read_exact(&mut back).await.unwrap();
+                        }
+                        c
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+    }
+}
+
+impl Workload<Pinwheel> for TlsEcho {
+    fn iter(&mut self, rt: &Pinwheel) {
+        self.run(|| pinwheel_server(rt, tls_echo_session));
+    }
+}
+
+impl Workload<Tokio> for TlsEcho {
+    fn iter(&mut self, rt: &Tokio) {
+        self.run(|| tokio_server(rt, tls_echo_session));
+    }
+}
+
+/// Requests per iteration of `compat_overhead`.
+const COMPAT_REQUESTS: usize = 200;
+
+/// `compat_overhead`: a reqwest GET loop (200 sequential keep-alive requests per iteration)
+/// from a task: on pinwheel through `pinwheel::compat`, on tokio directly. Each side talks to
+/// a hyper hello server of its own, the same code on a one-worker pinwheel runtime. The ratio
+/// is the price of the bridge (no goal).
+#[derive(Default)]
+pub struct CompatOverhead {
+    server: Option<(pinwheel::Runtime, SocketAddr)>,
+    client: Option<reqwest::Client>,
+}
+
+impl CompatOverhead {
+    fn url(&mut self) -> String {
+        let (_, addr) = self.server.get_or_insert_with(|| {
+            let rt = pinwheel::Builder::new().worker_threads(1).build().unwrap();
+            let addr = rt.block_on(async {
+                let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .unwrap();
+                let addr = listener.local_addr().unwrap();
+                drop(pinwheel::spawn(pinwheel::net::serve(
+                    listener,
+                    |s, _| async move {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(
+                                s,
+                                hyper::service::service_fn(crate::net::hello_service),
+                            )
+                            .await;
+                    },
+                )));
+                addr
+            });
+            (rt, addr)
+        });
+        format!("http://{addr}/")
+    }
+}
+
+async fn get_loop(client: reqwest::Client, url: String) {
+    for _ in 0..COMPAT_REQUESTS {
+        let body = client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&body[..], b"hello, world");
+    }
+}
+
+impl Workload<Pinwheel> for CompatOverhead {
+    fn iter(&mut self, rt: &Pinwheel) {
+        let url = self.url();
+        let client = self
+            .client
+            .get_or_insert_with(|| {
+                let _tokio = pinwheel::compat::handle().enter();
+                reqwest::Client::new()
+            })
+            .clone();
+        rt.block_on(rt.spawn_outside(pinwheel::compat::compat(get_loop(client, url))));
+    }
+}
+
+impl Workload<Tokio> for CompatOverhead {
+    fn iter(&mut self, rt: &Tokio) {
+        let url = self.url();
+        // A client made in the tokio runtime under test (its connections' tasks run there).
+        let client = self
+            .client
+            .get_or_insert_with(|| {
+                let _tokio = rt.0.enter();
+                reqwest::Client::new()
+            })
+            .clone();
+        rt.block_on(rt.spawn_outside(get_loop(client, url)));
+    }
+}
