@@ -195,7 +195,12 @@ pub struct CompatOverhead {
 impl CompatOverhead {
     fn url(&mut self) -> String {
         let (_, addr) = self.server.get_or_insert_with(|| {
-            let rt = pinwheel::Builder::new().worker_threads(1).build().unwrap();
+            // Named apart, so its threads count for neither side's context switches.
+            let rt = pinwheel::Builder::new()
+                .worker_threads(1)
+                .thread_name("hello-server")
+                .build()
+                .unwrap();
             let addr = rt.block_on(async {
                 let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
                     .await

@@ -16,19 +16,30 @@ pub mod ecosystem;
 pub mod net;
 pub mod runner;
 
-/// User + system CPU time, in clock ticks (10 ms), of this process's threads whose name starts
-/// with `prefix`, and how many such threads there are (Linux, from `/proc/self/task`).
-pub fn thread_cpu_ticks(prefix: &str) -> (usize, u64) {
+/// What `/proc/self/task` says of a group of this process's threads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThreadStats {
+    /// How many threads matched.
+    pub threads: usize,
+    /// User + system CPU time, in clock ticks (10 ms).
+    pub cpu_ticks: u64,
+    /// Voluntary + involuntary context switches.
+    pub ctx_switches: u64,
+}
+
+/// The stats of this process's threads whose name starts with one of `prefixes` (Linux; names
+/// are cut at 15 bytes by the kernel).
+pub fn thread_stats(prefixes: &[&str]) -> ThreadStats {
+    let mut out = ThreadStats::default();
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return (0, 0);
+        return out;
     };
-    let (mut threads, mut ticks) = (0, 0);
     for entry in dir.flatten() {
         let p = entry.path();
         let Ok(comm) = std::fs::read_to_string(p.join("comm")) else {
             continue;
         };
-        if !comm.trim_end().starts_with(prefix) {
+        if !prefixes.iter().any(|x| comm.trim_end().starts_with(x)) {
             continue;
         }
         let Ok(stat) = std::fs::read_to_string(p.join("stat")) else {
@@ -37,17 +48,34 @@ pub fn thread_cpu_ticks(prefix: &str) -> (usize, u64) {
         let Some(i) = stat.rfind(')') else { continue };
         // After the command name: utime and stime are the 12th and 13th fields.
         let f: Vec<&str> = stat[i + 2..].split_whitespace().collect();
-        ticks += f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        out.cpu_ticks += f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
             + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        threads += 1;
+        if let Ok(status) = std::fs::read_to_string(p.join("status")) {
+            out.ctx_switches += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+        out.threads += 1;
     }
-    (threads, ticks)
+    out
+}
+
+/// User + system CPU time, in clock ticks (10 ms), of this process's threads whose name starts
+/// with `prefix`, and how many such threads there are (Linux, from `/proc/self/task`).
+pub fn thread_cpu_ticks(prefix: &str) -> (usize, u64) {
+    let s = thread_stats(&[prefix]);
+    (s.threads, s.cpu_ticks)
 }
 
 /// What a workload needs from a runtime.
 pub trait Exec: Send + Sync + 'static {
     /// The runtime's name in reports.
     const NAME: &'static str;
+
+    /// The name prefixes of the runtime's threads (for their context switches).
+    const THREADS: &'static [&'static str];
 
     /// Starts a runtime with `workers` worker threads.
     fn build(workers: usize) -> Self;
@@ -120,6 +148,7 @@ pub struct Pinwheel(pub pinwheel::Runtime);
 
 impl Exec for Pinwheel {
     const NAME: &'static str = "pinwheel";
+    const THREADS: &'static [&'static str] = &["pinwheel-worker", "pinwheel-compat"];
 
     fn build(workers: usize) -> Self {
         let mut b = pinwheel::Builder::new();
@@ -197,6 +226,7 @@ impl<const SPANS: bool> Exec for PinwheelSubscribed<SPANS> {
     } else {
         "pinwheel+subscriber"
     };
+    const THREADS: &'static [&'static str] = Pinwheel::THREADS;
 
     fn build(workers: usize) -> Self {
         use tracing_subscriber::filter::LevelFilter;
@@ -279,6 +309,7 @@ pub struct Tokio(pub tokio::runtime::Runtime);
 
 impl Exec for Tokio {
     const NAME: &'static str = "tokio";
+    const THREADS: &'static [&'static str] = &["tokio-rt-worker", "tokio-runtime-w"];
 
     fn build(workers: usize) -> Self {
         let mut b = tokio::runtime::Builder::new_multi_thread();

@@ -27,6 +27,10 @@ pub struct Row {
     pub tokio_ns: f64,
     /// The workload's floor, already subtracted from both medians (0 for most workloads).
     pub floor_ns: f64,
+    /// Context switches of pinwheel's threads per iteration, over the measured rounds.
+    pub pinwheel_cs: f64,
+    /// Context switches of tokio's threads per iteration, over the measured rounds.
+    pub tokio_cs: f64,
 }
 
 impl Row {
@@ -52,6 +56,16 @@ fn time_iters<E: Exec, W: Workload<E>>(w: &mut W, rt: &E, iters: usize) -> f64 {
         w.iter(rt);
     }
     start.elapsed().as_nanos() as f64 / iters as f64
+}
+
+/// Times `iters` iterations and adds the context switches of `E`'s threads to `cs`.
+fn measure<E: Exec, W: Workload<E>>(w: &mut W, rt: &E, iters: usize, cs: &mut u64) -> f64 {
+    let before = crate::thread_stats(E::THREADS).ctx_switches;
+    let ns = time_iters(w, rt, iters);
+    *cs += crate::thread_stats(E::THREADS)
+        .ctx_switches
+        .saturating_sub(before);
+    ns
 }
 
 /// Runs one workload on pinwheel and on tokio, alternating, and returns its row.
@@ -82,16 +96,18 @@ where
     }
     let iters = ((cfg.round_target.as_nanos() as f64 / one) as usize).clamp(1, 100_000);
     let (mut p, mut t) = (Vec::new(), Vec::new());
+    let (mut pcs, mut tcs) = (0u64, 0u64);
     for round in 0..cfg.rounds {
         // Alternate which runtime goes first, so neither always runs on a warmer machine.
         if round % 2 == 0 {
-            p.push(time_iters(&mut wp, &pw, iters));
-            t.push(time_iters(&mut wt, &tk, iters));
+            p.push(measure(&mut wp, &pw, iters, &mut pcs));
+            t.push(measure(&mut wt, &tk, iters, &mut tcs));
         } else {
-            t.push(time_iters(&mut wt, &tk, iters));
-            p.push(time_iters(&mut wp, &pw, iters));
+            t.push(measure(&mut wt, &tk, iters, &mut tcs));
+            p.push(measure(&mut wp, &pw, iters, &mut pcs));
         }
     }
+    let measured = (cfg.rounds * iters) as f64;
     // Compare what the runtimes add above the workload's floor (a sleep's own length).
     let floor = Workload::<A>::floor(&wp).as_nanos() as f64;
     Row {
@@ -99,6 +115,8 @@ where
         pinwheel_ns: median(&mut p) - floor,
         tokio_ns: median(&mut t) - floor,
         floor_ns: floor,
+        pinwheel_cs: pcs as f64 / measured,
+        tokio_cs: tcs as f64 / measured,
     }
 }
 
@@ -115,18 +133,20 @@ pub fn human(ns: f64) -> String {
     }
 }
 
-/// The rows as JSON: `[{"name":..,"pinwheel_ns":..,"tokio_ns":..,"ratio":..}]`.
+/// The rows as JSON: `[{"name":..,"pinwheel_ns":..,"tokio_ns":..,"ratio":..,...}]`.
 pub fn to_json(rows: &[Row]) -> String {
     let items: Vec<String> = rows
         .iter()
         .map(|r| {
             format!(
-                "{{\"name\":\"{}\",\"pinwheel_ns\":{:.1},\"tokio_ns\":{:.1},\"ratio\":{:.4},\"floor_ns\":{:.1}}}",
+                "{{\"name\":\"{}\",\"pinwheel_ns\":{:.1},\"tokio_ns\":{:.1},\"ratio\":{:.4},\"floor_ns\":{:.1},\"pinwheel_cs\":{:.2},\"tokio_cs\":{:.2}}}",
                 r.name,
                 r.pinwheel_ns,
                 r.tokio_ns,
                 r.ratio(),
-                r.floor_ns
+                r.floor_ns,
+                r.pinwheel_cs,
+                r.tokio_cs
             )
         })
         .collect();

@@ -4,8 +4,10 @@
 //! cargo run --release -p pinwheel-benches --bin compare -- [--quick] [--workers N] [--rounds N] [--json PATH] [FILTER]
 //! ```
 //!
-//! Prints one row per workload: `name  pinwheel_median  tokio_median  ratio` (ratio =
-//! pinwheel/tokio, below 1.0 is better). FILTER keeps the workloads whose name contains it.
+//! Prints one row per workload: `name  pinwheel_median  tokio_median  ratio  pw_cs  tk_cs`
+//! (ratio = pinwheel/tokio, below 1.0 is better; cs = context switches of each runtime's own
+//! threads per iteration, from `/proc/self/task`, the load generator's not counted). FILTER
+//! keeps the workloads whose name contains it.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -126,8 +128,8 @@ fn main() -> ExitCode {
         cfg.workers, cfg.rounds
     );
     println!(
-        "{:<24} {:>14} {:>14} {:>7}",
-        "name", "pinwheel", "tokio", "ratio"
+        "{:<24} {:>14} {:>14} {:>7} {:>12} {:>12}",
+        "name", "pinwheel", "tokio", "ratio", "pw cs/iter", "tk cs/iter"
     );
     let mut rows = Vec::new();
     for (name, run) in selected {
@@ -138,11 +140,13 @@ fn main() -> ExitCode {
             String::new()
         };
         println!(
-            "{:<24} {:>14} {:>14} {:>7.3}{floor}",
+            "{:<24} {:>14} {:>14} {:>7.3} {:>12.1} {:>12.1}{floor}",
             row.name,
             human(row.pinwheel_ns),
             human(row.tokio_ns),
-            row.ratio()
+            row.ratio(),
+            row.pinwheel_cs,
+            row.tokio_cs
         );
         rows.push(row);
     }
