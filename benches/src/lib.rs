@@ -156,6 +156,13 @@ impl Exec for Pinwheel {
         if pinned() {
             b.worker_cpus(0..workers);
         }
+        // `PINWHEEL_BENCH_SPINS=N`: Builder::spin_before_park(N), for A/B runs of the policy.
+        if let Some(n) = std::env::var("PINWHEEL_BENCH_SPINS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            b.spin_before_park(n);
+        }
         Pinwheel(b.build().expect("pinwheel runtime"))
     }
 

@@ -296,11 +296,13 @@ async fn tokio_echo_session(mut s: tokio::net::TcpStream) {
     }
 }
 
-fn pinwheel_echo(rt: &Pinwheel) -> SocketAddr {
+/// Starts `tcp_echo`'s pinwheel echo server; returns its address.
+pub fn pinwheel_echo(rt: &Pinwheel) -> SocketAddr {
     pinwheel_server(rt, pinwheel_echo_session)
 }
 
-fn tokio_echo(rt: &Tokio) -> SocketAddr {
+/// Starts `tcp_echo`'s tokio echo server; returns its address.
+pub fn tokio_echo(rt: &Tokio) -> SocketAddr {
     tokio_server(rt, tokio_echo_session)
 }
 

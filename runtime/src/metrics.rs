@@ -16,6 +16,8 @@ pub(crate) struct WorkerCounters {
     pub(crate) steal_operations: AtomicU64,
     pub(crate) steals: AtomicU64,
     pub(crate) parks: AtomicU64,
+    pub(crate) park_spins: AtomicU64,
+    pub(crate) park_spin_finds: AtomicU64,
     pub(crate) budget_exhaustions: AtomicU64,
     pub(crate) mailbox_items: AtomicU64,
     pub(crate) mailbox_wakeups: AtomicU64,
@@ -58,6 +60,8 @@ impl WorkerCounters {
             steal_operations: self.steal_operations.load(Relaxed),
             steals: self.steals.load(Relaxed),
             parks: self.parks.load(Relaxed),
+            park_spins: self.park_spins.load(Relaxed),
+            park_spin_finds: self.park_spin_finds.load(Relaxed),
             budget_exhaustions: self.budget_exhaustions.load(Relaxed),
             mailbox_items: self.mailbox_items.load(Relaxed),
             mailbox_wakeups: self.mailbox_wakeups.load(Relaxed),
@@ -96,6 +100,11 @@ pub struct WorkerMetrics {
     /// Times the worker ran out of work and went to sleep (counted as it registers as a
     /// sleeper, so a last-moment find of work still counts).
     pub parks: u64,
+    /// Yield-and-repoll rounds made before sleeping, after serving I/O
+    /// ([`Builder::spin_before_park`](crate::Builder::spin_before_park)).
+    pub park_spins: u64,
+    /// Those rounds that found work, so the worker did not sleep.
+    pub park_spin_finds: u64,
     /// Loop turns that used the whole budget of 64 polls with work still queued.
     pub budget_exhaustions: u64,
     /// Items handled by [`WorkList`](crate::WorkList) handlers on this worker.
@@ -213,7 +222,7 @@ impl RuntimeMetrics {
 
 impl WorkerMetrics {
     /// The column names of the `Display` table, in field order.
-    const NAMES: [&'static str; 20] = [
+    const NAMES: [&'static str; 22] = [
         "turns",
         "polled",
         "local_wk",
@@ -221,6 +230,8 @@ impl WorkerMetrics {
         "steal_ops",
         "stolen",
         "parks",
+        "spins",
+        "spin_hit",
         "budget_ex",
         "mbox",
         "mbox_wk",
@@ -236,7 +247,7 @@ impl WorkerMetrics {
         "sessions",
     ];
 
-    fn fields(&self) -> [u64; 20] {
+    fn fields(&self) -> [u64; 22] {
         [
             self.loop_turns,
             self.tasks_polled,
@@ -245,6 +256,8 @@ impl WorkerMetrics {
             self.steal_operations,
             self.steals,
             self.parks,
+            self.park_spins,
+            self.park_spin_finds,
             self.budget_exhaustions,
             self.mailbox_items,
             self.mailbox_wakeups,
@@ -261,7 +274,7 @@ impl WorkerMetrics {
         ]
     }
 
-    fn fields_mut(&mut self) -> [&mut u64; 20] {
+    fn fields_mut(&mut self) -> [&mut u64; 22] {
         [
             &mut self.loop_turns,
             &mut self.tasks_polled,
@@ -270,6 +283,8 @@ impl WorkerMetrics {
             &mut self.steal_operations,
             &mut self.steals,
             &mut self.parks,
+            &mut self.park_spins,
+            &mut self.park_spin_finds,
             &mut self.budget_exhaustions,
             &mut self.mailbox_items,
             &mut self.mailbox_wakeups,

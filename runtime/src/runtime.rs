@@ -69,6 +69,7 @@ pub struct Builder {
     max_blocking_threads: usize,
     thread_keep_alive: Duration,
     io_events_per_poll: usize,
+    spin_before_park: u32,
     worker_cpus: Option<Vec<usize>>,
     pin_workers: bool,
     hooks: ThreadHooks,
@@ -119,6 +120,7 @@ impl fmt::Debug for Builder {
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("thread_keep_alive", &self.thread_keep_alive)
             .field("io_events_per_poll", &self.io_events_per_poll)
+            .field("spin_before_park", &self.spin_before_park)
             .field("worker_cpus", &self.worker_cpus)
             .field("pin_workers", &self.pin_workers)
             .finish_non_exhaustive()
@@ -144,6 +146,7 @@ impl Builder {
             max_blocking_threads: 512,
             thread_keep_alive: Duration::from_secs(10),
             io_events_per_poll: EVENTS_PER_POLL,
+            spin_before_park: 1,
             worker_cpus: None,
             pin_workers: false,
             hooks: ThreadHooks::default(),
@@ -154,6 +157,29 @@ impl Builder {
     /// 512, at least 1); tasks beyond wait in a queue. Started on demand.
     pub fn max_blocking_threads(&mut self, n: usize) -> &mut Builder {
         self.max_blocking_threads = n;
+        self
+    }
+
+    /// How a worker goes to sleep when it runs out of work right after serving I/O: it first
+    /// gives its CPU away (`sched_yield`) and polls its poller once more without blocking,
+    /// `rounds` times, and sleeps only if nothing came. Default 1; 0 sleeps at once.
+    ///
+    /// Why: where the load shares the cores with other threads (a load generator, sidecars,
+    /// a CPU quota), a worker that blocks in `epoll_wait` as soon as its queue is empty is
+    /// woken again a moment later for the next packet of the very connections it serves,
+    /// through a context switch each time; pinned sessions wait while their worker is
+    /// switched out. Yielding lets the other threads run (and send) first, and the repoll
+    /// often finds their data. The policy only applies while I/O flows: a worker that found
+    /// nothing after its yields sleeps at once next time until it sees I/O again, so an idle
+    /// runtime stays at 0 CPU and timers-only work pays nothing.
+    ///
+    /// ```
+    /// let rt = pinwheel::Builder::new().spin_before_park(0).build()?;
+    /// # drop(rt);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spin_before_park(&mut self, rounds: u32) -> &mut Builder {
+        self.spin_before_park = rounds;
         self
     }
 
@@ -355,6 +381,7 @@ impl Builder {
             io,
             clock,
             blocking,
+            self.spin_before_park,
         ));
         let exits = Arc::new(Exits {
             count: Mutex::new(0),

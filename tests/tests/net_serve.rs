@@ -246,3 +246,61 @@ fn an_idle_server_does_not_wake_its_workers() {
     server.stop();
     rt.block_on(serving).unwrap().unwrap();
 }
+
+/// `Balance::Shards` binds every worker's listener before anything accepts, and says so
+/// through `Server::ready`: 64 connections made right after it are spread over both workers.
+#[test]
+fn net_serve_shards_is_ready_before_it_accepts() {
+    for on_worker in [true, false] {
+        let rt = rt(2);
+        let listener = rt.block_on(async {
+            let s = TcpSocket::new_v4().unwrap();
+            s.set_reuseaddr(true).unwrap();
+            s.set_reuseport(true).unwrap();
+            s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            s.listen(1024).unwrap()
+        });
+        let addr = listener.local_addr().unwrap();
+        let server = Server::new();
+        let s2 = server.clone();
+        let serve = async move {
+            s2.serve_with(
+                listener,
+                Balance::Shards,
+                |stream: TcpStream, _| async move {
+                    let me = pinwheel::current_worker().unwrap() as u8;
+                    let _ = stream.write_all(&[me]).await;
+                },
+            )
+            .await
+        };
+        // Started on a worker, or off the workers (inside block_on on another thread).
+        let running = if on_worker {
+            rt.spawn(serve)
+        } else {
+            let h = rt.handle().clone();
+            let t = std::thread::spawn(move || h.block_on(serve));
+            rt.spawn(async move {
+                pinwheel::spawn_blocking(move || t.join().unwrap())
+                    .await
+                    .unwrap()
+            })
+        };
+        rt.block_on(async { server.ready().await });
+        let mut per_worker = [0usize; 2];
+        let conns: Vec<_> = (0..64)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        for mut c in conns {
+            let mut b = [0u8; 1];
+            c.read_exact(&mut b).unwrap();
+            per_worker[b[0] as usize] += 1;
+        }
+        assert!(
+            per_worker[0] > 0 && per_worker[1] > 0,
+            "on_worker={on_worker}: connections per worker {per_worker:?}"
+        );
+        server.stop();
+        rt.block_on(running).unwrap().unwrap();
+    }
+}

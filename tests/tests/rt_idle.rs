@@ -58,3 +58,63 @@ fn rt_idle_workers_use_no_cpu() {
     );
     drop(rt);
 }
+
+/// After serving I/O a worker yields and repolls before it sleeps (`spin_before_park`, on by
+/// default), but once a spin finds nothing it sleeps like any idle worker: no CPU, and the
+/// spin counter stops moving. With `spin_before_park(0)` it never spins.
+#[test]
+fn rt_idle_after_io_stops_spinning() {
+    for rounds in [1, 0] {
+        let name = format!("spin{rounds}");
+        let rt = Builder::new()
+            .worker_threads(2)
+            .thread_name(name.as_str())
+            .spin_before_park(rounds)
+            .build()
+            .unwrap();
+        // An echo exchange over loopback, so the workers see I/O events.
+        rt.block_on(async {
+            let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = pinwheel::spawn(async move {
+                let (s, _) = listener.accept().await.unwrap();
+                let mut b = [0u8; 8];
+                for _ in 0..100 {
+                    s.read_exact(&mut b).await.unwrap();
+                    s.write_all(&b).await.unwrap();
+                }
+            });
+            let c = pinwheel::net::TcpStream::connect(addr).await.unwrap();
+            let mut b = [0u8; 8];
+            for _ in 0..100 {
+                c.write_all(b"pingpong").await.unwrap();
+                c.read_exact(&mut b).await.unwrap();
+            }
+            server.await.unwrap();
+        });
+        let spins = rt.metrics().total().park_spins;
+        if rounds == 0 {
+            assert_eq!(spins, 0, "spin_before_park(0) spun");
+        } else {
+            assert!(spins > 0, "no spin after 100 round trips of I/O");
+        }
+        // With no more I/O, each worker spins at most `rounds` more times, then sleeps.
+        let spins_before = rt.metrics().total().park_spins;
+        std::thread::sleep(Duration::from_millis(100));
+        let (_, before) = cpu_ticks(&name);
+        std::thread::sleep(Duration::from_millis(300));
+        let (_, after) = cpu_ticks(&name);
+        let more = rt.metrics().total().park_spins - spins_before;
+        assert!(
+            more <= u64::from(rounds) * 2,
+            "idle workers spun {more} more times"
+        );
+        assert!(
+            after - before <= 2,
+            "idle workers used {} ticks",
+            after - before
+        );
+    }
+}

@@ -179,9 +179,12 @@ struct ServerState {
     /// Live sessions per worker (grown to the runtime's worker count when serving starts).
     live: std::sync::Mutex<Arc<[AtomicUsize]>>,
     next: AtomicUsize,
-    /// Accept loops and `drain`s waiting for `stop` or for the last session to end, by id.
+    /// Accept loops, `drain`s and `ready`s waiting for `stop`, for the last session to end or
+    /// for serving to start, by id.
     waiters: std::sync::Mutex<HashMap<u64, Waker>>,
     next_waiter: AtomicU64,
+    /// Serving has started: every listener it binds accepts (see `Server::ready`).
+    ready: AtomicBool,
 }
 
 impl fmt::Debug for Server {
@@ -355,7 +358,55 @@ impl Server {
         if balance == Balance::Shards {
             return self.serve_shards(&handle, listener, factory).await;
         }
+        // The listener is bound and registered: a client connecting now is served.
+        self.mark_ready();
         self.accept_loop(&handle, listener, balance, factory).await
+    }
+
+    /// Says that serving has started, to `ready`.
+    fn mark_ready(&self) {
+        self.inner.ready.store(true, Ordering::SeqCst);
+        self.wake_waiters();
+    }
+
+    /// Waits until a `serve` of this handle has started, so that a client connecting from now
+    /// on is accepted where the [`Balance`] says: with `Balance::Shards`, once every worker's
+    /// listener is bound and accepting (before that, every connection would land on the
+    /// listener passed in); with the other balances, as soon as serving starts. Returns at once
+    /// if the server was stopped.
+    ///
+    /// ```
+    /// use pinwheel::net::{Balance, Server, TcpSocket};
+    ///
+    /// let rt = pinwheel::Builder::new().worker_threads(2).build()?;
+    /// rt.block_on(async {
+    ///     let socket = TcpSocket::new_v4()?;
+    ///     socket.set_reuseport(true)?;
+    ///     socket.bind("127.0.0.1:0".parse().unwrap())?;
+    ///     let listener = socket.listen(1024)?;
+    ///     let server = Server::new();
+    ///     let s = server.clone();
+    ///     let serving = pinwheel::spawn(async move {
+    ///         s.serve_with(listener, Balance::Shards, |_stream, _peer| async {}).await
+    ///     });
+    ///     server.ready().await;
+    ///     // ... clients connect here, spread over the workers by the kernel ...
+    ///     server.stop();
+    ///     serving.await.unwrap()
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub async fn ready(&self) {
+        let slot = self.waiter();
+        std::future::poll_fn(|cx| {
+            slot.register(cx.waker());
+            if self.inner.ready.load(Ordering::SeqCst) || self.is_stopped() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await
     }
 
     /// Accepts and starts sessions (any balance but `Shards`).
@@ -470,8 +521,11 @@ impl Server {
         Fut: Future<Output = ()> + 'static,
     {
         let here = with_worker(|cx| cx.map(|cx| cx.index));
+        // The worker that accepts on the listener passed in: this one, or the first when
+        // serving was started off the workers (inside `block_on`).
+        let owner = here.unwrap_or(0);
         let others: Vec<usize> = (0..handle.worker_threads())
-            .filter(|&i| Some(i) != here)
+            .filter(|&i| i != owner)
             .collect();
         // Every shard's socket is bound and listening before anything accepts, so the kernel
         // spreads connections over all of them from the first one on.
@@ -490,13 +544,14 @@ impl Server {
                     .await
             }));
         }
-        let mine = if here.is_some() {
-            // Accept here only once every shard runs on its worker: until then its
-            // connections would wait in a backlog nobody reads.
-            let slot = self.waiter();
+        let server = self.clone();
+        let mine = async move {
+            // Accept on the given listener only once every shard runs on its worker, and then
+            // say the server is ready.
+            let slot = server.waiter();
             std::future::poll_fn(|cx| {
                 slot.register(cx.waker());
-                if pending.load(Ordering::SeqCst) == 0 || self.is_stopped() {
+                if pending.load(Ordering::SeqCst) == 0 || server.is_stopped() {
                     Poll::Ready(())
                 } else {
                     Poll::Pending
@@ -504,10 +559,19 @@ impl Server {
             })
             .await;
             drop(slot);
-            self.accept_loop(handle, listener, Balance::Local, factory)
+            server.mark_ready();
+            let handle = Handle::current();
+            server
+                .accept_loop(&handle, listener, Balance::Local, factory)
                 .await
+        };
+        let mine = if here.is_some() {
+            mine.await
         } else {
-            Ok(())
+            handle
+                .spawn_on(ThreadMask::one(owner), mine)
+                .await
+                .map_err(io::Error::from)?
         };
         for s in shards {
             s.await.map_err(io::Error::from)??;

@@ -71,6 +71,9 @@ pub(crate) struct Shared {
     pub(crate) watchdog: crate::watchdog::WatchdogBell,
     /// The threads of `spawn_blocking`.
     pub(crate) blocking: crate::blocking::BlockingPool,
+    /// How many times a worker that saw I/O since it last slept yields its CPU and polls its
+    /// driver again before it sleeps (`Builder::spin_before_park`).
+    pub(crate) park_spins: u32,
 }
 
 /// What one worker shares with the other threads.
@@ -110,6 +113,7 @@ impl Shared {
         io: Vec<pinwheel_io_driver::Handle>,
         clock: crate::time::Clock,
         blocking: crate::blocking::BlockingPool,
+        park_spins: u32,
     ) -> Shared {
         let n = stealers.len();
         Shared {
@@ -142,6 +146,7 @@ impl Shared {
             names: Mutex::new(std::collections::HashMap::new()),
             watchdog: crate::watchdog::WatchdogBell::new(),
             blocking,
+            park_spins,
         }
     }
 

@@ -69,6 +69,9 @@ pub(crate) struct WorkerContext {
     driver: RefCell<pinwheel_io_driver::Driver>,
     /// Tasks polled since the driver was last polled.
     since_io: Cell<usize>,
+    /// The driver delivered events since the worker last went to sleep (or since a spin that
+    /// found nothing): it may yield and repoll before sleeping (`Shared::park_spins`).
+    io_active: Cell<bool>,
 }
 
 /// A busy worker polls its I/O driver without blocking once every this many task polls, so
@@ -99,6 +102,7 @@ impl WorkerContext {
             ops: RefCell::new(VecDeque::new()),
             driver: RefCell::new(driver),
             since_io: Cell::new(0),
+            io_active: Cell::new(false),
         };
         let _enter = crate::runtime::enter(crate::Handle {
             shared: cx.shared.clone(),
@@ -207,7 +211,10 @@ impl WorkerContext {
 
     fn count_io(&self, n: std::io::Result<usize>) {
         match n {
-            Ok(n) if n > 0 => add(&self.counters().io_events, n as u64),
+            Ok(n) if n > 0 => {
+                self.io_active.set(true);
+                add(&self.counters().io_events, n as u64);
+            }
             Ok(_) => {}
             // A failing poller cannot be recovered here; say so, and go on serving tasks and
             // timers (the next poll may succeed).
@@ -276,8 +283,32 @@ impl WorkerContext {
                 self.run_task(task);
                 continue;
             }
+            if self.spin_before_park() {
+                continue;
+            }
             self.park();
         }
+    }
+
+    /// Out of work right after serving I/O: yield the CPU and poll the driver again without
+    /// blocking, up to `park_spins` times; `true` when that found work. A spin that finds
+    /// nothing turns the policy off until the driver delivers events again, so an idle worker
+    /// sleeps at once (see `Builder::spin_before_park`).
+    fn spin_before_park(&self) -> bool {
+        if !self.io_active.get() {
+            return false;
+        }
+        for _ in 0..self.shared.park_spins {
+            add(&self.counters().park_spins, 1);
+            std::thread::yield_now();
+            self.poll_io(Some(std::time::Duration::ZERO));
+            if self.has_own_work() {
+                add(&self.counters().park_spin_finds, 1);
+                return true;
+            }
+        }
+        self.io_active.set(false);
+        false
     }
 
     /// Takes what other threads handed over, then polls up to `BUDGET` tasks from the local
