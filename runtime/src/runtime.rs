@@ -169,9 +169,11 @@ impl Builder {
     /// woken again a moment later for the next packet of the very connections it serves,
     /// through a context switch each time; pinned sessions wait while their worker is
     /// switched out. Yielding lets the other threads run (and send) first, and the repoll
-    /// often finds their data. The policy only applies while I/O flows: a worker that found
-    /// nothing after its yields sleeps at once next time until it sees I/O again, so an idle
-    /// runtime stays at 0 CPU and timers-only work pays nothing.
+    /// often finds their data. The policy only applies under load: after a poll that
+    /// delivered several events at once (a lone ping-pong connection delivers one at a time,
+    /// and its next request cannot come before its peer read the answer, so its latency is
+    /// untouched), and a worker that found nothing after its yields sleeps at once until such
+    /// a poll again, so an idle runtime stays at 0 CPU and timers-only work pays nothing.
     ///
     /// ```
     /// let rt = pinwheel::Builder::new().spin_before_park(0).build()?;

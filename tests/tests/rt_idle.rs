@@ -72,33 +72,51 @@ fn rt_idle_after_io_stops_spinning() {
             .spin_before_park(rounds)
             .build()
             .unwrap();
-        // An echo exchange over loopback, so the workers see I/O events.
-        rt.block_on(async {
+        // Echo exchanges on 8 connections at once (8 client threads), so that the workers'
+        // polls deliver several events together, as under load (a lone ping-pong connection
+        // delivers one at a time and never spins).
+        let addr = rt.block_on(async {
             let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .unwrap();
             let addr = listener.local_addr().unwrap();
-            let server = pinwheel::spawn(async move {
-                let (s, _) = listener.accept().await.unwrap();
-                let mut b = [0u8; 8];
-                for _ in 0..100 {
-                    s.read_exact(&mut b).await.unwrap();
-                    s.write_all(&b).await.unwrap();
-                }
-            });
-            let c = pinwheel::net::TcpStream::connect(addr).await.unwrap();
-            let mut b = [0u8; 8];
-            for _ in 0..100 {
-                c.write_all(b"pingpong").await.unwrap();
-                c.read_exact(&mut b).await.unwrap();
-            }
-            server.await.unwrap();
+            drop(pinwheel::spawn(pinwheel::net::serve(
+                listener,
+                |s, _| async move {
+                    let mut b = [0u8; 8];
+                    while s.read_exact(&mut b).await.is_ok() {
+                        if s.write_all(&b).await.is_err() {
+                            break;
+                        }
+                    }
+                },
+            )));
+            addr
         });
+        let clients: Vec<_> = (0..8)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let mut c = std::net::TcpStream::connect(addr).unwrap();
+                    let mut b = [0u8; 8];
+                    for _ in 0..200 {
+                        c.write_all(b"pingpong").unwrap();
+                        c.read_exact(&mut b).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
         let spins = rt.metrics().total().park_spins;
         if rounds == 0 {
             assert_eq!(spins, 0, "spin_before_park(0) spun");
         } else {
-            assert!(spins > 0, "no spin after 100 round trips of I/O");
+            assert!(
+                spins > 0,
+                "no spin after 1,600 round trips on 8 connections"
+            );
         }
         // With no more I/O, each worker spins at most `rounds` more times, then sleeps.
         let spins_before = rt.metrics().total().park_spins;

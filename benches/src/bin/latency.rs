@@ -6,7 +6,9 @@
 //! cargo run --release -p pinwheel-benches --bin latency -- [--workers N] [--round-trips N]
 //! ```
 //!
-//! `PINWHEEL_BENCH_SPINS=N` sets pinwheel's `Builder::spin_before_park` (default 1).
+//! `PINWHEEL_BENCH_SPINS=N` sets pinwheel's `Builder::spin_before_park` (default 1);
+//! `PINWHEEL_BENCH_PIN=1` puts the servers on CPUs `0..workers` and the client on the rest, so
+//! that where the threads run does not change between runs (on 2 CPUs: `--workers 1`).
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -56,6 +58,19 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+    }
+    if pinwheel_benches::pinned() {
+        // Servers on CPUs 0..workers (see Exec::build), this client on the others: the
+        // placement no longer varies from run to run.
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if workers >= cpus {
+            eprintln!(
+                "latency: PINWHEEL_BENCH_PIN needs a CPU left for the client; use --workers {}",
+                cpus - 1
+            );
+            return ExitCode::from(2);
+        }
+        pinwheel_benches::bind_current_thread(workers..cpus);
     }
     let pw = Pinwheel::build(workers);
     let tk = Tokio::build(workers);

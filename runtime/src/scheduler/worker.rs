@@ -69,8 +69,9 @@ pub(crate) struct WorkerContext {
     driver: RefCell<pinwheel_io_driver::Driver>,
     /// Tasks polled since the driver was last polled.
     since_io: Cell<usize>,
-    /// The driver delivered events since the worker last went to sleep (or since a spin that
-    /// found nothing): it may yield and repoll before sleeping (`Shared::park_spins`).
+    /// The driver's last poll that found events delivered several at once (sockets of several
+    /// connections ready together: a loaded worker), and no spin found nothing since: the
+    /// worker may yield and repoll before sleeping (`Shared::park_spins`).
     io_active: Cell<bool>,
 }
 
@@ -78,6 +79,9 @@ pub(crate) struct WorkerContext {
 /// its sockets are not starved by a long run queue (tokio's `event_interval` is 61); an idle
 /// worker polls it when it parks.
 const EVENT_INTERVAL: usize = 64;
+
+/// A poll delivering at least this many events turns on the spin before parking.
+const SPIN_EVENTS: usize = 2;
 
 impl WorkerContext {
     /// The body of worker thread `index`.
@@ -212,7 +216,10 @@ impl WorkerContext {
     fn count_io(&self, n: std::io::Result<usize>) {
         match n {
             Ok(n) if n > 0 => {
-                self.io_active.set(true);
+                // One event at a time is a lone connection in ping-pong: its next request
+                // cannot come before the peer has read this answer, so spinning would only
+                // delay the sleep (and the peer's wake-up). Several at once is load.
+                self.io_active.set(n >= SPIN_EVENTS);
                 add(&self.counters().io_events, n as u64);
             }
             Ok(_) => {}
