@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 pub mod ecosystem;
 pub mod net;
 pub mod runner;
+pub mod tpc;
 
 /// What `/proc/self/task` says of a group of this process's threads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::tpc::TokioTpc;
 use crate::{Pinwheel, Tokio, Workload};
 
 /// Connections in `tcp_echo` and `tcp_echo_1k`.
@@ -318,6 +319,18 @@ impl<const SIZE: usize> Workload<Tokio> for Echo<SIZE> {
     }
 }
 
+impl<const SIZE: usize> Workload<TokioTpc> for Echo<SIZE> {
+    fn iter(&mut self, rt: &TokioTpc) {
+        self.run(|| rt.serve(tokio_echo_session));
+    }
+}
+
+impl Workload<TokioTpc> for AcceptChurn {
+    fn iter(&mut self, rt: &TokioTpc) {
+        self.run(|| rt.serve(tokio_echo_session));
+    }
+}
+
 impl Workload<Pinwheel> for AcceptChurn {
     fn iter(&mut self, rt: &Pinwheel) {
         self.run(|| pinwheel_echo(rt));
@@ -414,16 +427,25 @@ fn pinwheel_http(rt: &Pinwheel) -> SocketAddr {
     })
 }
 
+/// tokio's HTTP session: hyper through `TokioIo`.
+async fn tokio_http_session(s: tokio::net::TcpStream) {
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(
+            hyper_util::rt::TokioIo::new(s),
+            hyper::service::service_fn(hello_service),
+        )
+        .await;
+}
+
 /// tokio: a plain accept loop, `tokio::spawn` per connection, hyper through `TokioIo`.
 fn tokio_http(rt: &Tokio) -> SocketAddr {
-    tokio_server(rt, |s| async move {
-        let _ = hyper::server::conn::http1::Builder::new()
-            .serve_connection(
-                hyper_util::rt::TokioIo::new(s),
-                hyper::service::service_fn(hello_service),
-            )
-            .await;
-    })
+    tokio_server(rt, tokio_http_session)
+}
+
+impl Workload<TokioTpc> for HttpHello {
+    fn iter(&mut self, rt: &TokioTpc) {
+        self.run(|| rt.serve(tokio_http_session));
+    }
 }
 
 impl Workload<Pinwheel> for HttpHello {

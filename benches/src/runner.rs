@@ -31,6 +31,9 @@ pub struct Row {
     pub pinwheel_cs: f64,
     /// Context switches of tokio's threads per iteration, over the measured rounds.
     pub tokio_cs: f64,
+    /// The network rows' third column, tokio run thread-per-core: median time and context
+    /// switches per iteration.
+    pub tpc: Option<(f64, f64)>,
 }
 
 impl Row {
@@ -117,6 +120,50 @@ where
         floor_ns: floor,
         pinwheel_cs: pcs as f64 / measured,
         tokio_cs: tcs as f64 / measured,
+        tpc: None,
+    }
+}
+
+/// Like [`compare`], with tokio run thread-per-core ([`TokioTpc`](crate::tpc::TokioTpc)) as
+/// a third runtime in the alternation (network rows).
+pub fn compare_with_tpc<W>(name: &'static str, cfg: &Config) -> Row
+where
+    W: Default + Workload<Pinwheel> + Workload<Tokio> + Workload<crate::tpc::TokioTpc>,
+{
+    use crate::tpc::TokioTpc;
+    let pw = Pinwheel::build(cfg.workers);
+    let tk = Tokio::build(cfg.workers);
+    let tpc = TokioTpc::build(cfg.workers);
+    let (mut wp, mut wt, mut wc) = (W::default(), W::default(), W::default());
+    let mut one = 0f64;
+    for _ in 0..3 {
+        one = one
+            .max(time_iters(&mut wp, &pw, 1))
+            .max(time_iters(&mut wt, &tk, 1))
+            .max(time_iters(&mut wc, &tpc, 1));
+    }
+    let iters = ((cfg.round_target.as_nanos() as f64 / one) as usize).clamp(1, 100_000);
+    let (mut p, mut t, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut pcs, mut tcs, mut ccs) = (0u64, 0u64, 0u64);
+    for round in 0..cfg.rounds {
+        // Rotate which runtime goes first.
+        for k in 0..3 {
+            match (round + k) % 3 {
+                0 => p.push(measure(&mut wp, &pw, iters, &mut pcs)),
+                1 => t.push(measure(&mut wt, &tk, iters, &mut tcs)),
+                _ => c.push(measure(&mut wc, &tpc, iters, &mut ccs)),
+            }
+        }
+    }
+    let measured = (cfg.rounds * iters) as f64;
+    Row {
+        name,
+        pinwheel_ns: median(&mut p),
+        tokio_ns: median(&mut t),
+        floor_ns: 0.0,
+        pinwheel_cs: pcs as f64 / measured,
+        tokio_cs: tcs as f64 / measured,
+        tpc: Some((median(&mut c), ccs as f64 / measured)),
     }
 }
 
@@ -139,14 +186,17 @@ pub fn to_json(rows: &[Row]) -> String {
         .iter()
         .map(|r| {
             format!(
-                "{{\"name\":\"{}\",\"pinwheel_ns\":{:.1},\"tokio_ns\":{:.1},\"ratio\":{:.4},\"floor_ns\":{:.1},\"pinwheel_cs\":{:.2},\"tokio_cs\":{:.2}}}",
+                "{{\"name\":\"{}\",\"pinwheel_ns\":{:.1},\"tokio_ns\":{:.1},\"ratio\":{:.4},\"floor_ns\":{:.1},\"pinwheel_cs\":{:.2},\"tokio_cs\":{:.2}{}}}",
                 r.name,
                 r.pinwheel_ns,
                 r.tokio_ns,
                 r.ratio(),
                 r.floor_ns,
                 r.pinwheel_cs,
-                r.tokio_cs
+                r.tokio_cs,
+                r.tpc.map_or(String::new(), |(ns, cs)| format!(
+                    ",\"tokio_tpc_ns\":{ns:.1},\"tokio_tpc_cs\":{cs:.2}"
+                ))
             )
         })
         .collect();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use pinwheel_benches::ecosystem::{AxumHello, CompatOverhead, TlsEcho};
 use pinwheel_benches::net::{AcceptChurn, Echo, HttpHello};
-use pinwheel_benches::runner::{Config, Row, compare, human, to_json};
+use pinwheel_benches::runner::{Config, Row, compare, compare_with_tpc, human, to_json};
 use pinwheel_benches::{
     ChainedSpawn, Mailbox, PingPong, SleepFire, SpawnManyLocal, SpawnManyRemoteIdle,
     SpawnManyWorker, TimeoutCancel, TimerReset, YieldMany,
@@ -35,10 +35,10 @@ const BENCHES: &[Bench] = &[
     ("timeout_cancel", compare::<TimeoutCancel>),
     ("sleep_fire", compare::<SleepFire>),
     ("timer_reset", compare::<TimerReset>),
-    ("tcp_echo", compare::<Echo<64>>),
-    ("tcp_echo_1k", compare::<Echo<1024>>),
-    ("accept_churn", compare::<AcceptChurn>),
-    ("http_hello", compare::<HttpHello>),
+    ("tcp_echo", compare_with_tpc::<Echo<64>>),
+    ("tcp_echo_1k", compare_with_tpc::<Echo<1024>>),
+    ("accept_churn", compare_with_tpc::<AcceptChurn>),
+    ("http_hello", compare_with_tpc::<HttpHello>),
     ("axum_hello", compare::<AxumHello>),
     ("tls_echo", compare::<TlsEcho>),
     ("compat_overhead", compare::<CompatOverhead>),
@@ -139,8 +139,15 @@ fn main() -> ExitCode {
         } else {
             String::new()
         };
+        let tpc = row.tpc.map_or(String::new(), |(ns, cs)| {
+            format!(
+                "   tokio thread-per-core {} (ratio {:.3}) {cs:.1} cs/iter",
+                human(ns),
+                row.pinwheel_ns / ns
+            )
+        });
         println!(
-            "{:<24} {:>14} {:>14} {:>7.3} {:>12.1} {:>12.1}{floor}",
+            "{:<24} {:>14} {:>14} {:>7.3} {:>12.1} {:>12.1}{floor}{tpc}",
             row.name,
             human(row.pinwheel_ns),
             human(row.tokio_ns),

@@ -1,0 +1,155 @@
+//! tokio run thread-per-core, the idiom pinning should be compared with: one current-thread
+//! runtime per thread, each with its own `SO_REUSEPORT` listener on the same address (all
+//! bound before any accepts), sessions `spawn_local`'d on the thread that accepted them.
+//! [`TokioTpc`] is the third column of the compare runner's network rows.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::{Exec, Tokio};
+
+/// A group of thread-per-core tokio servers (started by the workloads, stopped when dropped),
+/// beside a multi-thread tokio runtime that the generic `Exec` calls use.
+pub struct TokioTpc {
+    rt: Tokio,
+    workers: usize,
+    servers: Mutex<Vec<Server>>,
+}
+
+struct Server {
+    stop: tokio::sync::watch::Sender<bool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for TokioTpc {
+    fn drop(&mut self) {
+        let servers = std::mem::take(&mut *self.servers.lock().unwrap());
+        for s in servers {
+            drop(s.stop);
+            for t in s.threads {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
+}
+
+impl TokioTpc {
+    /// Starts one server thread per worker, each running `session` for the connections its
+    /// listener accepts (TCP_NODELAY on); returns the shared address.
+    pub fn serve<Fut>(&self, session: fn(tokio::net::TcpStream) -> Fut) -> SocketAddr
+    where
+        Fut: Future<Output = ()> + 'static,
+    {
+        let first = reuseport_listener("127.0.0.1:0".parse().unwrap()).expect("bind");
+        let addr = first.local_addr().unwrap();
+        let mut listeners = vec![first];
+        for _ in 1..self.workers {
+            listeners.push(reuseport_listener(addr).expect("bind a reuseport sibling"));
+        }
+        let (stop, watch) = tokio::sync::watch::channel(false);
+        let threads = listeners
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut watch = watch.clone();
+                std::thread::Builder::new()
+                    .name(format!("tokio-tpc-{i}"))
+                    .spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .unwrap();
+                        let local = tokio::task::LocalSet::new();
+                        local.block_on(&rt, async move {
+                            let l = tokio::net::TcpListener::from_std(l).unwrap();
+                            loop {
+                                tokio::select! {
+                                    r = l.accept() => {
+                                        if let Ok((s, _)) = r {
+                                            let _ = s.set_nodelay(true);
+                                            tokio::task::spawn_local(session(s));
+                                        }
+                                    }
+                                    _ = watch.changed() => return,
+                                }
+                            }
+                        });
+                    })
+                    .unwrap()
+            })
+            .collect();
+        self.servers.lock().unwrap().push(Server { stop, threads });
+        addr
+    }
+}
+
+impl Exec for TokioTpc {
+    const NAME: &'static str = "tokio thread-per-core";
+    const THREADS: &'static [&'static str] = &["tokio-tpc"];
+
+    fn build(workers: usize) -> Self {
+        TokioTpc {
+            rt: Tokio::build(workers),
+            workers,
+            servers: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    fn spawn_outside<F>(&self, f: F) -> impl Future<Output = F::Output> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.rt.spawn_outside(f)
+    }
+
+    fn spawn<F>(f: F) -> impl Future<Output = F::Output> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Tokio::spawn(f)
+    }
+
+    fn yield_now() -> impl Future<Output = ()> + Send {
+        Tokio::yield_now()
+    }
+
+    type Sleep = <Tokio as Exec>::Sleep;
+
+    fn sleep(d: Duration) -> Self::Sleep {
+        Tokio::sleep(d)
+    }
+
+    fn reset(sleep: Pin<&mut Self::Sleep>, deadline: Instant) {
+        Tokio::reset(sleep, deadline)
+    }
+
+    fn timeout<F>(d: Duration, f: F) -> impl Future<Output = Result<F::Output, ()>> + Send
+    where
+        F: Future + Send,
+    {
+        Tokio::timeout(d, f)
+    }
+}
