@@ -182,7 +182,7 @@ pub struct Echo<const SIZE: usize> {
 }
 
 impl<const SIZE: usize> Echo<SIZE> {
-    fn run(&mut self, start: impl FnOnce() -> SocketAddr) {
+    pub(crate) fn run(&mut self, start: impl FnOnce() -> SocketAddr) {
         let addr = *self.addr.get_or_insert_with(start);
         if self.conns.is_empty() {
             for _ in 0..ECHO_CONNS {
@@ -282,7 +282,7 @@ async fn pinwheel_echo_session(s: pinwheel::net::TcpStream) {
 }
 
 /// tokio's echo session.
-async fn tokio_echo_session(mut s: tokio::net::TcpStream) {
+pub async fn tokio_echo_session(mut s: tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 4096];
     loop {
@@ -419,7 +419,7 @@ pub(crate) async fn hello_service(
 }
 
 /// pinwheel: `net::serve` (sessions pinned round-robin), hyper on `TcpStream` directly.
-fn pinwheel_http(rt: &Pinwheel) -> SocketAddr {
+pub fn pinwheel_http(rt: &Pinwheel) -> SocketAddr {
     pinwheel_server(rt, |s| async move {
         let _ = hyper::server::conn::http1::Builder::new()
             .serve_connection(s, hyper::service::service_fn(hello_service))
@@ -428,7 +428,7 @@ fn pinwheel_http(rt: &Pinwheel) -> SocketAddr {
 }
 
 /// tokio's HTTP session: hyper through `TokioIo`.
-async fn tokio_http_session(s: tokio::net::TcpStream) {
+pub async fn tokio_http_session(s: tokio::net::TcpStream) {
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(
             hyper_util::rt::TokioIo::new(s),
@@ -438,7 +438,7 @@ async fn tokio_http_session(s: tokio::net::TcpStream) {
 }
 
 /// tokio: a plain accept loop, `tokio::spawn` per connection, hyper through `TokioIo`.
-fn tokio_http(rt: &Tokio) -> SocketAddr {
+pub fn tokio_http(rt: &Tokio) -> SocketAddr {
     tokio_server(rt, tokio_http_session)
 }
 
@@ -458,4 +458,42 @@ impl Workload<Tokio> for HttpHello {
     fn iter(&mut self, rt: &Tokio) {
         self.run(|| tokio_http(rt));
     }
+}
+
+/// The network rows a server in another process can be driven with ([`drive_external`]).
+pub const EXTERNAL_ROWS: [&str; 3] = ["tcp_echo", "tcp_echo_1k", "http_hello"];
+
+/// Drives the server at `addr` (in another process, say) as the `row` workload does, for
+/// `iters` iterations (the connections are made at the first); returns the round trips made.
+///
+/// # Panics
+///
+/// On a row not in [`EXTERNAL_ROWS`], and when the exchange fails.
+pub fn drive_external(addr: SocketAddr, row: &str, iters: usize) -> usize {
+    let never = || unreachable!("the server runs elsewhere");
+    match row {
+        "tcp_echo" => {
+            let mut w = Echo::<64> {
+                addr: Some(addr),
+                conns: Vec::new(),
+            };
+            (0..iters).for_each(|_| w.run(never));
+        }
+        "tcp_echo_1k" => {
+            let mut w = Echo::<1024> {
+                addr: Some(addr),
+                conns: Vec::new(),
+            };
+            (0..iters).for_each(|_| w.run(never));
+        }
+        "http_hello" => {
+            let mut w = HttpHello {
+                addr: Some(addr),
+                ..HttpHello::default()
+            };
+            (0..iters).for_each(|_| w.run(never));
+        }
+        other => panic!("drive_external: no row {other:?}; rows: {EXTERNAL_ROWS:?}"),
+    }
+    iters * ECHO_CONNS * ECHO_ROUNDS
 }
