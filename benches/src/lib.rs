@@ -157,7 +157,7 @@ impl Exec for Pinwheel {
         if pinned() {
             b.worker_cpus(0..workers);
         }
-        // `PINWHEEL_BENCH_SPINS=N`: Builder::spin_before_park(N), for A/B runs of the policy.
+        // `PINWHEEL_BENCH_SPINS=N`: Builder::spin_before_park(N) (default 0), for A/B runs.
         if let Some(n) = std::env::var("PINWHEEL_BENCH_SPINS")
             .ok()
             .and_then(|v| v.parse().ok())

@@ -146,7 +146,7 @@ impl Builder {
             max_blocking_threads: 512,
             thread_keep_alive: Duration::from_secs(10),
             io_events_per_poll: EVENTS_PER_POLL,
-            spin_before_park: 1,
+            spin_before_park: 0,
             worker_cpus: None,
             pin_workers: false,
             hooks: ThreadHooks::default(),
@@ -162,7 +162,9 @@ impl Builder {
 
     /// How a worker goes to sleep when it runs out of work right after serving I/O: it first
     /// gives its CPU away (`sched_yield`) and polls its poller once more without blocking,
-    /// `rounds` times, and sleeps only if nothing came. Default 1; 0 sleeps at once.
+    /// `rounds` times, and sleeps only if nothing came. Default 0: it sleeps at once (on the
+    /// 2-vCPU machine of BENCHMARKS.md the spin showed no gain beyond run-to-run noise, and
+    /// costs a `sched_yield` and an `epoll_wait` each time it fires).
     ///
     /// Why: where the load shares the cores with other threads (a load generator, sidecars,
     /// a CPU quota), a worker that blocks in `epoll_wait` as soon as its queue is empty is
@@ -176,7 +178,7 @@ impl Builder {
     /// a poll again, so an idle runtime stays at 0 CPU and timers-only work pays nothing.
     ///
     /// ```
-    /// let rt = pinwheel::Builder::new().spin_before_park(0).build()?;
+    /// let rt = pinwheel::Builder::new().spin_before_park(1).build()?;
     /// # drop(rt);
     /// # Ok::<(), std::io::Error>(())
     /// ```

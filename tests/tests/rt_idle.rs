@@ -59,8 +59,8 @@ fn rt_idle_workers_use_no_cpu() {
     drop(rt);
 }
 
-/// After serving I/O a worker yields and repolls before it sleeps (`spin_before_park`, on by
-/// default), but once a spin finds nothing it sleeps like any idle worker: no CPU, and the
+/// After serving I/O under load a worker may yield and repoll before it sleeps
+/// (`spin_before_park(1)`), but once a spin finds nothing it sleeps like any idle worker: no CPU, and the
 /// spin counter stops moving. With `spin_before_park(0)` it never spins.
 #[test]
 fn rt_idle_after_io_stops_spinning() {

@@ -6,7 +6,7 @@
 //! cargo run --release -p pinwheel-benches --bin latency -- [--workers N] [--round-trips N]
 //! ```
 //!
-//! `PINWHEEL_BENCH_SPINS=N` sets pinwheel's `Builder::spin_before_park` (default 1);
+//! `PINWHEEL_BENCH_SPINS=N` sets pinwheel's `Builder::spin_before_park` (default 0);
 //! `PINWHEEL_BENCH_PIN=1` puts the servers on CPUs `0..workers` and the client on the rest, so
 //! that where the threads run does not change between runs (on 2 CPUs: `--workers 1`).
 
