@@ -302,7 +302,7 @@ impl WorkerContext {
     /// nothing turns the policy off until the driver delivers events again, so an idle worker
     /// sleeps at once (see `Builder::spin_before_park`).
     fn spin_before_park(&self) -> bool {
-        if !self.io_active.get() {
+        if self.shared.park_spins == 0 || !self.io_active.get() {
             return false;
         }
         for _ in 0..self.shared.park_spins {
