@@ -521,8 +521,9 @@ impl Server {
         Fut: Future<Output = ()> + 'static,
     {
         let here = with_worker(|cx| cx.map(|cx| cx.index));
-        // The worker that accepts on the listener passed in: this one, or the first when
-        // serving was started off the workers (inside `block_on`).
+        // The worker that accepts on the listener passed in: this one (the listener is most
+        // likely registered with its poller), or the first when serving was started off the
+        // workers (inside `block_on`).
         let owner = here.unwrap_or(0);
         let others: Vec<usize> = (0..handle.worker_threads())
             .filter(|&i| i != owner)
@@ -565,14 +566,12 @@ impl Server {
                 .accept_loop(&handle, listener, Balance::Local, factory)
                 .await
         };
-        let mine = if here.is_some() {
-            mine.await
-        } else {
-            handle
-                .spawn_on(ThreadMask::one(owner), mine)
-                .await
-                .map_err(io::Error::from)?
-        };
+        // Pinned to its worker like the shards: the task calling `serve` may be a stealable
+        // one, and an accept loop that moved would start its `Local` sessions elsewhere.
+        let mine = handle
+            .spawn_on(ThreadMask::one(owner), mine)
+            .await
+            .map_err(io::Error::from)?;
         for s in shards {
             s.await.map_err(io::Error::from)??;
         }
