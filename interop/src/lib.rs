@@ -96,3 +96,20 @@ pub async fn http_request(
         .to_bytes();
     Ok((status, body))
 }
+
+/// Starts [`app`] on a loopback port with [`serve_router`] (from inside a runtime); returns
+/// its address.
+///
+/// # Panics
+///
+/// When no loopback port can be bound.
+pub async fn start_app() -> std::net::SocketAddr {
+    let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("the listener's address");
+    drop(pinwheel::spawn(async move {
+        serve_router(&pinwheel::net::Server::new(), listener, app()).await
+    }));
+    addr
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Method, Request, StatusCode};
-use pinwheel_interop::{Greet, Greeting, app, http_request, serve_router};
+use pinwheel_interop::{Greet, Greeting, http_request, start_app};
 
 fn rt() -> pinwheel::Runtime {
     pinwheel::Builder::new().worker_threads(2).build().unwrap()
@@ -24,13 +24,7 @@ fn get(path: &str) -> Request<Full<Bytes>> {
 fn axum_routes_and_json_on_pinned_sessions() {
     let rt = rt();
     rt.block_on(async {
-        let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = pinwheel::spawn(async move {
-            serve_router(&pinwheel::net::Server::new(), listener, app()).await
-        });
+        let addr = start_app().await;
 
         let (status, body) = http_request(addr, get("/")).await.unwrap();
         assert_eq!(status, StatusCode::OK);
@@ -73,7 +67,6 @@ fn axum_routes_and_json_on_pinned_sessions() {
             .unwrap();
         let (status, _) = http_request(addr, req).await.unwrap();
         assert!(status.is_client_error(), "{status}");
-        server.abort();
     });
 }
 
@@ -88,16 +81,7 @@ fn axum_answers_curl() {
         return;
     }
     let rt = rt();
-    let addr = rt.block_on(async {
-        let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(pinwheel::spawn(async move {
-            serve_router(&pinwheel::net::Server::new(), listener, app()).await
-        }));
-        addr
-    });
+    let addr = rt.block_on(start_app());
     let out = std::process::Command::new("curl")
         .args([
             "-s",

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use pinwheel::compat::compat;
-use pinwheel_interop::{app, serve_router};
+use pinwheel_interop::start_app;
 
 fn rt() -> pinwheel::Runtime {
     pinwheel::Builder::new().worker_threads(2).build().unwrap()
@@ -15,13 +15,7 @@ fn rt() -> pinwheel::Runtime {
 fn reqwest_through_compat_against_a_pinwheel_server() {
     let rt = rt();
     rt.block_on(async {
-        let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(pinwheel::spawn(async move {
-            serve_router(&pinwheel::net::Server::new(), listener, app()).await
-        }));
+        let addr = start_app().await;
         // The client lives on the bridge's tokio runtime (made inside its context); the
         // tasks awaiting it are pinwheel's.
         let client = {

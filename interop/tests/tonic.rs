@@ -83,27 +83,31 @@ async fn serve(listener: pinwheel::net::TcpListener) -> std::io::Result<()> {
     .await
 }
 
+/// Starts the gRPC server on a loopback port and connects tonic's client to it (through the
+/// bridge: tonic's `Channel` needs tokio).
+async fn server_and_client() -> tonic::client::Grpc<tonic::transport::Channel> {
+    let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(pinwheel::spawn(serve(listener)));
+    let channel = compat(async move {
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .timeout(Duration::from_secs(30))
+            .connect()
+            .await
+    })
+    .await
+    .unwrap();
+    tonic::client::Grpc::new(channel)
+}
+
 #[test]
 fn tonic_unary_and_server_streaming_on_pinwheel() {
     let rt = pinwheel::Builder::new().worker_threads(2).build().unwrap();
     rt.block_on(async {
-        let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(pinwheel::spawn(serve(listener)));
-
-        // tonic's client needs tokio: it goes through the bridge.
-        let channel = compat(async move {
-            tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-                .unwrap()
-                .timeout(Duration::from_secs(30))
-                .connect()
-                .await
-        })
-        .await
-        .unwrap();
-        let mut client = tonic::client::Grpc::new(channel);
+        let mut client = server_and_client().await;
 
         let reply = compat(async {
             client.ready().await.unwrap();
@@ -172,20 +176,7 @@ fn tonic_unary_and_server_streaming_on_pinwheel() {
 fn an_unknown_method_is_unimplemented() {
     let rt = pinwheel::Builder::new().worker_threads(1).build().unwrap();
     rt.block_on(async {
-        let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(pinwheel::spawn(serve(listener)));
-        let channel = compat(async move {
-            tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-                .unwrap()
-                .connect()
-                .await
-        })
-        .await
-        .unwrap();
-        let mut client = tonic::client::Grpc::new(channel);
+        let mut client = server_and_client().await;
         let status = compat(async {
             client.ready().await.unwrap();
             client
