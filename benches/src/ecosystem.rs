@@ -8,7 +8,7 @@ use axum::Router;
 use axum::routing::get;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 
-use crate::net::{ECHO_CONNS, HttpHello, pinwheel_server, tokio_server};
+use crate::net::{ECHO_CONNS, HttpHello, echo_with_tokio_traits, pinwheel_server, tokio_server};
 use crate::{Exec, Pinwheel, Tokio, Workload};
 
 /// The router of `axum_hello`: `GET /` answers `hello, world`, as `http_hello` does.
@@ -87,20 +87,8 @@ async fn tls_echo_session<S>(s: S)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut tls) = tls().acceptor.accept(s).await else {
-        return;
-    };
-    let mut buf = vec![0u8; 4096];
-    loop {
-        match tls.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if tls.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        }
+    if let Ok(tls) = tls().acceptor.accept(s).await {
+        echo_with_tokio_traits(tls).await;
     }
 }
 

@@ -282,7 +282,16 @@ async fn pinwheel_echo_session(s: pinwheel::net::TcpStream) {
 }
 
 /// tokio's echo session.
-pub async fn tokio_echo_session(mut s: tokio::net::TcpStream) {
+pub async fn tokio_echo_session(s: tokio::net::TcpStream) {
+    echo_with_tokio_traits(s).await
+}
+
+/// Echoes what comes until the peer closes, on any stream with tokio's I/O traits (a socket,
+/// or a TLS stream over one).
+pub async fn echo_with_tokio_traits<S>(mut s: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 4096];
     loop {
