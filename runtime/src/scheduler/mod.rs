@@ -71,8 +71,8 @@ pub(crate) struct Shared {
     pub(crate) watchdog: crate::watchdog::WatchdogBell,
     /// The threads of `spawn_blocking`.
     pub(crate) blocking: crate::blocking::BlockingPool,
-    /// How many times a worker that saw I/O since it last slept yields its CPU and polls its
-    /// driver again before it sleeps (`Builder::spin_before_park`).
+    /// How many times a worker out of work after a poll that delivered several events yields
+    /// its CPU and polls its driver again before it sleeps (`Builder::spin_before_park`).
     pub(crate) park_spins: u32,
 }
 
