@@ -222,14 +222,11 @@ mod placement;
 mod runtime;
 mod scheduler;
 pub mod signal;
+mod spawn;
 pub mod task;
 pub mod time;
 mod watchdog;
 pub mod work_list;
-
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 pub use metrics::{RuntimeMetrics, WorkerMetrics};
 /// Runs `async fn main` on a pinwheel runtime: see [the crate docs](crate#the-shortest-program).
@@ -250,155 +247,8 @@ pub use pinwheel_macros::main;
 #[cfg(not(loom))]
 pub use pinwheel_macros::test;
 pub use runtime::{Builder, Handle, MAX_WORKERS, Runtime, TryCurrentError};
-pub use scheduler::{ThreadMask, current_worker};
+pub use scheduler::current_worker;
+pub use spawn::{YieldNow, spawn, spawn_blocking, spawn_local, spawn_on, yield_now};
+pub use task::mask::ThreadMask;
 pub use task::{AbortHandle, JoinError, JoinHandle};
 pub use work_list::{PushError, PushErrorKind, WorkList};
-
-use runtime::{check_mask, with_current};
-use scheduler::with_worker;
-
-#[track_caller]
-fn no_runtime(api: &str) -> ! {
-    panic!(
-        "pinwheel::{api} must be called from inside a pinwheel runtime (a task, or Runtime::block_on); from other threads, use the method of the same name on a Handle (Runtime::handle)"
-    )
-}
-
-/// Spawns a task that any worker may poll; the returned [`JoinHandle`] awaits its output.
-///
-/// Called on a worker the task goes on that worker's queue, from which idle workers steal;
-/// called inside `block_on` it goes on the global queue.
-///
-/// # Panics
-///
-/// Panics outside a runtime; use [`Handle::spawn`] there.
-#[track_caller]
-pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let meta = task::TaskMeta::caller();
-    with_current(|s| match s {
-        Some(s) => s.spawn(future, ThreadMask::all(), None, meta),
-        None => no_runtime("spawn"),
-    })
-}
-
-/// Spawns a task that only the workers in `mask` may poll.
-///
-/// # Panics
-///
-/// Panics outside a runtime, and when `mask` names no worker of the current runtime.
-#[track_caller]
-pub fn spawn_on<F>(mask: ThreadMask, future: F) -> JoinHandle<F::Output>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let meta = task::TaskMeta::caller();
-    with_current(|s| match s {
-        Some(s) => {
-            check_mask("spawn_on", mask, s);
-            s.spawn(future, mask, None, meta)
-        }
-        None => no_runtime("spawn_on"),
-    })
-}
-
-/// Spawns a future that need not be `Send`, pinned to the calling worker thread: it is polled
-/// and dropped only there, even at shutdown.
-///
-/// # Panics
-///
-/// Panics when not called on a pinwheel worker thread (from a task); a thread inside
-/// `block_on` is not a worker.
-#[track_caller]
-pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    spawn_local_with(future, task::TaskMeta::caller())
-}
-
-#[track_caller]
-pub(crate) fn spawn_local_with<F>(future: F, meta: task::TaskMeta) -> JoinHandle<F::Output>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    with_worker(|cx| match cx {
-        Some(cx) => cx
-            .shared
-            .spawn(future, ThreadMask::one(cx.index), Some(cx), meta),
-        None => panic!(
-            "pinwheel::spawn_local must be called on a pinwheel worker thread (from inside a task): it pins the future to the calling worker. Use pinwheel::spawn or spawn_on elsewhere"
-        ),
-    })
-}
-
-/// Runs the blocking closure `f` on the runtime's blocking pool, a set of threads apart from
-/// the workers (at most [`Builder::max_blocking_threads`], started on demand, idle ones
-/// exiting after 10 s), so that file I/O, name resolution or heavy computation never stall a
-/// worker. The [`JoinHandle`] resolves to its result (a panic in `f` becomes a [`JoinError`]).
-///
-/// ```
-/// #[pinwheel::main(worker_threads = 1)]
-/// async fn main() {
-///     let len = pinwheel::spawn_blocking(|| std::fs::read_dir(".").map(|d| d.count()))
-///         .await
-///         .unwrap();
-///     assert!(len.is_ok());
-/// }
-/// ```
-///
-/// A closure cannot be interrupted once it runs; aborting its `JoinHandle` only cancels it
-/// if it has not started. At shutdown, queued closures are cancelled and running ones are not
-/// waited for beyond [`Runtime::shutdown_timeout`].
-///
-/// # Panics
-///
-/// Panics outside a runtime; use [`Handle::spawn_blocking`] there.
-#[track_caller]
-pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    let location = std::panic::Location::caller();
-    with_current(|s| match s {
-        Some(s) => s.blocking.spawn(f, location),
-        None => no_runtime("spawn_blocking"),
-    })
-}
-
-/// Yields to the scheduler once: the task goes to the back of its worker's queue.
-///
-/// ```
-/// let rt = pinwheel::Runtime::new().unwrap();
-/// rt.block_on(rt.spawn(async { pinwheel::yield_now().await })).unwrap();
-/// ```
-pub fn yield_now() -> YieldNow {
-    YieldNow { yielded: false }
-}
-
-/// The future of [`yield_now`].
-#[derive(Debug)]
-#[must_use = "futures do nothing unless awaited"]
-pub struct YieldNow {
-    yielded: bool,
-}
-
-impl Future for YieldNow {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.yielded {
-            return Poll::Ready(());
-        }
-        self.yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}

@@ -12,8 +12,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::ThreadMask;
 use crate::metrics::RuntimeMetrics;
-use crate::scheduler::{Shared, ThreadMask, WorkerContext, with_worker};
+use crate::scheduler::{Shared, WorkerContext, with_worker};
 use crate::task::JoinHandle;
 use crate::task::TaskMeta;
 

@@ -48,10 +48,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
+use crate::ThreadMask;
 use crate::metrics::add;
 use crate::runtime::Handle;
 use crate::scheduler::remote::{Drained, RemoteQueue};
-use crate::scheduler::{BUDGET, ThreadMask, with_worker};
+use crate::scheduler::{BUDGET, with_worker};
 
 /// Per-thread mailboxes, each drained by a handler task pinned to its worker thread.
 ///

@@ -12,7 +12,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::{TcpListener, TcpSocket, TcpStream};
-use crate::scheduler::{ThreadMask, with_worker};
+use crate::ThreadMask;
+use crate::scheduler::with_worker;
 use crate::{Handle, WorkList};
 
 /// How accepted connections are spread over the workers.

@@ -14,8 +14,6 @@
 
 mod idle;
 mod lifo;
-mod mask;
-mod owned;
 mod park;
 pub(crate) mod remote;
 mod worker;
@@ -29,20 +27,20 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 
 use crossbeam_deque::{Injector, Stealer};
 
-pub use mask::ThreadMask;
+use crate::ThreadMask;
 pub use worker::current_worker;
 pub(crate) use worker::{WorkerContext, with_worker};
 
 use crate::loom::{Mutex, lock};
 use crate::metrics::WorkerCounters;
+use crate::task::LocalOwnedTasks;
+pub(crate) use crate::task::OwnedTasks;
 use crate::task::{
     FLAG_LOCAL, FLAG_NAMED, FLAG_STEALABLE, Id, JoinHandle, NewTask, Notified, RawTask, Schedule,
     TaskMeta, new_task,
 };
 use idle::Idle;
 use lifo::LifoSlot;
-use owned::LocalOwnedTasks;
-pub(crate) use owned::OwnedTasks;
 use park::IoParker;
 use remote::RemoteQueue;
 

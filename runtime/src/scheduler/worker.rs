@@ -146,7 +146,7 @@ impl WorkerContext {
     }
 
     /// This worker's `spawn_local` tasks.
-    fn owned_local(&self) -> &super::owned::LocalOwnedTasks {
+    fn owned_local(&self) -> &crate::task::LocalOwnedTasks {
         &self.worker_shared().owned_local
     }
 

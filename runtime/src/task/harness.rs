@@ -2,18 +2,37 @@
 
 use std::future::Future;
 use std::mem;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::task::{Context, Poll, Waker};
 
+use super::ThreadMask;
 use super::raw::{Header, Notified, RawTask, Schedule, Vtable};
 use super::state::{JOIN_INTEREST, JOIN_WAKER, State, ToIdle, ToRunning};
 use super::waker::waker_ref;
 use super::{Id, JoinError, JoinHandle};
 use crate::loom::UnsafeCell;
-use crate::scheduler::ThreadMask;
+
+/// What a spawn records about a task besides its future: where it was spawned and its name.
+#[derive(Clone, Debug)]
+pub(crate) struct TaskMeta {
+    pub(crate) location: &'static Location<'static>,
+    pub(crate) name: Option<Arc<str>>,
+}
+
+impl TaskMeta {
+    /// The caller's location (through `#[track_caller]` frames), no name.
+    #[track_caller]
+    pub(crate) fn caller() -> TaskMeta {
+        TaskMeta {
+            location: Location::caller(),
+            name: None,
+        }
+    }
+}
 
 /// Header, scheduler, future-or-output and join waker: everything in one heap block.
 #[repr(C)]
@@ -48,7 +67,7 @@ pub(crate) fn new_task<F, S>(
     scheduler: S,
     id: Id,
     (mask, home, flags): (ThreadMask, u32, u8),
-    meta: &super::TaskMeta,
+    meta: &TaskMeta,
 ) -> NewTask<F::Output>
 where
     F: Future + 'static,

@@ -6,11 +6,13 @@
 //! (`state.rs`) carries the lifecycle bits and the reference count; every transition is one
 //! compare-and-swap, and the loom models in `tests_loom.rs` check the protocol.
 
-mod builder;
+mod dump;
 mod error;
 mod harness;
 mod id;
 mod join;
+mod list;
+pub(crate) mod mask;
 mod raw;
 mod state;
 mod waker;
@@ -18,13 +20,15 @@ mod waker;
 #[cfg(all(test, loom))]
 mod tests_loom;
 
-pub use builder::{Builder, TaskDump, TaskInfo, TaskState};
+pub use crate::spawn::Builder;
+pub use dump::{TaskDump, TaskInfo, TaskState};
 pub use error::JoinError;
 pub use id::Id;
 pub use join::{AbortHandle, JoinHandle};
+pub(crate) use mask::ThreadMask;
 
-pub(crate) use builder::TaskMeta;
-pub(crate) use harness::{NewTask, new_task};
+pub(crate) use harness::{NewTask, TaskMeta, new_task};
+pub(crate) use list::{LocalOwnedTasks, OwnedTasks};
 pub(crate) use raw::{FLAG_LOCAL, FLAG_NAMED, FLAG_STEALABLE, Header, Notified, RawTask, Schedule};
 
 #[cfg(all(test, not(loom)))]

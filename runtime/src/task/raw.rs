@@ -6,8 +6,8 @@ use std::sync::atomic::AtomicU32;
 use std::task::Waker;
 
 use super::Id;
+use super::ThreadMask;
 use super::state::{State, ToNotified};
-use crate::scheduler::ThreadMask;
 
 /// The scheduler a task belongs to: where it goes when woken, and the list that owns it.
 pub(crate) trait Schedule: Send + Sync + Sized + 'static {

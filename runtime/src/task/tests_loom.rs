@@ -13,7 +13,7 @@ use loom::thread;
 
 use super::{Id, JoinHandle, NewTask, Notified, RawTask, Schedule, new_task};
 use crate::loom::model;
-use crate::scheduler::ThreadMask;
+use crate::task::ThreadMask;
 
 /// A scheduler with one queue and one owned-task slot.
 struct Sched {

@@ -1,126 +1,14 @@
-//! Named tasks ([`Builder`]) and the task dump ([`TaskDump`], HAProxy's `show tasks`).
+//! The task dump ([`TaskDump`], HAProxy's `show tasks`): what each live task is doing, read
+//! from its header under the owned list's lock.
 
 use std::fmt;
-use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::raw::{NEVER_POLLED, RawTask};
 use super::state::{CANCELLED, COMPLETE, NOTIFIED, RUNNING};
-use super::{Id, JoinHandle};
-use crate::scheduler::ThreadMask;
-
-/// What a spawn records about a task besides its future: where it was spawned and its name.
-#[derive(Clone, Debug)]
-pub(crate) struct TaskMeta {
-    pub(crate) location: &'static Location<'static>,
-    pub(crate) name: Option<Arc<str>>,
-}
-
-impl TaskMeta {
-    /// The caller's location (through `#[track_caller]` frames), no name.
-    #[track_caller]
-    pub(crate) fn caller() -> TaskMeta {
-        TaskMeta {
-            location: Location::caller(),
-            name: None,
-        }
-    }
-}
-
-/// Spawns a task with a name (shown by [`Handle::dump_tasks`](crate::Handle::dump_tasks), the
-/// watchdog's warnings and `tracing` spans) and, optionally, a thread mask.
-///
-/// ```
-/// use pinwheel::task::Builder;
-///
-/// let rt = pinwheel::Builder::new().worker_threads(2).build()?;
-/// let out = rt.block_on(async {
-///     Builder::new()
-///         .name("answer")
-///         .mask(pinwheel::ThreadMask::one(1))
-///         .spawn(async { pinwheel::current_worker() })
-///         .await
-/// });
-/// assert_eq!(out.unwrap(), Some(1));
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Clone, Debug, Default)]
-#[must_use = "a task::Builder does nothing until spawn is called"]
-pub struct Builder {
-    name: Option<Arc<str>>,
-    mask: Option<ThreadMask>,
-}
-
-impl Builder {
-    /// A builder for an unnamed task that may run on any worker.
-    pub fn new() -> Builder {
-        Builder::default()
-    }
-
-    /// The task's name.
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Builder {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// The workers that may poll the task (default: all of them).
-    pub fn mask(mut self, mask: ThreadMask) -> Builder {
-        self.mask = Some(mask);
-        self
-    }
-
-    /// Spawns the task on the current runtime.
-    ///
-    /// # Panics
-    ///
-    /// Panics outside a runtime, and when the mask names no worker of the current runtime.
-    #[track_caller]
-    pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let meta = TaskMeta {
-            location: Location::caller(),
-            name: self.name,
-        };
-        let mask = self.mask;
-        crate::runtime::with_current(|s| match s {
-            Some(s) => {
-                let mask = match mask {
-                    Some(m) => {
-                        crate::runtime::check_mask("task::Builder::spawn", m, s);
-                        m
-                    }
-                    None => ThreadMask::all(),
-                };
-                s.spawn(future, mask, None, meta)
-            }
-            None => crate::no_runtime("task::Builder::spawn"),
-        })
-    }
-
-    /// Spawns a future that need not be `Send`, pinned to the calling worker (see
-    /// [`spawn_local`](crate::spawn_local)); a mask set on the builder is ignored.
-    ///
-    /// # Panics
-    ///
-    /// Panics when not called on a worker thread.
-    #[track_caller]
-    pub fn spawn_local<F>(self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + 'static,
-        F::Output: 'static,
-    {
-        let meta = TaskMeta {
-            location: Location::caller(),
-            name: self.name,
-        };
-        crate::spawn_local_with(future, meta)
-    }
-}
+use super::{Id, ThreadMask};
 
 /// What a task is doing, as a dump sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +44,7 @@ impl fmt::Display for TaskState {
 pub struct TaskInfo {
     /// The task's id.
     pub id: Id,
-    /// Its name, when it was spawned through a [`Builder`] with one.
+    /// Its name, when it was spawned through a [`Builder`](crate::task::Builder) with one.
     pub name: Option<Arc<str>>,
     /// The workers that may poll it.
     pub mask: ThreadMask,

@@ -9,8 +9,8 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use slab::Slab;
 
+use super::RawTask;
 use crate::loom::{Mutex, lock};
-use crate::task::RawTask;
 
 pub(crate) struct OwnedTasks {
     shards: Box<[Mutex<Shard>]>,

@@ -1,0 +1,254 @@
+//! The spawn API: [`spawn`], [`spawn_on`], [`spawn_local`], [`spawn_blocking`], [`yield_now`] and
+//! the task [`Builder`] (re-exported as `pinwheel::task::Builder`). This is the layer above
+//! `task/` (which knows nothing of runtimes) and `scheduler/`: it finds the current runtime or
+//! worker through `runtime::context` and hands the future to it.
+
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::runtime::{check_mask, with_current};
+use crate::scheduler::with_worker;
+use crate::task::TaskMeta;
+use crate::{JoinHandle, ThreadMask};
+
+#[track_caller]
+pub(crate) fn no_runtime(api: &str) -> ! {
+    panic!(
+        "pinwheel::{api} must be called from inside a pinwheel runtime (a task, or Runtime::block_on); from other threads, use the method of the same name on a Handle (Runtime::handle)"
+    )
+}
+
+/// Spawns a task that any worker may poll; the returned [`JoinHandle`] awaits its output.
+///
+/// Called on a worker the task goes on that worker's queue, from which idle workers steal;
+/// called inside `block_on` it goes on the global queue.
+///
+/// # Panics
+///
+/// Panics outside a runtime; use [`Handle::spawn`] there.
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let meta = TaskMeta::caller();
+    with_current(|s| match s {
+        Some(s) => s.spawn(future, ThreadMask::all(), None, meta),
+        None => no_runtime("spawn"),
+    })
+}
+
+/// Spawns a task that only the workers in `mask` may poll.
+///
+/// # Panics
+///
+/// Panics outside a runtime, and when `mask` names no worker of the current runtime.
+#[track_caller]
+pub fn spawn_on<F>(mask: ThreadMask, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let meta = TaskMeta::caller();
+    with_current(|s| match s {
+        Some(s) => {
+            check_mask("spawn_on", mask, s);
+            s.spawn(future, mask, None, meta)
+        }
+        None => no_runtime("spawn_on"),
+    })
+}
+
+/// Spawns a future that need not be `Send`, pinned to the calling worker thread: it is polled
+/// and dropped only there, even at shutdown.
+///
+/// # Panics
+///
+/// Panics when not called on a pinwheel worker thread (from a task); a thread inside
+/// `block_on` is not a worker.
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    spawn_local_with(future, TaskMeta::caller())
+}
+
+#[track_caller]
+pub(crate) fn spawn_local_with<F>(future: F, meta: TaskMeta) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    with_worker(|cx| match cx {
+        Some(cx) => cx
+            .shared
+            .spawn(future, ThreadMask::one(cx.index), Some(cx), meta),
+        None => panic!(
+            "pinwheel::spawn_local must be called on a pinwheel worker thread (from inside a task): it pins the future to the calling worker. Use pinwheel::spawn or spawn_on elsewhere"
+        ),
+    })
+}
+
+/// Runs the blocking closure `f` on the runtime's blocking pool, a set of threads apart from
+/// the workers (at most [`Builder::max_blocking_threads`], started on demand, idle ones
+/// exiting after 10 s), so that file I/O, name resolution or heavy computation never stall a
+/// worker. The [`JoinHandle`] resolves to its result (a panic in `f` becomes a [`JoinError`]).
+///
+/// ```
+/// #[pinwheel::main(worker_threads = 1)]
+/// async fn main() {
+///     let len = pinwheel::spawn_blocking(|| std::fs::read_dir(".").map(|d| d.count()))
+///         .await
+///         .unwrap();
+///     assert!(len.is_ok());
+/// }
+/// ```
+///
+/// A closure cannot be interrupted once it runs; aborting its `JoinHandle` only cancels it
+/// if it has not started. At shutdown, queued closures are cancelled and running ones are not
+/// waited for beyond [`Runtime::shutdown_timeout`].
+///
+/// # Panics
+///
+/// Panics outside a runtime; use [`Handle::spawn_blocking`] there.
+#[track_caller]
+pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let location = std::panic::Location::caller();
+    with_current(|s| match s {
+        Some(s) => s.blocking.spawn(f, location),
+        None => no_runtime("spawn_blocking"),
+    })
+}
+
+/// Yields to the scheduler once: the task goes to the back of its worker's queue.
+///
+/// ```
+/// let rt = pinwheel::Runtime::new().unwrap();
+/// rt.block_on(rt.spawn(async { pinwheel::yield_now().await })).unwrap();
+/// ```
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future of [`yield_now`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Spawns a task with a name (shown by [`Handle::dump_tasks`](crate::Handle::dump_tasks), the
+/// watchdog's warnings and `tracing` spans) and, optionally, a thread mask.
+///
+/// ```
+/// use pinwheel::task::Builder;
+///
+/// let rt = pinwheel::Builder::new().worker_threads(2).build()?;
+/// let out = rt.block_on(async {
+///     Builder::new()
+///         .name("answer")
+///         .mask(pinwheel::ThreadMask::one(1))
+///         .spawn(async { pinwheel::current_worker() })
+///         .await
+/// });
+/// assert_eq!(out.unwrap(), Some(1));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+#[must_use = "a task::Builder does nothing until spawn is called"]
+pub struct Builder {
+    name: Option<Arc<str>>,
+    mask: Option<ThreadMask>,
+}
+
+impl Builder {
+    /// A builder for an unnamed task that may run on any worker.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// The task's name.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The workers that may poll the task (default: all of them).
+    pub fn mask(mut self, mask: ThreadMask) -> Builder {
+        self.mask = Some(mask);
+        self
+    }
+
+    /// Spawns the task on the current runtime.
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a runtime, and when the mask names no worker of the current runtime.
+    #[track_caller]
+    pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let meta = TaskMeta {
+            location: Location::caller(),
+            name: self.name,
+        };
+        let mask = self.mask;
+        with_current(|s| match s {
+            Some(s) => {
+                let mask = match mask {
+                    Some(m) => {
+                        check_mask("task::Builder::spawn", m, s);
+                        m
+                    }
+                    None => ThreadMask::all(),
+                };
+                s.spawn(future, mask, None, meta)
+            }
+            None => no_runtime("task::Builder::spawn"),
+        })
+    }
+
+    /// Spawns a future that need not be `Send`, pinned to the calling worker (see
+    /// [`spawn_local`](crate::spawn_local)); a mask set on the builder is ignored.
+    ///
+    /// # Panics
+    ///
+    /// Panics when not called on a worker thread.
+    #[track_caller]
+    pub fn spawn_local<F>(self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let meta = TaskMeta {
+            location: Location::caller(),
+            name: self.name,
+        };
+        spawn_local_with(future, meta)
+    }
+}
