@@ -1,7 +1,6 @@
 //! [`Builder`], [`Runtime`] and [`Handle`]: starting workers, entering the runtime, blocking on
 //! a future, and shutting down.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -14,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::ThreadMask;
 use crate::metrics::RuntimeMetrics;
-use crate::scheduler::{Shared, WorkerContext, with_worker};
+use crate::scheduler::context::{enter, with_current, with_worker};
+use crate::scheduler::{Shared, WorkerContext};
 use crate::task::JoinHandle;
 use crate::task::TaskMeta;
 
@@ -23,35 +23,6 @@ pub const MAX_WORKERS: usize = 64;
 
 /// How many I/O events a worker reads per poll.
 const EVENTS_PER_POLL: usize = 1024;
-
-thread_local! {
-    static CURRENT: RefCell<Option<Handle>> = const { RefCell::new(None) };
-}
-
-/// Makes `handle` the current runtime of this thread until the guard drops.
-pub(crate) fn enter(handle: Handle) -> EnterGuard {
-    let prev = CURRENT.with(|c| c.replace(Some(handle)));
-    EnterGuard { prev }
-}
-
-pub(crate) struct EnterGuard {
-    prev: Option<Handle>,
-}
-
-impl Drop for EnterGuard {
-    fn drop(&mut self) {
-        let prev = self.prev.take();
-        CURRENT.with(|c| *c.borrow_mut() = prev);
-    }
-}
-
-/// Runs `f` with the current runtime's shared state, without cloning the handle.
-pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
-    with_worker(|cx| match cx {
-        Some(cx) => f(Some(&cx.shared)),
-        None => CURRENT.with(|c| f(c.borrow().as_ref().map(|h| &h.shared))),
-    })
-}
 
 /// Configures and starts a [`Runtime`].
 ///
@@ -710,7 +681,7 @@ impl Handle {
                 "pinwheel: block_on was called on a worker thread; blocking a worker stalls the tasks it runs. Use .await inside tasks, or call block_on from a thread of your own"
             );
         }
-        let _enter = enter(self.clone());
+        let _enter = enter(self.shared.clone());
         let signal = Arc::new(ThreadSignal {
             thread: thread::current(),
             notified: AtomicBool::new(false),

@@ -9,7 +9,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::runtime::{check_mask, with_current};
+use crate::runtime::check_mask;
+use crate::scheduler::context::with_current;
 use crate::scheduler::with_worker;
 use crate::task::TaskMeta;
 use crate::{JoinHandle, ThreadMask};

@@ -62,7 +62,7 @@ pub(crate) fn current_driver() -> io::Result<pinwheel_io_driver::Handle> {
     if let Some(h) = with_worker(|cx| cx.map(|cx| cx.worker_shared().io().clone())) {
         return Ok(h);
     }
-    crate::runtime::with_current(|s| {
+    crate::scheduler::context::with_current(|s| {
         s.map(|s| {
             use std::sync::atomic::{AtomicUsize, Ordering};
             static NEXT: AtomicUsize = AtomicUsize::new(0);

@@ -12,6 +12,7 @@
 //! decides, for a woken task, which of these queues it goes to, and that is what guarantees that
 //! a task is only polled on a thread in its mask.
 
+pub(crate) mod context;
 mod idle;
 mod lifo;
 mod park;
@@ -28,8 +29,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use crossbeam_deque::{Injector, Stealer};
 
 use crate::ThreadMask;
-pub use worker::current_worker;
-pub(crate) use worker::{WorkerContext, with_worker};
+pub use context::current_worker;
+pub(crate) use context::with_worker;
+pub(crate) use worker::WorkerContext;
 
 use crate::loom::{Mutex, lock};
 use crate::metrics::WorkerCounters;

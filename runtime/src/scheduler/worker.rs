@@ -21,30 +21,6 @@ use crate::task::RawTask;
 /// (tokio uses 3 too).
 const MAX_LIFO_STREAK: usize = 3;
 
-thread_local! {
-    static WORKER: Cell<*const WorkerContext> = const { Cell::new(ptr::null()) };
-}
-
-/// Runs `f` with the calling thread's worker context, if it is a worker thread.
-pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
-    let cx = WORKER.with(Cell::get);
-    // SAFETY: the pointer is set by `WorkerContext::run_thread` to a context that lives on that
-    // thread's stack for as long as the pointer is set, and only that thread reads it.
-    f(unsafe { cx.as_ref() })
-}
-
-/// The index of the calling worker thread, or `None` off the workers.
-///
-/// ```
-/// let rt = pinwheel::Builder::new().worker_threads(2).build().unwrap();
-/// assert_eq!(pinwheel::current_worker(), None);
-/// let i = rt.block_on(rt.spawn(async { pinwheel::current_worker() })).unwrap();
-/// assert!(matches!(i, Some(0 | 1)));
-/// ```
-pub fn current_worker() -> Option<usize> {
-    with_worker(|cx| cx.map(|cx| cx.index))
-}
-
 /// Everything a worker keeps on its own thread.
 pub(crate) struct WorkerContext {
     pub(crate) index: usize,
@@ -108,19 +84,7 @@ impl WorkerContext {
             since_io: Cell::new(0),
             io_active: Cell::new(false),
         };
-        let _enter = crate::runtime::enter(crate::Handle {
-            shared: cx.shared.clone(),
-        });
-        /// Clears the thread's worker pointer however the thread leaves, so that nothing (a
-        /// thread-local destructor, say) can reach the context after it is gone.
-        struct Unset;
-        impl Drop for Unset {
-            fn drop(&mut self) {
-                WORKER.with(|w| w.set(ptr::null()));
-            }
-        }
-        WORKER.with(|w| w.set(&cx));
-        let _unset = Unset;
+        let _worker = super::context::enter_worker(&cx);
         cx.run();
         cx.shutdown();
     }

@@ -156,7 +156,7 @@ pub(crate) fn apply(op: TimerOp, wheel: &mut Wheel<Waker>, remote: &mut HashMap<
 /// Panics unless the calling thread is inside a runtime.
 #[track_caller]
 pub(crate) fn require_runtime(api: &str) {
-    if !crate::runtime::with_current(|s| s.is_some()) {
+    if !crate::scheduler::context::with_current(|s| s.is_some()) {
         panic!(
             "pinwheel::time::{api} must be called from inside a pinwheel runtime (a task, or Runtime::block_on): timers run on the runtime's workers"
         );

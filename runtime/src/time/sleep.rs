@@ -211,7 +211,7 @@ impl Future for Sleep {
             match w {
                 Some(w) => this.register_local(w, cx.waker()),
                 None => {
-                    let worker = crate::runtime::with_current(|s| {
+                    let worker = crate::scheduler::context::with_current(|s| {
                         s.map(|s| {
                             let i = (NEXT_TOKEN.load(Ordering::Relaxed) as usize) % s.workers.len();
                             s.workers[i].clone()

@@ -1,0 +1,103 @@
+//! The one thread-local of the runtime: which runtime this thread is in (a worker, or a thread
+//! inside `block_on`), and, on a worker thread, which worker it is.
+//!
+//! It lives in `scheduler/` because both answers are scheduler types ([`Shared`], the
+//! runtime's root, and [`WorkerContext`]) and the scheduler reads them on every spawn and wake;
+//! the layers above (`runtime`, `spawn`, `time`, `net`, `work_list`) ask here too, so no module
+//! keeps a second thread-local and nothing below `scheduler` reaches up for one.
+
+use std::cell::{Cell, RefCell};
+use std::ptr;
+use std::sync::Arc;
+
+use super::{Shared, WorkerContext};
+
+struct Context {
+    /// The runtime entered by `block_on` or `Handle::enter` (a worker enters its own too).
+    runtime: RefCell<Option<Arc<Shared>>>,
+    /// The worker running on this thread, or null.
+    ///
+    /// The worker rule: the pointer is set by [`enter_worker`] to a `WorkerContext` on that
+    /// thread's stack and cleared by the guard it returns, before the context is dropped; only
+    /// this thread reads it. Hence a non-null pointer always points to a live context.
+    worker: Cell<*const WorkerContext>,
+}
+
+thread_local! {
+    static CONTEXT: Context = const {
+        Context {
+            runtime: RefCell::new(None),
+            worker: Cell::new(ptr::null()),
+        }
+    };
+}
+
+/// Makes `shared` the current runtime of this thread until the guard drops.
+pub(crate) fn enter(shared: Arc<Shared>) -> EnterGuard {
+    let prev = CONTEXT.with(|c| c.runtime.replace(Some(shared)));
+    EnterGuard { prev }
+}
+
+/// Restores the runtime that was current before [`enter`].
+pub(crate) struct EnterGuard {
+    prev: Option<Arc<Shared>>,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        // `try_with`: a guard dropped during thread-local destruction has nothing to restore.
+        let _ = CONTEXT.try_with(|c| *c.runtime.borrow_mut() = prev);
+    }
+}
+
+/// Runs `f` with the current runtime's root, without cloning it.
+pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
+    with_worker(|cx| match cx {
+        Some(cx) => f(Some(&cx.shared)),
+        None => CONTEXT.with(|c| f(c.runtime.borrow().as_ref())),
+    })
+}
+
+/// Marks this thread as running worker `cx` (and enters its runtime) until the guard drops.
+pub(crate) fn enter_worker(cx: &WorkerContext) -> WorkerGuard<'_> {
+    let enter = enter(cx.shared.clone());
+    CONTEXT.with(|c| c.worker.set(cx));
+    WorkerGuard {
+        _cx: cx,
+        _enter: enter,
+    }
+}
+
+/// Clears the thread's worker pointer however the thread leaves (the worker rule), so that
+/// nothing, a thread-local destructor say, can reach the context after it is gone.
+pub(crate) struct WorkerGuard<'a> {
+    _cx: &'a WorkerContext,
+    _enter: EnterGuard,
+}
+
+impl Drop for WorkerGuard<'_> {
+    fn drop(&mut self) {
+        let _ = CONTEXT.try_with(|c| c.worker.set(ptr::null()));
+    }
+}
+
+/// Runs `f` with the calling thread's worker context, if it is a worker thread.
+pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
+    let cx = CONTEXT.with(|c| c.worker.get());
+    // SAFETY: the worker rule (on `Context::worker`): non-null means a live context of this
+    // thread, and the borrow ends with `f`, inside the guard's lifetime.
+    f(unsafe { cx.as_ref() })
+}
+
+/// The index of the calling worker thread, or `None` off the workers.
+///
+/// ```
+/// let rt = pinwheel::Builder::new().worker_threads(2).build().unwrap();
+/// assert_eq!(pinwheel::current_worker(), None);
+/// let i = rt.block_on(rt.spawn(async { pinwheel::current_worker() })).unwrap();
+/// assert!(matches!(i, Some(0 | 1)));
+/// ```
+pub fn current_worker() -> Option<usize> {
+    with_worker(|cx| cx.map(|cx| cx.index))
+}
