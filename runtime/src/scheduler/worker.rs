@@ -1,14 +1,10 @@
 //! The worker thread: its queues, its loop, and how it parks and shuts down.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::*;
-use std::task::Waker;
-use std::time::Instant;
-
-use pinwheel_timer::{Key, Wheel};
 
 use crossbeam_deque::{Steal, Worker};
 
@@ -29,18 +25,8 @@ pub(crate) struct WorkerContext {
     pinned: RefCell<VecDeque<Notified>>,
     searching: Cell<bool>,
     rng: Cell<u32>,
-    /// This worker's wait queue: the wakers of the timers registered on its thread.
-    pub(crate) wheel: RefCell<Wheel<Waker>>,
-    /// The clock, read once per loop turn.
-    pub(crate) now: Cell<Instant>,
-    /// The same reading in milliseconds since the runtime's start (stamped on tasks as they
-    /// are polled).
-    now_ms: Cell<u32>,
-    /// Wheel keys of timers registered from off the workers, by their token.
-    remote_keys: RefCell<HashMap<u64, Key>>,
-    /// Scratch space for the wakers of fired timers and for timer operations.
-    fired: RefCell<Vec<Waker>>,
-    ops: RefCell<VecDeque<crate::time::TimerOp>>,
+    /// This worker's wait queue: its wheel and the clock reading of the loop turn.
+    pub(crate) timers: crate::time::TimerContext,
     /// This worker's `mio::Poll`: its sockets' readiness, and how it sleeps.
     driver: RefCell<pinwheel_io_driver::Driver>,
     /// Tasks polled since the driver was last polled.
@@ -74,12 +60,7 @@ impl WorkerContext {
             pinned: RefCell::new(VecDeque::new()),
             searching: Cell::new(false),
             rng: Cell::new((0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B)) | 1),
-            wheel: RefCell::new(Wheel::new()),
-            now: Cell::new(Instant::now()),
-            now_ms: Cell::new(0),
-            remote_keys: RefCell::new(HashMap::new()),
-            fired: RefCell::new(Vec::new()),
-            ops: RefCell::new(VecDeque::new()),
+            timers: crate::time::TimerContext::new(),
             driver: RefCell::new(driver),
             since_io: Cell::new(0),
             io_active: Cell::new(false),
@@ -126,34 +107,15 @@ impl WorkerContext {
     /// Reads the clock, applies the timer operations other threads sent, and wakes the tasks
     /// whose timers are due: once per loop turn.
     fn process_timers(&self) {
-        let now = Instant::now();
-        self.now.set(now);
-        self.now_ms.set(self.shared.clock.millis(now));
-        let tick = self.shared.clock.tick_floor(now);
-        let mut ops = self.ops.borrow_mut();
-        self.worker_shared().timer_ops.drain_into(&mut ops);
-        let mut fired = self.fired.borrow_mut();
-        {
-            let mut wheel = self.wheel.borrow_mut();
-            let mut keys = self.remote_keys.borrow_mut();
-            for op in ops.drain(..) {
-                crate::time::apply(op, &mut wheel, &mut keys);
-            }
-            wheel.advance(tick, |_, waker| fired.push(waker));
-        }
-        drop(ops);
-        {
-            let wheel = self.wheel.borrow();
-            let c = self.counters();
-            c.timers_armed.store(wheel.inserted(), Relaxed);
-            c.timers_cancelled.store(wheel.cancelled(), Relaxed);
-        }
-        if !fired.is_empty() {
-            add(&self.counters().timers_fired, fired.len() as u64);
-        }
-        // Wake with no borrow held: a wake may run code that registers or drops timers.
-        for waker in fired.drain(..) {
-            waker.wake();
+        let inbox = &self.worker_shared().timer_ops;
+        let report = self.timers.turn(&self.shared.clock, |ops| {
+            inbox.drain_into(ops);
+        });
+        let c = self.counters();
+        c.timers_armed.store(report.armed, Relaxed);
+        c.timers_cancelled.store(report.cancelled, Relaxed);
+        if report.fired > 0 {
+            add(&c.timers_fired, report.fired as u64);
         }
     }
 
@@ -198,13 +160,7 @@ impl WorkerContext {
 
     /// How long the worker may sleep before a timer is due; `None` when no timer is pending.
     fn timer_timeout(&self) -> Option<std::time::Duration> {
-        let next = self.wheel.borrow().next_deadline()?;
-        Some(
-            self.shared
-                .clock
-                .instant_of(next)
-                .saturating_duration_since(Instant::now()),
-        )
+        self.timers.timeout(&self.shared.clock)
     }
 
     /// Queues a task woken (or spawned) on this worker's own thread. A stealable task goes to
@@ -364,7 +320,7 @@ impl WorkerContext {
         add(&self.counters().tasks_polled, 1);
         self.since_io.set(self.since_io.get() + 1);
         let h = task.header();
-        h.last_poll.store(self.now_ms.get(), Relaxed);
+        h.last_poll.store(self.timers.now_ms.get(), Relaxed);
         let sign = &self.worker_shared().sign;
         sign.location
             .store(ptr::from_ref(h.location).cast_mut(), Relaxed);

@@ -39,16 +39,14 @@
 mod interval;
 mod sleep;
 mod timeout;
+mod wheel;
 
-use std::collections::HashMap;
-use std::task::Waker;
 use std::time::{Duration, Instant};
-
-use pinwheel_timer::{Key, Wheel};
 
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};
+pub(crate) use wheel::{TimerContext, TimerOp};
 
 /// A runtime's time base: the instant tick 0 stands for, and the length of a tick.
 #[derive(Clone, Copy, Debug)]
@@ -114,43 +112,6 @@ pub(crate) fn far_future(now: Instant) -> Instant {
 pub(crate) fn deadline_after(d: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(d).unwrap_or_else(|| far_future(now))
-}
-
-/// What another thread asks of a worker's wheel.
-pub(crate) enum TimerOp {
-    /// Cancel the entry (its timer was dropped or moved elsewhere).
-    Cancel(Key),
-    /// Move the entry to an earlier tick.
-    Reset(Key, u64),
-    /// Register a timer polled off the workers; `token` names it in later operations.
-    Insert { token: u64, tick: u64, waker: Waker },
-    /// Cancel a timer registered by `Insert`.
-    CancelRemote(u64),
-    /// Move a timer registered by `Insert` to an earlier tick.
-    ResetRemote(u64, u64),
-}
-
-/// Applies a timer operation on the worker that owns `wheel`.
-pub(crate) fn apply(op: TimerOp, wheel: &mut Wheel<Waker>, remote: &mut HashMap<u64, Key>) {
-    match op {
-        TimerOp::Cancel(key) => drop(wheel.cancel(key)),
-        TimerOp::Reset(key, tick) => {
-            wheel.reset(key, tick);
-        }
-        TimerOp::Insert { token, tick, waker } => {
-            remote.insert(token, wheel.insert(tick, waker));
-        }
-        TimerOp::CancelRemote(token) => {
-            if let Some(key) = remote.remove(&token) {
-                drop(wheel.cancel(key));
-            }
-        }
-        TimerOp::ResetRemote(token, tick) => {
-            if let Some(key) = remote.get(&token) {
-                wheel.reset(*key, tick);
-            }
-        }
-    }
 }
 
 /// Panics unless the calling thread is inside a runtime.

@@ -92,6 +92,7 @@ impl Sleep {
                     let (key, worker) = (*key, worker.clone());
                     let done = with_worker(|w| match w {
                         Some(w) if Arc::ptr_eq(&worker, w.worker_shared()) => w
+                            .timers
                             .wheel
                             .try_borrow_mut()
                             .map(|mut wheel| wheel.reset(key, want))
@@ -122,7 +123,7 @@ impl Sleep {
         let want = w.worker_shared().clock.tick_ceil(self.deadline);
         if let Reg::Local { worker, key, tick } = &mut self.reg {
             if Arc::ptr_eq(worker, w.worker_shared()) {
-                if let Ok(mut wheel) = w.wheel.try_borrow_mut() {
+                if let Ok(mut wheel) = w.timers.wheel.try_borrow_mut() {
                     match wheel.get_mut(*key) {
                         Some(slot) => {
                             if !slot.will_wake(waker) {
@@ -144,7 +145,7 @@ impl Sleep {
             }
         }
         self.deregister(Some(w));
-        match w.wheel.try_borrow_mut() {
+        match w.timers.wheel.try_borrow_mut() {
             Ok(mut wheel) => {
                 let key = wheel.insert(want, waker.clone());
                 self.reg = Reg::Local {
@@ -182,7 +183,7 @@ impl Sleep {
             Reg::Local { worker, key, .. } => {
                 if let Some(w) = here {
                     if Arc::ptr_eq(&worker, w.worker_shared()) {
-                        if let Ok(mut wheel) = w.wheel.try_borrow_mut() {
+                        if let Ok(mut wheel) = w.timers.wheel.try_borrow_mut() {
                             drop(wheel.cancel(key));
                             return;
                         }
@@ -203,7 +204,7 @@ impl Future for Sleep {
         with_worker(|w| {
             // On a worker, the clock read at the start of this loop turn: an older instant
             // than the real one, so it can only make the sleep end later, never earlier.
-            let now = w.map_or_else(Instant::now, |w| w.now.get());
+            let now = w.map_or_else(Instant::now, |w| w.timers.now.get());
             if now >= this.deadline {
                 this.deregister(w);
                 return Poll::Ready(());
