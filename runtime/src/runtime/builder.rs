@@ -1,25 +1,15 @@
-//! [`Builder`], [`Runtime`] and [`Handle`]: starting workers, entering the runtime, blocking on
-//! a future, and shutting down.
+//! [`Builder`]: a runtime's configuration, and `build`, which starts its threads.
 
 use std::fmt;
-use std::future::Future;
 use std::io;
-use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::ThreadMask;
-use crate::metrics::RuntimeMetrics;
-use crate::scheduler::context::{enter, with_current, with_worker};
 use crate::scheduler::{Shared, WorkerContext};
-use crate::task::JoinHandle;
-use crate::task::TaskMeta;
 
-/// The most worker threads a runtime may have: one bit each in a [`ThreadMask`].
-pub const MAX_WORKERS: usize = 64;
+use super::{ExitSignal, Exits, MAX_WORKERS, Runtime};
+use crate::Handle;
 
 /// How many I/O events a worker reads per poll.
 const EVENTS_PER_POLL: usize = 1024;
@@ -363,13 +353,19 @@ impl Builder {
             count: Mutex::new(0),
             cond: Condvar::new(),
         });
-        let mut threads = Vec::with_capacity(n);
+        // From here on, a failure drops `rt`, which shuts down what was started.
+        let mut rt = Runtime {
+            handle: Handle { shared },
+            threads: Vec::with_capacity(n),
+            exits,
+            watchdog: None,
+        };
         for (index, (local, driver)) in locals.into_iter().zip(drivers).enumerate() {
-            let shared2 = shared.clone();
-            let exits2 = exits.clone();
+            let shared2 = rt.handle.shared.clone();
+            let exits2 = rt.exits.clone();
             let hooks = self.hooks.clone();
             let cpu = cpus.as_ref().map(|c| c[index % c.len()]);
-            let spawned = thread::Builder::new()
+            let t = thread::Builder::new()
                 .name(format!("{}-{index}", self.thread_name))
                 .spawn(move || {
                     let _exit = ExitSignal(exits2);
@@ -381,388 +377,24 @@ impl Builder {
                     hooks.start();
                     WorkerContext::run_thread(shared2, index, local, driver);
                     hooks.stop();
-                });
-            match spawned {
-                Ok(t) => threads.push(Some(t)),
-                Err(e) => {
-                    let rt = Runtime {
-                        handle: Handle { shared },
-                        threads,
-                        exits,
-                        watchdog: None,
-                    };
-                    drop(rt);
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("pinwheel: could not start worker thread {index}: {e}"),
-                    ));
-                }
-            }
+                })
+                .map_err(|e| not_started(&format!("worker thread {index}"), e))?;
+            rt.threads.push(Some(t));
         }
-        let watchdog = if self.watchdog {
-            let (shared2, threshold) = (shared.clone(), self.long_poll_threshold);
+        if self.watchdog {
+            let (shared2, threshold) = (rt.handle.shared.clone(), self.long_poll_threshold);
             let prefix = self.thread_name.clone();
-            let spawned = thread::Builder::new()
+            let t = thread::Builder::new()
                 .name(format!("{}-watchdog", self.thread_name))
-                .spawn(move || crate::watchdog::run(shared2, threshold, prefix));
-            match spawned {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    drop(Runtime {
-                        handle: Handle { shared },
-                        threads,
-                        exits,
-                        watchdog: None,
-                    });
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("pinwheel: could not start the watchdog thread: {e}"),
-                    ));
-                }
-            }
-        } else {
-            None
-        };
-        Ok(Runtime {
-            handle: Handle { shared },
-            threads,
-            exits,
-            watchdog,
-        })
-    }
-}
-
-struct Exits {
-    count: Mutex<usize>,
-    cond: Condvar,
-}
-
-/// Counts a worker thread out, even when it unwinds.
-struct ExitSignal(Arc<Exits>);
-
-impl Drop for ExitSignal {
-    fn drop(&mut self) {
-        *self.0.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.0.cond.notify_all();
-    }
-}
-
-/// A running pinwheel runtime: its worker threads and the handle to reach them.
-///
-/// Dropping it shuts it down: workers stop, every unfinished task is dropped exactly once (a
-/// `spawn_local` task on its own thread), and the threads are joined.
-///
-/// ```
-/// let rt = pinwheel::Runtime::new()?;
-/// let answer = rt.block_on(async {
-///     let h = pinwheel::spawn(async { 40 + 2 });
-///     h.await.unwrap()
-/// });
-/// assert_eq!(answer, 42);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub struct Runtime {
-    handle: Handle,
-    threads: Vec<Option<thread::JoinHandle<()>>>,
-    exits: Arc<Exits>,
-    watchdog: Option<thread::JoinHandle<()>>,
-}
-
-impl Runtime {
-    /// A runtime with the [`Builder`]'s defaults.
-    ///
-    /// # Errors
-    ///
-    /// The OS error when a worker thread cannot be started.
-    pub fn new() -> io::Result<Runtime> {
-        Builder::new().build()
-    }
-
-    /// Runs `future` to completion on the calling thread, which drives nothing else meanwhile;
-    /// spawned tasks run on the workers. See [`Handle::block_on`].
-    #[track_caller]
-    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        self.handle.block_on(future)
-    }
-
-    /// Spawns a task that may run on any worker. See [`spawn`](crate::spawn).
-    #[track_caller]
-    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.handle.spawn(future)
-    }
-
-    /// The handle: cloneable, `Send + Sync`, to spawn from anywhere.
-    pub fn handle(&self) -> &Handle {
-        &self.handle
-    }
-
-    /// How many worker threads run.
-    pub fn worker_threads(&self) -> usize {
-        self.handle.shared.num_workers()
-    }
-
-    /// Per-worker counters, read without stopping the workers.
-    pub fn metrics(&self) -> RuntimeMetrics {
-        self.handle.metrics()
-    }
-
-    /// Shuts down, waiting at most `timeout` for the workers and the blocking pool to stop. A
-    /// worker stuck in a long poll is left behind (its thread is detached); the tasks it does
-    /// not hold are still dropped, and it drops its own when its poll returns. Likewise a
-    /// [`spawn_blocking`](crate::spawn_blocking) closure that is still running after `timeout`
-    /// is left to finish on its detached thread: shutdown does not hang on it.
-    ///
-    /// (Dropping the runtime waits for the workers without limit, but never for a running
-    /// blocking closure; queued blocking tasks that have not started are cancelled either way.)
-    pub fn shutdown_timeout(mut self, timeout: Duration) {
-        self.shutdown(Some(Instant::now() + timeout));
-    }
-
-    fn shutdown(&mut self, deadline: Option<Instant>) {
-        if self.threads.is_empty() && self.handle.shared.shutdown.load(Ordering::SeqCst) {
-            return;
+                .spawn(move || crate::watchdog::run(shared2, threshold, prefix))
+                .map_err(|e| not_started("the watchdog thread", e))?;
+            rt.watchdog = Some(t);
         }
-        let shared = &self.handle.shared;
-        shared.begin_shutdown();
-        shared.blocking.begin_shutdown();
-        // A runtime dropped on one of its own workers cannot wait for that worker.
-        let me = with_worker(|cx| {
-            cx.filter(|cx| Arc::ptr_eq(&cx.shared, shared))
-                .map(|cx| cx.index)
-        });
-        let expected = self.threads.len() - usize::from(me.is_some());
-        let mut count = self.exits.count.lock().unwrap_or_else(|e| e.into_inner());
-        while *count < expected {
-            match deadline {
-                None => {
-                    count = self
-                        .exits
-                        .cond
-                        .wait(count)
-                        .unwrap_or_else(|e| e.into_inner())
-                }
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break;
-                    }
-                    count = self
-                        .exits
-                        .cond
-                        .wait_timeout(count, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
-            }
-        }
-        drop(count);
-        for (i, t) in self.threads.iter_mut().enumerate() {
-            if Some(i) == me {
-                continue;
-            }
-            if let Some(t) = t.take_if(|t| t.is_finished()) {
-                let _ = t.join();
-            }
-        }
-        self.threads.clear();
-        if let Some(w) = self.watchdog.take() {
-            // It returns at its next look at the shutdown flag (begin_shutdown rang it).
-            let _ = w.join();
-        }
-        shared.finish_shutdown();
-        if let Some(d) = deadline {
-            shared.blocking.wait(d);
-        }
+        Ok(rt)
     }
 }
 
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.shutdown(None);
-    }
-}
-
-impl fmt::Debug for Runtime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime")
-            .field("worker_threads", &self.worker_threads())
-            .finish()
-    }
-}
-
-/// A handle to a runtime: spawn onto it and block on it from any thread.
-///
-/// ```
-/// let rt = pinwheel::Runtime::new().unwrap();
-/// let handle = rt.handle().clone();
-/// let out = std::thread::spawn(move || handle.block_on(handle.spawn(async { 7 })).unwrap())
-///     .join()
-///     .unwrap();
-/// assert_eq!(out, 7);
-/// ```
-#[derive(Clone)]
-pub struct Handle {
-    pub(crate) shared: Arc<Shared>,
-}
-
-/// The error of [`Handle::try_current`]: no runtime is running on this thread.
-#[derive(Debug, Clone)]
-pub struct TryCurrentError(());
-
-impl fmt::Display for TryCurrentError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "no pinwheel runtime is running on this thread: call this from a task, from inside Runtime::block_on, or use a Handle kept from Runtime::handle()",
-        )
-    }
-}
-
-impl std::error::Error for TryCurrentError {}
-
-impl Handle {
-    /// The runtime running on this thread (a worker, or a thread inside `block_on`).
-    ///
-    /// # Panics
-    ///
-    /// Panics off a runtime, saying so; [`try_current`](Self::try_current) does not.
-    #[track_caller]
-    pub fn current() -> Handle {
-        match Handle::try_current() {
-            Ok(h) => h,
-            Err(e) => panic!("pinwheel::Handle::current: {e}"),
-        }
-    }
-
-    /// The runtime running on this thread, or an error saying there is none.
-    pub fn try_current() -> Result<Handle, TryCurrentError> {
-        with_current(|s| s.map(|s| Handle { shared: s.clone() })).ok_or(TryCurrentError(()))
-    }
-
-    /// Spawns a task that may run on any worker; see [`spawn`](crate::spawn).
-    #[track_caller]
-    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.shared
-            .spawn(future, ThreadMask::all(), None, TaskMeta::caller())
-    }
-
-    /// Spawns a task that only the workers in `mask` may poll; see [`spawn_on`](crate::spawn_on).
-    ///
-    /// # Panics
-    ///
-    /// Panics when `mask` names no worker of this runtime.
-    #[track_caller]
-    pub fn spawn_on<F>(&self, mask: ThreadMask, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        check_mask("spawn_on", mask, &self.shared);
-        self.shared.spawn(future, mask, None, TaskMeta::caller())
-    }
-
-    /// Runs `future` to completion on the calling thread, with this runtime as the current one
-    /// (so `pinwheel::spawn` works inside). The calling thread drives nothing else.
-    ///
-    /// # Panics
-    ///
-    /// Panics on a pinwheel worker thread: blocking it would stall the tasks it must run.
-    #[track_caller]
-    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        if with_worker(|cx| cx.is_some()) {
-            panic!(
-                "pinwheel: block_on was called on a worker thread; blocking a worker stalls the tasks it runs. Use .await inside tasks, or call block_on from a thread of your own"
-            );
-        }
-        let _enter = enter(self.shared.clone());
-        let signal = Arc::new(ThreadSignal {
-            thread: thread::current(),
-            notified: AtomicBool::new(false),
-        });
-        let waker = Waker::from(signal.clone());
-        let mut cx = Context::from_waker(&waker);
-        let mut future = pin!(future);
-        loop {
-            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-                return out;
-            }
-            while !signal.notified.swap(false, Ordering::Acquire) {
-                thread::park();
-            }
-        }
-    }
-
-    /// Per-worker counters.
-    pub fn metrics(&self) -> RuntimeMetrics {
-        self.shared.metrics()
-    }
-
-    /// How many worker threads the runtime has.
-    pub fn worker_threads(&self) -> usize {
-        self.shared.num_workers()
-    }
-
-    /// Runs the blocking closure `f` on the runtime's blocking pool; see
-    /// [`spawn_blocking`](crate::spawn_blocking).
-    #[track_caller]
-    pub fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
-    where
-        F: FnOnce() -> T + Send + 'static,
-        T: Send + 'static,
-    {
-        self.shared
-            .blocking
-            .spawn(f, std::panic::Location::caller())
-    }
-
-    /// Lists the live tasks (id, name, mask, state, spawn location, time since last poll):
-    /// HAProxy's `show tasks`. Reads the task lists under their locks, one shard at a time,
-    /// without stopping the workers; the tasks keep running meanwhile.
-    pub fn dump_tasks(&self) -> crate::task::TaskDump {
-        self.shared.dump_tasks()
-    }
-}
-
-impl fmt::Debug for Handle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Handle")
-            .field("worker_threads", &self.worker_threads())
-            .finish()
-    }
-}
-
-#[track_caller]
-pub(crate) fn check_mask(api: &str, mask: ThreadMask, shared: &Shared) {
-    if (mask & shared.all).is_empty() {
-        panic!(
-            "pinwheel::{api}: {mask:?} names no worker of this runtime, which has {} workers (indices 0..{}); a task needs at least one thread it may run on",
-            shared.num_workers(),
-            shared.num_workers()
-        );
-    }
-}
-
-/// Wakes the thread blocked in `block_on`.
-struct ThreadSignal {
-    thread: thread::Thread,
-    notified: AtomicBool,
-}
-
-impl Wake for ThreadSignal {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if !self.notified.swap(true, Ordering::Release) {
-            self.thread.unpark();
-        }
-    }
+/// The error `build` returns when a thread could not be started.
+fn not_started(what: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("pinwheel: could not start {what}: {e}"))
 }

@@ -1,0 +1,180 @@
+//! [`Handle`]: the cloneable way into a runtime, from its tasks or from any thread.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+
+use crate::ThreadMask;
+use crate::metrics::RuntimeMetrics;
+use crate::scheduler::Shared;
+use crate::scheduler::context::{enter, with_current, with_worker};
+use crate::task::JoinHandle;
+use crate::task::TaskMeta;
+
+use super::check_mask;
+
+/// A handle to a runtime: spawn onto it and block on it from any thread.
+///
+/// ```
+/// let rt = pinwheel::Runtime::new().unwrap();
+/// let handle = rt.handle().clone();
+/// let out = std::thread::spawn(move || handle.block_on(handle.spawn(async { 7 })).unwrap())
+///     .join()
+///     .unwrap();
+/// assert_eq!(out, 7);
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// The error of [`Handle::try_current`]: no runtime is running on this thread.
+#[derive(Debug, Clone)]
+pub struct TryCurrentError(());
+
+impl fmt::Display for TryCurrentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "no pinwheel runtime is running on this thread: call this from a task, from inside Runtime::block_on, or use a Handle kept from Runtime::handle()",
+        )
+    }
+}
+
+impl std::error::Error for TryCurrentError {}
+
+impl Handle {
+    /// The runtime running on this thread (a worker, or a thread inside `block_on`).
+    ///
+    /// # Panics
+    ///
+    /// Panics off a runtime, saying so; [`try_current`](Self::try_current) does not.
+    #[track_caller]
+    pub fn current() -> Handle {
+        match Handle::try_current() {
+            Ok(h) => h,
+            Err(e) => panic!("pinwheel::Handle::current: {e}"),
+        }
+    }
+
+    /// The runtime running on this thread, or an error saying there is none.
+    pub fn try_current() -> Result<Handle, TryCurrentError> {
+        with_current(|s| s.map(|s| Handle { shared: s.clone() })).ok_or(TryCurrentError(()))
+    }
+
+    /// Spawns a task that may run on any worker; see [`spawn`](crate::spawn).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared
+            .spawn(future, ThreadMask::all(), None, TaskMeta::caller())
+    }
+
+    /// Spawns a task that only the workers in `mask` may poll; see [`spawn_on`](crate::spawn_on).
+    ///
+    /// # Panics
+    ///
+    /// Panics when `mask` names no worker of this runtime.
+    #[track_caller]
+    pub fn spawn_on<F>(&self, mask: ThreadMask, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        check_mask("spawn_on", mask, &self.shared);
+        self.shared.spawn(future, mask, None, TaskMeta::caller())
+    }
+
+    /// Runs `future` to completion on the calling thread, with this runtime as the current one
+    /// (so `pinwheel::spawn` works inside). The calling thread drives nothing else.
+    ///
+    /// # Panics
+    ///
+    /// Panics on a pinwheel worker thread: blocking it would stall the tasks it must run.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        if with_worker(|cx| cx.is_some()) {
+            panic!(
+                "pinwheel: block_on was called on a worker thread; blocking a worker stalls the tasks it runs. Use .await inside tasks, or call block_on from a thread of your own"
+            );
+        }
+        let _enter = enter(self.shared.clone());
+        let signal = Arc::new(ThreadSignal {
+            thread: thread::current(),
+            notified: AtomicBool::new(false),
+        });
+        let waker = Waker::from(signal.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+            while !signal.notified.swap(false, Ordering::Acquire) {
+                thread::park();
+            }
+        }
+    }
+
+    /// Per-worker counters.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.shared.metrics()
+    }
+
+    /// How many worker threads the runtime has.
+    pub fn worker_threads(&self) -> usize {
+        self.shared.num_workers()
+    }
+
+    /// Runs the blocking closure `f` on the runtime's blocking pool; see
+    /// [`spawn_blocking`](crate::spawn_blocking).
+    #[track_caller]
+    pub fn spawn_blocking<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.shared
+            .blocking
+            .spawn(f, std::panic::Location::caller())
+    }
+
+    /// Lists the live tasks (id, name, mask, state, spawn location, time since last poll):
+    /// HAProxy's `show tasks`. Reads the task lists under their locks, one shard at a time,
+    /// without stopping the workers; the tasks keep running meanwhile.
+    pub fn dump_tasks(&self) -> crate::task::TaskDump {
+        self.shared.dump_tasks()
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("worker_threads", &self.worker_threads())
+            .finish()
+    }
+}
+
+/// Wakes the thread blocked in `block_on`.
+struct ThreadSignal {
+    thread: thread::Thread,
+    notified: AtomicBool,
+}
+
+impl Wake for ThreadSignal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.notified.swap(true, Ordering::Release) {
+            self.thread.unpark();
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! [`Builder`], [`Runtime`] and [`Handle`]: starting workers, entering the runtime, blocking on
+//! a future, and shutting down.
+//!
+//! - `builder.rs`: [`Builder`] and `build` (threads, pollers, the watchdog);
+//! - this file: [`Runtime`], which owns the threads and shuts them down when dropped;
+//! - `handle.rs`: [`Handle`], the cloneable way in (spawn, block_on, metrics, dumps).
+//!
+//! "Which runtime am I in" is answered by `scheduler::context`, the one thread-local.
+
+mod builder;
+mod handle;
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::ThreadMask;
+use crate::metrics::RuntimeMetrics;
+use crate::scheduler::Shared;
+use crate::scheduler::context::with_worker;
+use crate::task::JoinHandle;
+
+pub use builder::Builder;
+pub(crate) use builder::ThreadHooks;
+pub use handle::{Handle, TryCurrentError};
+
+/// The most worker threads a runtime may have: one bit each in a [`ThreadMask`].
+pub const MAX_WORKERS: usize = 64;
+
+pub(super) struct Exits {
+    pub(super) count: Mutex<usize>,
+    pub(super) cond: Condvar,
+}
+
+/// Counts a worker thread out, even when it unwinds.
+pub(super) struct ExitSignal(pub(super) Arc<Exits>);
+
+impl Drop for ExitSignal {
+    fn drop(&mut self) {
+        *self.0.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.cond.notify_all();
+    }
+}
+
+/// A running pinwheel runtime: its worker threads and the handle to reach them.
+///
+/// Dropping it shuts it down: workers stop, every unfinished task is dropped exactly once (a
+/// `spawn_local` task on its own thread), and the threads are joined.
+///
+/// ```
+/// let rt = pinwheel::Runtime::new()?;
+/// let answer = rt.block_on(async {
+///     let h = pinwheel::spawn(async { 40 + 2 });
+///     h.await.unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    pub(super) handle: Handle,
+    pub(super) threads: Vec<Option<thread::JoinHandle<()>>>,
+    pub(super) exits: Arc<Exits>,
+    pub(super) watchdog: Option<thread::JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// A runtime with the [`Builder`]'s defaults.
+    ///
+    /// # Errors
+    ///
+    /// The OS error when a worker thread cannot be started.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// Runs `future` to completion on the calling thread, which drives nothing else meanwhile;
+    /// spawned tasks run on the workers. See [`Handle::block_on`].
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.handle.block_on(future)
+    }
+
+    /// Spawns a task that may run on any worker. See [`spawn`](crate::spawn).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// The handle: cloneable, `Send + Sync`, to spawn from anywhere.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// How many worker threads run.
+    pub fn worker_threads(&self) -> usize {
+        self.handle.shared.num_workers()
+    }
+
+    /// Per-worker counters, read without stopping the workers.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.handle.metrics()
+    }
+
+    /// Shuts down, waiting at most `timeout` for the workers and the blocking pool to stop. A
+    /// worker stuck in a long poll is left behind (its thread is detached); the tasks it does
+    /// not hold are still dropped, and it drops its own when its poll returns. Likewise a
+    /// [`spawn_blocking`](crate::spawn_blocking) closure that is still running after `timeout`
+    /// is left to finish on its detached thread: shutdown does not hang on it.
+    ///
+    /// (Dropping the runtime waits for the workers without limit, but never for a running
+    /// blocking closure; queued blocking tasks that have not started are cancelled either way.)
+    pub fn shutdown_timeout(mut self, timeout: Duration) {
+        self.shutdown(Some(Instant::now() + timeout));
+    }
+
+    fn shutdown(&mut self, deadline: Option<Instant>) {
+        if self.threads.is_empty() && self.handle.shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let shared = &self.handle.shared;
+        shared.begin_shutdown();
+        shared.blocking.begin_shutdown();
+        // A runtime dropped on one of its own workers cannot wait for that worker.
+        let me = with_worker(|cx| {
+            cx.filter(|cx| Arc::ptr_eq(&cx.shared, shared))
+                .map(|cx| cx.index)
+        });
+        let expected = self.threads.len() - usize::from(me.is_some());
+        let mut count = self.exits.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *count < expected {
+            match deadline {
+                None => {
+                    count = self
+                        .exits
+                        .cond
+                        .wait(count)
+                        .unwrap_or_else(|e| e.into_inner())
+                }
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    count = self
+                        .exits
+                        .cond
+                        .wait_timeout(count, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        drop(count);
+        for (i, t) in self.threads.iter_mut().enumerate() {
+            if Some(i) == me {
+                continue;
+            }
+            if let Some(t) = t.take_if(|t| t.is_finished()) {
+                let _ = t.join();
+            }
+        }
+        self.threads.clear();
+        if let Some(w) = self.watchdog.take() {
+            // It returns at its next look at the shutdown flag (begin_shutdown rang it).
+            let _ = w.join();
+        }
+        shared.finish_shutdown();
+        if let Some(d) = deadline {
+            shared.blocking.wait(d);
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown(None);
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("worker_threads", &self.worker_threads())
+            .finish()
+    }
+}
+
+#[track_caller]
+pub(crate) fn check_mask(api: &str, mask: ThreadMask, shared: &Shared) {
+    if (mask & shared.all).is_empty() {
+        panic!(
+            "pinwheel::{api}: {mask:?} names no worker of this runtime, which has {} workers (indices 0..{}); a task needs at least one thread it may run on",
+            shared.num_workers(),
+            shared.num_workers()
+        );
+    }
+}
