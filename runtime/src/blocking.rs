@@ -18,9 +18,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::ThreadMask;
-use crate::runtime::ThreadHooks;
-use crate::scheduler::OwnedTasks;
-use crate::task::{Id, JoinHandle, NewTask, Notified, RawTask, Schedule, new_task};
+use crate::hooks::ThreadHooks;
+use crate::task::{Id, JoinHandle, NewTask, Notified, OwnedTasks, RawTask, Schedule, new_task};
 
 use crate::loom::{Condvar, Mutex, lock};
 

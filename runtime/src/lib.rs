@@ -213,6 +213,7 @@
 mod blocking;
 #[cfg(all(feature = "tokio-compat", not(loom)))]
 pub mod compat;
+mod hooks;
 #[cfg(all(feature = "hyper", not(loom)))]
 pub mod hyper;
 mod loom;

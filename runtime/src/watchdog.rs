@@ -21,8 +21,29 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use crate::loom::{AtomicUsize, Condvar, Mutex, Ordering::SeqCst, lock};
-use crate::metrics::add;
-use crate::scheduler::Shared;
+use crate::metrics::{WorkerCounters, add};
+use crate::task::Id;
+
+/// What the watchdog reads of a runtime (implemented by the scheduler's `Shared`): the
+/// watchdog sits below the scheduler and reaches it only through this trait.
+pub(crate) trait Watched: Send + Sync + 'static {
+    /// How many workers there are.
+    fn workers(&self) -> usize;
+    /// Worker `i`'s counters.
+    fn counters(&self, i: usize) -> &WorkerCounters;
+    /// What worker `i` is polling.
+    fn sign(&self, i: usize) -> &PollSign;
+    /// How many tasks wait in worker `i`'s queues.
+    fn queue_depth(&self, i: usize) -> u64;
+    /// The name of a live task, if it has one.
+    fn task_name(&self, id: Id) -> Option<Arc<str>>;
+    /// Wakes an idle worker to look for work.
+    fn notify_work(&self);
+    /// Whether the runtime is shutting down.
+    fn shutting_down(&self) -> bool;
+    /// The bell the workers ring when they wake.
+    fn bell(&self) -> &WatchdogBell;
+}
 
 /// How long a worker may go without a loop turn, while work waits for it, before it is
 /// reported as stalled.
@@ -146,12 +167,10 @@ pub(crate) struct PollSign {
 }
 
 /// The watchdog thread's body; returns when the runtime shuts down.
-pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, thread_prefix: String) {
+pub(crate) fn run<W: Watched>(shared: Arc<W>, threshold: Duration, thread_prefix: String) {
     let period = (threshold / 4).max(Duration::from_millis(1));
     let now = Instant::now();
-    let mut seen: Vec<Seen> = shared
-        .workers
-        .iter()
+    let mut seen: Vec<Seen> = (0..shared.workers())
         .map(|_| Seen {
             polls: 0,
             task: 0,
@@ -163,22 +182,23 @@ pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, thread_prefix: Strin
         })
         .collect();
     loop {
-        if shared.shutdown.load(SeqCst) {
+        if shared.shutting_down() {
             return;
         }
         let now = Instant::now();
-        for (i, (w, s)) in shared.workers.iter().zip(seen.iter_mut()).enumerate() {
-            let polls = w.counters.tasks_polled.load(Relaxed);
-            let task = w.sign.task.load(Relaxed);
+        for (i, s) in seen.iter_mut().enumerate() {
+            let (counters, sign) = (shared.counters(i), shared.sign(i));
+            let polls = counters.tasks_polled.load(Relaxed);
+            let task = sign.task.load(Relaxed);
             if task != 0 && polls == s.polls && task == s.task {
                 let ran = now - s.since;
                 if ran >= threshold && !s.reported {
                     s.reported = true;
-                    add(&w.counters.long_polls, 1);
-                    let loc = w.sign.location.load(Relaxed);
+                    add(&counters.long_polls, 1);
+                    let loc = sign.location.load(Relaxed);
                     // SAFETY: the worker stores only `&'static Location`s there (or null).
                     let loc = unsafe { loc.as_ref() };
-                    let id = crate::task::Id::from_u64(task);
+                    let id = Id::from_u64(task);
                     let name = id.and_then(|id| shared.task_name(id));
                     tracing::warn!(
                         target: "pinwheel::watchdog",
@@ -199,12 +219,12 @@ pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, thread_prefix: Strin
                 s.reported = false;
             }
 
-            let turns = w.counters.loop_turns.load(Relaxed);
+            let turns = counters.loop_turns.load(Relaxed);
             let depth = shared.queue_depth(i);
             if turns == s.turns && depth > 0 {
                 if now - s.turn_since >= STALL_AFTER && !s.stall_reported {
                     s.stall_reported = true;
-                    add(&w.counters.stalls, 1);
+                    add(&counters.stalls, 1);
                     tracing::warn!(
                         target: "pinwheel::watchdog",
                         worker = i,
@@ -221,11 +241,9 @@ pub(crate) fn run(shared: Arc<Shared>, threshold: Duration, thread_prefix: Strin
                 s.stall_reported = false;
             }
         }
-        shared.watchdog.wait(
-            shared.workers.len(),
-            || shared.shutdown.load(SeqCst),
-            period,
-        );
+        shared
+            .bell()
+            .wait(shared.workers(), || shared.shutting_down(), period);
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use crate::hooks::ThreadHooks;
 use crate::scheduler::{Shared, WorkerContext};
 
 use super::{ExitSignal, Exits, MAX_WORKERS, Runtime};
@@ -35,40 +36,6 @@ pub struct Builder {
     worker_cpus: Option<Vec<usize>>,
     pin_workers: bool,
     hooks: ThreadHooks,
-}
-
-/// A callback run on a runtime's threads.
-type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
-
-/// `on_thread_start` / `on_thread_stop`, run on every worker and blocking-pool thread.
-#[derive(Clone, Default)]
-pub(crate) struct ThreadHooks {
-    start: Option<Hook>,
-    stop: Option<Hook>,
-}
-
-impl ThreadHooks {
-    pub(crate) fn start(&self) {
-        run_hook(self.start.as_ref(), "on_thread_start");
-    }
-
-    pub(crate) fn stop(&self) {
-        run_hook(self.stop.as_ref(), "on_thread_stop");
-    }
-}
-
-/// Runs a user hook; a panic in it is reported and does not take the thread down (a worker
-/// that died at start would strand the tasks routed to it).
-fn run_hook(hook: Option<&Hook>, name: &str) {
-    if let Some(f) = hook {
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f())).is_err() {
-            tracing::error!(
-                target: "pinwheel::runtime",
-                thread = std::thread::current().name().unwrap_or("?"),
-                "pinwheel::Builder::{name}: the hook panicked; the thread goes on without it"
-            );
-        }
-    }
 }
 
 impl fmt::Debug for Builder {
@@ -335,7 +302,7 @@ impl Builder {
             io.push(handle);
         }
         let cpus = self.placement(n)?;
-        let clock = crate::time::Clock::new(self.timer_tick);
+        let clock = crate::scheduler::timers::Clock::new(self.timer_tick);
         let blocking = crate::blocking::BlockingPool::new(crate::blocking::PoolConfig {
             max_threads: self.max_blocking_threads,
             keep_alive: self.thread_keep_alive,

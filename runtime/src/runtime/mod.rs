@@ -25,7 +25,6 @@ use crate::scheduler::context::with_worker;
 use crate::task::JoinHandle;
 
 pub use builder::Builder;
-pub(crate) use builder::ThreadHooks;
 pub use handle::{Handle, TryCurrentError};
 
 /// The most worker threads a runtime may have: one bit each in a [`ThreadMask`].

@@ -17,6 +17,7 @@ mod idle;
 mod lifo;
 mod park;
 pub(crate) mod remote;
+pub(crate) mod timers;
 mod worker;
 
 #[cfg(all(test, loom))]
@@ -64,7 +65,7 @@ pub(crate) struct Shared {
     pub(crate) owned: OwnedTasks,
     pub(crate) all: ThreadMask,
     next_home: AtomicUsize,
-    pub(crate) clock: crate::time::Clock,
+    pub(crate) clock: timers::Clock,
     /// The names of live named tasks (only those: an unnamed spawn never touches this).
     names: Mutex<std::collections::HashMap<Id, Arc<str>>>,
     /// Wakes the watchdog when a worker wakes up after all of them slept.
@@ -88,9 +89,9 @@ pub(crate) struct WorkerShared {
     /// What the worker is polling, and whether it sleeps, for the watchdog.
     pub(crate) sign: crate::watchdog::PollSign,
     /// Timer operations other threads ask of this worker's wheel (its wait queue).
-    timer_ops: RemoteQueue<crate::time::TimerOp>,
+    timer_ops: RemoteQueue<timers::TimerOp>,
     /// The runtime's time base, to turn deadlines into ticks of this worker's wheel.
-    pub(crate) clock: crate::time::Clock,
+    pub(crate) clock: timers::Clock,
 }
 
 impl WorkerShared {
@@ -102,7 +103,7 @@ impl WorkerShared {
 
     /// Asks this worker to do `op` on its wheel; wakes it if it sleeps. A worker that has shut
     /// down refuses it: its wheel is gone, so there is nothing left to do.
-    pub(crate) fn push_timer_op(&self, op: crate::time::TimerOp) {
+    pub(crate) fn push_timer_op(&self, op: timers::TimerOp) {
         let _ = self.timer_ops.push(op, |_| self.parker.unpark());
     }
 }
@@ -111,7 +112,7 @@ impl Shared {
     pub(crate) fn new(
         stealers: Vec<Stealer<Notified>>,
         io: Vec<pinwheel_io_driver::Handle>,
-        clock: crate::time::Clock,
+        clock: timers::Clock,
         blocking: crate::blocking::BlockingPool,
         park_spins: u32,
     ) -> Shared {
@@ -361,6 +362,40 @@ fn current_worker_of(shared: &Arc<Shared>) -> Option<usize> {
         cx.filter(|cx| Arc::ptr_eq(&cx.shared, shared))
             .map(|cx| cx.index)
     })
+}
+
+impl crate::watchdog::Watched for Shared {
+    fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    fn counters(&self, i: usize) -> &WorkerCounters {
+        &self.workers[i].counters
+    }
+
+    fn sign(&self, i: usize) -> &crate::watchdog::PollSign {
+        &self.workers[i].sign
+    }
+
+    fn queue_depth(&self, i: usize) -> u64 {
+        Shared::queue_depth(self, i)
+    }
+
+    fn task_name(&self, id: Id) -> Option<Arc<str>> {
+        Shared::task_name(self, id)
+    }
+
+    fn notify_work(&self) {
+        Shared::notify_work(self);
+    }
+
+    fn shutting_down(&self) -> bool {
+        self.shutdown.load(SeqCst)
+    }
+
+    fn bell(&self) -> &crate::watchdog::WatchdogBell {
+        &self.watchdog
+    }
 }
 
 impl Schedule for Arc<Shared> {

@@ -26,7 +26,7 @@ pub(crate) struct WorkerContext {
     searching: Cell<bool>,
     rng: Cell<u32>,
     /// This worker's wait queue: its wheel and the clock reading of the loop turn.
-    pub(crate) timers: crate::time::TimerContext,
+    pub(crate) timers: super::timers::TimerContext,
     /// This worker's `mio::Poll`: its sockets' readiness, and how it sleeps.
     driver: RefCell<pinwheel_io_driver::Driver>,
     /// Tasks polled since the driver was last polled.
@@ -60,7 +60,7 @@ impl WorkerContext {
             pinned: RefCell::new(VecDeque::new()),
             searching: Cell::new(false),
             rng: Cell::new((0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B)) | 1),
-            timers: crate::time::TimerContext::new(),
+            timers: super::timers::TimerContext::new(),
             driver: RefCell::new(driver),
             since_io: Cell::new(0),
             io_active: Cell::new(false),

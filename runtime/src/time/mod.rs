@@ -39,74 +39,13 @@
 mod interval;
 mod sleep;
 mod timeout;
-mod wheel;
 
 use std::time::{Duration, Instant};
 
+pub(crate) use crate::scheduler::timers::{TimerOp, far_future};
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};
-pub(crate) use wheel::{TimerContext, TimerOp};
-
-/// A runtime's time base: the instant tick 0 stands for, and the length of a tick.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Clock {
-    start: Instant,
-    tick_nanos: u64,
-}
-
-impl Clock {
-    pub(crate) fn new(tick: Duration) -> Clock {
-        Clock {
-            start: Instant::now(),
-            tick_nanos: (tick.as_nanos() as u64).max(1),
-        }
-    }
-
-    /// The tick `now` falls in (rounded down).
-    pub(crate) fn tick_floor(&self, now: Instant) -> u64 {
-        let nanos = now.saturating_duration_since(self.start).as_nanos();
-        u64::try_from(nanos / self.tick_nanos as u128).unwrap_or(u64::MAX)
-    }
-
-    /// The first tick at or after `deadline` (rounded up): a timer registered there never
-    /// fires before `deadline`.
-    pub(crate) fn tick_ceil(&self, deadline: Instant) -> u64 {
-        let nanos = deadline.saturating_duration_since(self.start).as_nanos();
-        u64::try_from(nanos.div_ceil(self.tick_nanos as u128)).unwrap_or(u64::MAX)
-    }
-
-    /// Milliseconds from the runtime's start to `now` (wrapping after 49 days).
-    pub(crate) fn millis(&self, now: Instant) -> u32 {
-        now.saturating_duration_since(self.start).as_millis() as u32
-    }
-
-    /// The instant `millis` (as from [`millis`](Self::millis)) stands for, taking the wrap
-    /// into account relative to `now`.
-    pub(crate) fn instant_of_millis(&self, millis: u32, now: Instant) -> Instant {
-        let back = self.millis(now).wrapping_sub(millis);
-        now.checked_sub(std::time::Duration::from_millis(u64::from(back)))
-            .unwrap_or(self.start)
-    }
-
-    /// The instant tick `tick` starts at (saturating far in the future).
-    pub(crate) fn instant_of(&self, tick: u64) -> Instant {
-        let nanos = tick as u128 * self.tick_nanos as u128;
-        let d = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
-        self.start
-            .checked_add(d)
-            .unwrap_or_else(|| far_future(self.start))
-    }
-}
-
-/// An instant so far ahead it is never reached, for deadlines that overflow `Instant`.
-pub(crate) fn far_future(now: Instant) -> Instant {
-    const YEAR: u64 = 86_400 * 365;
-    [30 * YEAR, YEAR, 86_400, 3_600]
-        .into_iter()
-        .find_map(|s| now.checked_add(Duration::from_secs(s)))
-        .unwrap_or(now)
-}
 
 /// `now + d`, or a never-reached instant when that overflows (`Duration::MAX`).
 pub(crate) fn deadline_after(d: Duration) -> Instant {
