@@ -8,7 +8,10 @@ use loom::sync::Notify;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use super::*;
+use std::sync::Arc;
+
+use crate::Mutex;
+use crate::readiness::*;
 
 fn io() -> Arc<ScheduledIo> {
     Arc::new(ScheduledIo {

@@ -1,0 +1,164 @@
+//! [`Registration`]: a source registered with a driver, how a task waits for its readiness,
+//! and its deregistration (from any thread).
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use mio::Token;
+use mio::event::Source;
+
+use crate::driver::{INDEX_BITS, INDEX_MASK};
+use crate::readiness::{Direction, ReadyEvent, ScheduledIo};
+use crate::{Handle, lock};
+
+/// A source registered with a driver: its readiness and wakers.
+pub struct Registration {
+    pub(crate) io: Arc<ScheduledIo>,
+    pub(crate) token: Token,
+    pub(crate) handle: Handle,
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("token", &self.token.0)
+            .finish()
+    }
+}
+
+impl Registration {
+    /// Ready when the source is ready in `direction` (or closed, or errored, or the driver shut
+    /// down, which is an error); otherwise keeps `cx`'s waker for that direction.
+    pub fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+    ) -> Poll<io::Result<ReadyEvent>> {
+        self.io.poll_ready(cx, direction)
+    }
+
+    pub(crate) fn ready(&self, direction: Direction) -> Option<io::Result<ReadyEvent>> {
+        self.io.ready(direction)
+    }
+
+    /// Clears the readiness `event` reported, unless a newer event arrived since (its tick
+    /// moved on). Call it after the operation returned `WouldBlock`. Closed and error bits stay.
+    pub fn clear_readiness(&self, event: ReadyEvent) {
+        self.io.clear_readiness(event);
+    }
+
+    /// Runs `op` if the source is ready in `direction`, clearing that readiness when it
+    /// returns `WouldBlock`. Returns `WouldBlock` when not ready.
+    pub fn try_io<R>(
+        &self,
+        direction: Direction,
+        op: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let Some(ev) = self.ready(direction) else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        let ev = ev?;
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.clear_readiness(ev);
+                Err(e)
+            }
+            r => r,
+        }
+    }
+
+    /// Waits until ready in `direction`, then runs `op`, until it does not return
+    /// `WouldBlock`.
+    pub fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_then(cx, direction, op, |_| false)
+    }
+
+    /// Like [`poll_io`](Self::poll_io) for a read or write of `len` bytes on a stream: when the
+    /// operation moved fewer bytes than asked (but some), the socket buffer is drained (or
+    /// full), so the readiness is cleared right away, sparing the syscall that would only
+    /// return `WouldBlock` (edge-triggered epoll reports the next change).
+    pub fn poll_io_len(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_io_then(
+            cx,
+            direction,
+            op,
+            |r| matches!(r, Ok(n) if *n > 0 && *n < len),
+        )
+    }
+
+    /// Runs `op` when ready; clears the readiness it saw on `WouldBlock` (and tries again), or
+    /// when `drained` says the result shows the source has nothing more for now.
+    fn poll_io_then<R>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+        drained: impl Fn(&io::Result<R>) -> bool,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            let ev = match self.poll_ready(cx, direction) {
+                Poll::Ready(Ok(ev)) => ev,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
+                r => {
+                    if drained(&r) {
+                        self.clear_readiness(ev);
+                    }
+                    return Poll::Ready(r);
+                }
+            }
+        }
+    }
+
+    /// The driver this source is registered with.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Deregisters `source` (from any thread) and frees the registration. Events the driver
+    /// already read for it are ignored: the slot's generation no longer matches.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of the deregistration.
+    pub fn deregister(self, source: &mut impl Source) -> io::Result<()> {
+        let r = self.handle.shared.registry.deregister(source);
+        self.release();
+        r
+    }
+
+    fn release(&self) {
+        let mut ios = lock(&self.handle.shared.ios);
+        let index = self.token.0 & INDEX_MASK;
+        if ios
+            .slab
+            .get(index)
+            .is_some_and(|(g, _)| *g == self.token.0 >> INDEX_BITS)
+        {
+            ios.slab.remove(index);
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // The source was closed (which removes it from epoll) or deregistered; free the slot.
+        self.release();
+    }
+}
