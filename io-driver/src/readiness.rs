@@ -36,7 +36,7 @@ impl Direction {
     }
 }
 
-/// Readiness seen by [`Registration::poll_ready`], with the tick it was seen at.
+/// Readiness seen by [`Registration::poll_ready`](crate::Registration::poll_ready), with the tick it was seen at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadyEvent {
     pub(crate) bits: usize,
