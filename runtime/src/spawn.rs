@@ -29,7 +29,7 @@ pub(crate) fn no_runtime(api: &str) -> ! {
 ///
 /// # Panics
 ///
-/// Panics outside a runtime; use [`Handle::spawn`] there.
+/// Panics outside a runtime; use [`Handle::spawn`](crate::Handle::spawn) there.
 #[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
@@ -97,9 +97,9 @@ where
 }
 
 /// Runs the blocking closure `f` on the runtime's blocking pool, a set of threads apart from
-/// the workers (at most [`Builder::max_blocking_threads`], started on demand, idle ones
+/// the workers (at most [`Builder::max_blocking_threads`](crate::Builder::max_blocking_threads), started on demand, idle ones
 /// exiting after 10 s), so that file I/O, name resolution or heavy computation never stall a
-/// worker. The [`JoinHandle`] resolves to its result (a panic in `f` becomes a [`JoinError`]).
+/// worker. The [`JoinHandle`] resolves to its result (a panic in `f` becomes a [`JoinError`](crate::JoinError)).
 ///
 /// ```
 /// #[pinwheel::main(worker_threads = 1)]
@@ -113,11 +113,11 @@ where
 ///
 /// A closure cannot be interrupted once it runs; aborting its `JoinHandle` only cancels it
 /// if it has not started. At shutdown, queued closures are cancelled and running ones are not
-/// waited for beyond [`Runtime::shutdown_timeout`].
+/// waited for beyond [`Runtime::shutdown_timeout`](crate::Runtime::shutdown_timeout).
 ///
 /// # Panics
 ///
-/// Panics outside a runtime; use [`Handle::spawn_blocking`] there.
+/// Panics outside a runtime; use [`Handle::spawn_blocking`](crate::Handle::spawn_blocking) there.
 #[track_caller]
 pub fn spawn_blocking<F, T>(f: F) -> JoinHandle<T>
 where
