@@ -5,6 +5,68 @@
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// A runtime with `n` workers (and the other defaults), for tests.
+///
+/// # Panics
+///
+/// When the runtime cannot be built.
+pub fn rt(n: usize) -> pinwheel::Runtime {
+    pinwheel::Builder::new().worker_threads(n).build().unwrap()
+}
+
+/// Waits until `done()` holds, checking every millisecond, for at most `limit`; panics with
+/// `what` (and how long it waited) if it never does. A test that waits with this cannot hang,
+/// and does not depend on how fast the machine is short of the limit.
+///
+/// # Panics
+///
+/// When `done()` is still false after `limit`.
+#[track_caller]
+pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {limit:?} for: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// What `/proc` says of this process's threads (Linux).
+#[cfg(target_os = "linux")]
+pub mod proc {
+    /// User + system CPU ticks (of 10 ms) of every thread of this process whose name starts
+    /// with `prefix`, and how many such threads there are.
+    ///
+    /// # Panics
+    ///
+    /// When `/proc/self/task` cannot be read.
+    pub fn cpu_ticks(prefix: &str) -> (usize, u64) {
+        let mut threads = 0;
+        let mut ticks = 0;
+        for entry in std::fs::read_dir("/proc/self/task").unwrap() {
+            let dir = entry.unwrap().path();
+            let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+                continue;
+            };
+            if !comm.trim_end().starts_with(prefix) {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
+                continue;
+            };
+            // Fields after the command name (which ends with ')'): utime is the 14th field of
+            // the whole line, stime the 15th.
+            let rest = &stat[stat.rfind(')').unwrap() + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            ticks += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+            threads += 1;
+        }
+        (threads, ticks)
+    }
+}
+
 pub mod capture {
     //! A `tracing` subscriber that keeps what it sees as text, for tests that check what
     //! pinwheel logs: the spans (their fields) and the events (their fields, and the span

@@ -9,12 +9,9 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use pinwheel::Runtime;
 use pinwheel::net::{Balance, Server, TcpListener, TcpSocket, TcpStream};
-use pinwheel::{Builder, Runtime};
-
-fn rt(n: usize) -> Runtime {
-    Builder::new().worker_threads(n).build().unwrap()
-}
+use pinwheel_tests::rt;
 
 type Seen = Arc<Mutex<Vec<HashSet<Option<usize>>>>>;
 
@@ -187,11 +184,9 @@ fn net_serve_stop_and_drain_with_deadline() {
     };
     let c = std::net::TcpStream::connect(addr).unwrap();
     // Wait (bounded) for the session to be live.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while server.live_sessions() == 0 {
-        assert!(std::time::Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    pinwheel_tests::wait_until(Duration::from_secs(30), "the session live", || {
+        server.live_sessions() > 0
+    });
     server.stop();
     rt.block_on(running).unwrap().unwrap();
     let s2 = server.clone();

@@ -5,12 +5,9 @@ use std::io;
 use std::net::Shutdown;
 use std::time::Duration;
 
+use pinwheel::ThreadMask;
 use pinwheel::net::{TcpListener, TcpStream};
-use pinwheel::{Builder, Runtime, ThreadMask};
-
-fn rt(n: usize) -> Runtime {
-    Builder::new().worker_threads(n).build().unwrap()
-}
+use pinwheel_tests::rt;
 
 async fn echo_server(listener: TcpListener, conns: usize) -> io::Result<()> {
     let mut hs = Vec::new();
@@ -304,34 +301,6 @@ fn net_split_halves_in_two_tasks() {
         assert_eq!(got, (0..100).collect::<Vec<_>>());
         assert_eq!(r.read(&mut b).await.unwrap(), 0);
         server.await.unwrap().unwrap();
-    }))
-    .unwrap();
-}
-
-#[test]
-fn net_udp_send_recv_connect_peek() {
-    use pinwheel::net::UdpSocket;
-    let rt = rt(2);
-    rt.block_on(rt.spawn(async {
-        let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let (aa, ba) = (a.local_addr().unwrap(), b.local_addr().unwrap());
-        a.send_to(b"one", ba).await.unwrap();
-        let mut buf = [0u8; 8];
-        let (n, from) = b.peek_from(&mut buf).await.unwrap();
-        assert_eq!((&buf[..n], from), (&b"one"[..], aa));
-        let (n, from) = b.recv_from(&mut buf).await.unwrap();
-        assert_eq!((&buf[..n], from), (&b"one"[..], aa));
-        a.connect(ba).await.unwrap();
-        b.connect(aa).await.unwrap();
-        for i in 0..50u8 {
-            a.send(&[i]).await.unwrap();
-            assert_eq!(b.recv(&mut buf).await.unwrap(), 1);
-            assert_eq!(buf[0], i);
-        }
-        let err = UdpSocket::bind(aa).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
-        assert!(err.to_string().contains(&aa.to_string()), "{err}");
     }))
     .unwrap();
 }

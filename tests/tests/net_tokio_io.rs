@@ -5,11 +5,8 @@ use std::mem::MaybeUninit;
 use std::pin::Pin;
 
 use pinwheel::net::{TcpListener, TcpStream, UnixStream};
+use pinwheel_tests::rt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
-
-fn rt() -> pinwheel::Runtime {
-    pinwheel::Builder::new().worker_threads(2).build().unwrap()
-}
 
 async fn tcp_pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -32,7 +29,7 @@ where
 
 #[test]
 fn tcp_stream_reads_and_writes_through_tokio_traits() {
-    rt().block_on(async {
+    rt(2).block_on(async {
         let (mut a, mut b) = tcp_pair().await;
         a.write_all(b"hello tokio traits").await.unwrap();
         // The inherent `shutdown(how)` shadows the trait's: name the trait.
@@ -72,7 +69,7 @@ fn tcp_stream_reads_and_writes_through_tokio_traits() {
 
 #[test]
 fn reads_fill_the_uninitialised_buffer_without_zeroing_it() {
-    rt().block_on(async {
+    rt(2).block_on(async {
         let (a, b) = UnixStream::pair().unwrap();
         a.write_all(b"abc").await.unwrap();
         let mut storage = [MaybeUninit::<u8>::uninit(); 4096];
@@ -95,7 +92,7 @@ fn reads_fill_the_uninitialised_buffer_without_zeroing_it() {
 
 #[test]
 fn unix_stream_halves_through_tokio_traits() {
-    rt().block_on(async {
+    rt(2).block_on(async {
         let (a, b) = UnixStream::pair().unwrap();
         let (ra, mut wa) = a.into_split();
         let (rb, wb) = b.split();

@@ -8,10 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pinwheel::net::{Balance, Server, UnixDatagram, UnixListener, UnixStream};
-
-fn rt(n: usize) -> pinwheel::Runtime {
-    pinwheel::Builder::new().worker_threads(n).build().unwrap()
-}
+use pinwheel_tests::rt;
 
 /// A fresh directory for this test's sockets, removed when dropped.
 struct TempDir(PathBuf);

@@ -5,10 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pinwheel::{Builder, Handle, JoinError, Runtime, ThreadMask};
-
-fn rt(n: usize) -> Runtime {
-    Builder::new().worker_threads(n).build().unwrap()
-}
+use pinwheel_tests::rt;
 
 #[test]
 fn rt_spawn_and_join() {

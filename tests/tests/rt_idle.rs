@@ -5,31 +5,7 @@
 use std::time::Duration;
 
 use pinwheel::Builder;
-
-/// User + system CPU ticks of every thread of this process whose name starts with `prefix`.
-fn cpu_ticks(prefix: &str) -> (usize, u64) {
-    let mut threads = 0;
-    let mut ticks = 0;
-    for entry in std::fs::read_dir("/proc/self/task").unwrap() {
-        let dir = entry.unwrap().path();
-        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
-            continue;
-        };
-        if !comm.trim_end().starts_with(prefix) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else {
-            continue;
-        };
-        // Fields after the command name (which ends with ')'): utime is the 14th field of the
-        // whole line, stime the 15th.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        ticks += f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-        threads += 1;
-    }
-    (threads, ticks)
-}
+use pinwheel_tests::proc::cpu_ticks;
 
 #[test]
 fn rt_idle_workers_use_no_cpu() {

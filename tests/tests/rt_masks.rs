@@ -8,11 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use pinwheel::{Builder, Runtime, ThreadMask};
-
-fn rt(n: usize) -> Runtime {
-    Builder::new().worker_threads(n).build().unwrap()
-}
+use pinwheel::{Runtime, ThreadMask};
+use pinwheel_tests::rt;
 
 /// A future that records the worker of every poll and hands its waker out, so that another
 /// thread wakes it each time.

@@ -5,12 +5,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use pinwheel::{Runtime, ThreadMask, WorkerMetrics};
+use pinwheel_tests::rt;
 
 const BOUND: Duration = Duration::from_secs(20);
-
-fn rt(n: usize) -> Runtime {
-    pinwheel::Builder::new().worker_threads(n).build().unwrap()
-}
 
 /// Waits (boundedly) until `cond` holds for the runtime's metrics.
 fn wait_for(rt: &Runtime, what: &str, cond: impl Fn(&WorkerMetrics) -> bool) {

@@ -210,15 +210,11 @@ impl Checker {
 
     /// Waits (bounded) until `n` exits of the spans of tasks named `name` were seen.
     fn wait_exits(&self, name: &str, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.exits_of(name) < n {
-            assert!(
-                Instant::now() < deadline,
-                "only {} of {n} span exits of {name:?} seen in 30 s",
-                self.exits_of(name)
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        pinwheel_tests::wait_until(
+            Duration::from_secs(30),
+            &format!("{n} span exits of {name:?}"),
+            || self.exits_of(name) >= n,
+        );
     }
 }
 

@@ -4,10 +4,7 @@ use std::sync::mpsc;
 
 use pinwheel::ThreadMask;
 use pinwheel::task::{Builder, TaskState};
-
-fn rt(n: usize) -> pinwheel::Runtime {
-    pinwheel::Builder::new().worker_threads(n).build().unwrap()
-}
+use pinwheel_tests::rt;
 
 #[test]
 fn dump_lists_names_masks_states_and_spawn_locations() {

@@ -8,11 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use pinwheel::{Builder, PushErrorKind, Runtime, ThreadMask, WorkList};
-
-fn rt(n: usize) -> Runtime {
-    Builder::new().worker_threads(n).build().unwrap()
-}
+use pinwheel::{PushErrorKind, ThreadMask, WorkList};
+use pinwheel_tests::rt;
 
 /// (producer, sequence number, target thread)
 type Item = (usize, usize, usize);
@@ -76,15 +73,11 @@ fn rt_work_list_every_item_once_on_its_thread_in_order() {
         t.join().unwrap();
     }
     // Wait until every item is handled (bounded: a lost item fails instead of hanging).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while total.load(SeqCst) < expected {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "only {} of {expected} items handled",
-            total.load(SeqCst)
-        );
-        std::thread::yield_now();
-    }
+    pinwheel_tests::wait_until(
+        std::time::Duration::from_secs(60),
+        "every item handled",
+        || total.load(SeqCst) >= expected,
+    );
     assert_eq!(total.load(SeqCst), expected);
     assert_eq!(wrong_thread.load(SeqCst), 0);
     assert_eq!(out_of_order.load(SeqCst), 0);
@@ -231,14 +224,11 @@ fn rt_work_list_close_handles_what_was_pushed_then_refuses() {
     *gate.0.lock().unwrap() = true;
     gate.1.notify_all();
     rt.block_on(blocker).unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while handled.load(SeqCst) < 500 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "closed list lost items"
-        );
-        std::thread::yield_now();
-    }
+    pinwheel_tests::wait_until(
+        std::time::Duration::from_secs(60),
+        "the 500 items of the closed list handled",
+        || handled.load(SeqCst) >= 500,
+    );
     drop(l2);
     drop(rt);
     assert_eq!(handled.load(SeqCst), 500);

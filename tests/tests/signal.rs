@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use pinwheel::signal::unix::{SignalKind, signal};
+use pinwheel_tests::rt;
 
 unsafe extern "C" {
     safe fn raise(sig: i32) -> i32;
@@ -23,13 +24,9 @@ const SIGUSR1: i32 = 10;
 const SIGUSR2: i32 = 12;
 const SIGWINCH: i32 = 28;
 
-fn rt() -> pinwheel::Runtime {
-    pinwheel::Builder::new().worker_threads(2).build().unwrap()
-}
-
 #[test]
 fn a_delivery_wakes_a_waiting_task() {
-    let rt = rt();
+    let rt = rt(2);
     let mut s = signal(SignalKind::user_defined1()).unwrap();
     let waiter = rt.spawn(async move {
         s.recv().await;
@@ -47,7 +44,7 @@ fn a_delivery_wakes_a_waiting_task() {
 
 #[test]
 fn every_waiter_on_every_runtime_is_woken() {
-    let (a, b) = (rt(), rt());
+    let (a, b) = (rt(2), rt(2));
     let mut waiters = Vec::new();
     for rt in [&a, &b] {
         for _ in 0..3 {
@@ -64,7 +61,7 @@ fn every_waiter_on_every_runtime_is_woken() {
 
 #[test]
 fn no_delivery_is_lost_between_two_awaits() {
-    let rt = rt();
+    let rt = rt(2);
     rt.block_on(async {
         let mut s = signal(SignalKind::window_change()).unwrap();
         for round in 0..5 {
@@ -96,7 +93,7 @@ fn misuse_is_a_clear_error() {
 #[test]
 #[ignore = "run by ctrl_c_lets_a_service_exit_cleanly in a child process"]
 fn ctrl_c_child() {
-    let rt = rt();
+    let rt = rt(2);
     rt.block_on(async {
         let waiting = pinwheel::signal::ctrl_c();
         // ctrl_c installs its handler at its first poll; poll once before saying we wait.
@@ -159,7 +156,7 @@ fn ctrl_c_lets_a_service_exit_cleanly() {
 #[test]
 fn a_signal_stream_works_off_the_runtime_threads_too() {
     // Made and awaited inside block_on (not a worker): the signal thread wakes it all the same.
-    let rt = rt();
+    let rt = rt(2);
     rt.block_on(async {
         let mut s = signal(SignalKind::hangup()).unwrap();
         assert_eq!(raise(SIGHUP), 0);

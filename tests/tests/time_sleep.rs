@@ -1,4 +1,4 @@
-//! Sleep, timeout and interval: never early, never lost, across threads and bad inputs.
+//! Sleep (timeouts: time_timeout.rs, intervals: time_interval.rs): never early, never lost, across threads and bad inputs.
 //! Assertions are lower bounds ("not before"), which hold whatever the machine's load; upper
 //! bounds are a benchmark's business.
 
@@ -10,18 +10,15 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
-use pinwheel::time::{MissedTickBehavior, interval, sleep, sleep_until, timeout, timeout_at};
-use pinwheel::{Builder, Runtime, ThreadMask};
+use pinwheel::time::{sleep, sleep_until, timeout};
+use pinwheel::{Builder, ThreadMask};
+use pinwheel_tests::rt;
 
 /// Polls once with a no-op waker: registers the timer where it is polled.
 fn poll_once<F: Future + Unpin>(f: &mut F) -> bool {
     Pin::new(f)
         .poll(&mut Context::from_waker(Waker::noop()))
         .is_ready()
-}
-
-fn rt(n: usize) -> Runtime {
-    Builder::new().worker_threads(n).build().unwrap()
 }
 
 #[test]
@@ -101,47 +98,9 @@ fn time_duration_max_and_far_instants_never_fire_and_do_not_panic() {
 }
 
 #[test]
-fn time_timeout_ok_err_and_errors() {
-    let rt = rt(2);
-    rt.block_on(rt.spawn(async {
-        assert_eq!(
-            timeout(Duration::from_secs(10), async { 1 }).await.unwrap(),
-            1
-        );
-        let start = Instant::now();
-        let err = timeout(Duration::from_millis(10), std::future::pending::<()>())
-            .await
-            .unwrap_err();
-        assert!(start.elapsed() >= Duration::from_millis(10));
-        assert!(err.to_string().contains("deadline has elapsed"), "{err}");
-        let io: io::Error = err.into();
-        assert_eq!(io.kind(), io::ErrorKind::TimedOut);
-        let at = Instant::now() + Duration::from_millis(3);
-        assert!(timeout_at(at, std::future::pending::<()>()).await.is_err());
-        assert!(Instant::now() >= at);
-    }))
-    .unwrap();
-}
-
-#[test]
 #[should_panic(expected = "pinwheel::time::sleep must be called from inside a pinwheel runtime")]
 fn time_sleep_outside_runtime_panics() {
     drop(sleep(Duration::from_millis(1)));
-}
-
-#[test]
-#[should_panic(expected = "pinwheel::time::timeout must be called from inside a pinwheel runtime")]
-fn time_timeout_outside_runtime_panics() {
-    drop(timeout(Duration::from_millis(1), async {}));
-}
-
-#[test]
-#[should_panic(expected = "the period must be non-zero")]
-fn time_interval_zero_period_panics() {
-    let rt = rt(1);
-    rt.block_on(async {
-        let _ = interval(Duration::ZERO);
-    });
 }
 
 #[test]
@@ -259,53 +218,6 @@ fn time_reset_later_and_earlier() {
             .await
             .expect("reset to an earlier deadline was not honoured");
         assert!(Instant::now() >= at);
-    }))
-    .unwrap();
-}
-
-#[test]
-fn time_interval_ticks_and_missed_tick_behaviors() {
-    let rt = rt(1);
-    rt.block_on(rt.spawn(async {
-        let period = Duration::from_millis(4);
-        let mut iv = interval(period);
-        let t0 = iv.tick().await;
-        let t1 = iv.tick().await;
-        let t2 = iv.tick().await;
-        assert_eq!(t1 - t0, period);
-        assert_eq!(t2 - t1, period);
-        assert!(Instant::now() >= t2);
-
-        // Burst: after a stall, the missed ticks come at once, each `period` after the last.
-        std::thread::sleep(period * 4);
-        let b1 = iv.tick().await;
-        assert_eq!(b1 - t2, period);
-
-        // Delay: the next tick is a period after the late one was taken.
-        let mut iv = interval(period);
-        iv.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        assert_eq!(iv.missed_tick_behavior(), MissedTickBehavior::Delay);
-        iv.tick().await;
-        std::thread::sleep(period * 4);
-        let before_late_tick = Instant::now();
-        iv.tick().await;
-        let next = iv.tick().await;
-        assert!(
-            next >= before_late_tick + period,
-            "delay behaviour ticked early"
-        );
-
-        // Skip: ticks stay on the original grid.
-        let start = Instant::now();
-        let mut iv = pinwheel::time::interval_at(start, period);
-        iv.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        iv.tick().await;
-        std::thread::sleep(period * 3 + period / 2);
-        iv.tick().await;
-        let next = iv.tick().await;
-        let offset = (next - start).as_nanos() % period.as_nanos();
-        assert_eq!(offset, 0, "skip behaviour left the grid");
-        assert!(next >= start + period * 4);
     }))
     .unwrap();
 }
