@@ -342,12 +342,12 @@ impl Server {
         self.run(listener, balance, Arc::new(factory)).await
     }
 
-    async fn run<L, F, Fut>(&self, listener: L, balance: Balance, factory: Arc<F>) -> io::Result<()>
-    where
-        L: Listener,
-        F: Fn(L::Stream, L::Addr) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + 'static,
-    {
+    async fn run<L: Listener, F: SessionFactory<L>>(
+        &self,
+        listener: L,
+        balance: Balance,
+        factory: Arc<F>,
+    ) -> io::Result<()> {
         let handle = Handle::try_current().map_err(io::Error::other)?;
         let n = handle.worker_threads();
         {
@@ -411,18 +411,13 @@ impl Server {
     }
 
     /// Accepts and starts sessions (any balance but `Shards`).
-    async fn accept_loop<L, F, Fut>(
+    async fn accept_loop<L: Listener, F: SessionFactory<L>>(
         &self,
         handle: &Handle,
         listener: L,
         balance: Balance,
         factory: Arc<F>,
-    ) -> io::Result<()>
-    where
-        L: Listener,
-        F: Fn(L::Stream, L::Addr) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + 'static,
-    {
+    ) -> io::Result<()> {
         let n = handle.worker_threads();
         // Hand-off of accepted sockets: registered with the target worker's poller there.
         let sessions = Sessions::<L, F> {
@@ -510,17 +505,12 @@ impl Server {
         .await
     }
 
-    async fn serve_shards<L, F, Fut>(
+    async fn serve_shards<L: Listener, F: SessionFactory<L>>(
         &self,
         handle: &Handle,
         listener: L,
         factory: Arc<F>,
-    ) -> io::Result<()>
-    where
-        L: Listener,
-        F: Fn(L::Stream, L::Addr) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + 'static,
-    {
+    ) -> io::Result<()> {
         let here = with_worker(|cx| cx.map(|cx| cx.index));
         // The worker that accepts on the listener passed in: this one (the listener is most
         // likely registered with its poller), or the first when serving was started off the
@@ -580,6 +570,25 @@ impl Server {
     }
 }
 
+/// What `serve` calls for each connection, written once for the internals: any
+/// `Fn(stream, peer) -> session` shared by the workers (the public functions spell the bound
+/// out, for their docs).
+trait SessionFactory<L: Listener>:
+    Fn(L::Stream, L::Addr) -> Self::Session + Send + Sync + 'static
+{
+    /// The session future; it need not be `Send` (it never leaves its worker).
+    type Session: Future<Output = ()> + 'static;
+}
+
+impl<L, F, Fut> SessionFactory<L> for F
+where
+    L: Listener,
+    F: Fn(L::Stream, L::Addr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    type Session = Fut;
+}
+
 /// Starts sessions on the calling worker and counts them.
 struct Sessions<L, F> {
     server: Server,
@@ -597,12 +606,7 @@ impl<L, F> Clone for Sessions<L, F> {
     }
 }
 
-impl<L, F, Fut> Sessions<L, F>
-where
-    L: Listener,
-    F: Fn(L::Stream, L::Addr) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + 'static,
-{
+impl<L: Listener, F: SessionFactory<L>> Sessions<L, F> {
     /// Registers the accepted socket with this worker's poller and spawns its session here.
     fn start_raw(&self, stream: L::Raw, peer: L::Addr) {
         let Some(index) = with_worker(|cx| cx.map(|cx| cx.index)) else {
