@@ -18,11 +18,12 @@ impl LifoSlot {
     }
 
     fn swap(&self, task: Option<Notified>) -> Option<Notified> {
-        let new = task.map_or(ptr::null_mut(), |t| t.into_raw().0.as_ptr());
+        let new = task.map_or(ptr::null_mut(), |t| t.into_raw().as_ptr().as_ptr());
         let old = self.0.swap(new, AcqRel);
-        // SAFETY: a non-null pointer in the slot is a Notified's reference, moved in by a swap;
-        // the swap that takes it out moves it back into exactly one Notified.
-        NonNull::new(old).map(|p| unsafe { Notified::from_raw(RawTask(p)) })
+        // SAFETY: a non-null pointer in the slot is a Notified's (a live task's header, under
+        // the borrow rule), moved in by a swap; the swap that takes it out moves its reference
+        // back into exactly one Notified.
+        NonNull::new(old).map(|p| unsafe { Notified::from_raw(RawTask::from_raw(p)) })
     }
 
     /// Puts `task` in the slot; returns the task it displaced.

@@ -35,6 +35,24 @@ impl TaskMeta {
 }
 
 /// Header, scheduler, future-or-output and join waker: everything in one heap block.
+///
+/// # Who may touch which field (the access table)
+///
+/// Every access also needs a live cell, which the borrow rule (on [`Header`]) gives: the
+/// accessor holds one of the task's references. Beyond that:
+///
+/// | field | who may access it | why it is exclusive or shared-safe |
+/// | --- | --- | --- |
+/// | `header.state` | anyone | atomic |
+/// | other header fields, `scheduler`, `span` | anyone, read only | set in `new_task`, never written again (`last_poll`, `owned_key`: relaxed atomics) |
+/// | `stage` while not `COMPLETE` | the thread that set `RUNNING` (poll, cancel, `finish`) | `RUNNING` is set by one compare-and-swap, and cleared by its holder |
+/// | `stage` once `COMPLETE` | the JoinHandle while `JOIN_INTEREST` is set; otherwise whoever cleared `JOIN_INTEREST` or completed the task without it | `transition_to_complete` and `unset_join_interested` read the other bit in the same atomic step, so exactly one side owns the output |
+/// | `join_waker` while `JOIN_WAKER` is clear | the JoinHandle (write) | the completer reads it only after seeing the bit set |
+/// | `join_waker` while `JOIN_WAKER` is set | the completer (read, once `COMPLETE`); the JoinHandle (read) | nobody writes; the JoinHandle clears the bit before writing again |
+///
+/// The accessors [`Cell::with_stage`], [`Cell::with_join_waker`] and [`Cell::set_join_waker`]
+/// are `unsafe fn`s whose contract is a row of this table; the `SAFETY` comments at their
+/// calls name the row.
 #[repr(C)]
 pub(crate) struct Cell<F: Future, S> {
     header: Header,
@@ -44,6 +62,38 @@ pub(crate) struct Cell<F: Future, S> {
     span: Option<Box<tracing::Span>>,
     stage: UnsafeCell<Stage<F>>,
     join_waker: UnsafeCell<Option<Waker>>,
+}
+
+impl<F: Future, S> Cell<F, S> {
+    /// Runs `f` with the stage.
+    ///
+    /// # Safety
+    ///
+    /// The caller has the stage to itself by a `stage` row of the access table (on [`Cell`]).
+    unsafe fn with_stage<R>(&self, f: impl FnOnce(&mut Stage<F>) -> R) -> R {
+        // SAFETY: exclusive, per the caller.
+        self.stage.with_mut(|stage| f(unsafe { &mut *stage }))
+    }
+
+    /// Runs `f` with the JoinHandle's waker, if one is stored.
+    ///
+    /// # Safety
+    ///
+    /// Nobody writes the slot meanwhile: `JOIN_WAKER` is set (the access table, on [`Cell`]).
+    unsafe fn with_join_waker<R>(&self, f: impl FnOnce(Option<&Waker>) -> R) -> R {
+        // SAFETY: no writer, per the caller.
+        self.join_waker.with(|w| f(unsafe { &*w }.as_ref()))
+    }
+
+    /// Stores (or clears) the JoinHandle's waker.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the JoinHandle and `JOIN_WAKER` is clear (the access table, on [`Cell`]).
+    unsafe fn set_join_waker(&self, waker: Option<Waker>) {
+        // SAFETY: the slot is the JoinHandle's, per the caller.
+        self.join_waker.with_mut(|w| unsafe { *w = waker });
+    }
 }
 
 enum Stage<F: Future> {
@@ -103,7 +153,8 @@ where
         stage: UnsafeCell::new(Stage::Running(future)),
         join_waker: UnsafeCell::new(None),
     });
-    let raw = RawTask(NonNull::from(Box::leak(cell)).cast::<Header>());
+    // SAFETY: the header of the allocation just made, which holds the three references below.
+    let raw = unsafe { RawTask::from_raw(NonNull::from(Box::leak(cell)).cast::<Header>()) };
     NewTask {
         owned: raw,
         // SAFETY: the new state holds three references and NOTIFIED; this is the queue's one.
@@ -142,23 +193,27 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
     // (ours) keeps the cell alive, and `cell` is not used after that reference is given up
     // below (the borrow rule).
     let cell = unsafe { cell::<F, S>(ptr) };
-    let raw = RawTask(ptr);
+    // SAFETY: as for `cell`.
+    let raw = unsafe { RawTask::from_raw(ptr) };
     match cell.header.state.transition_to_running() {
         // SAFETY: we own the queue's reference.
         ToRunning::Skip => unsafe { raw.drop_reference() },
         ToRunning::Cancel => {
-            let out = cancel_future(cell);
+            // SAFETY: the transition gave us RUNNING.
+            let out = unsafe { cancel_future(cell) };
             // SAFETY: we hold RUNNING and the queue's reference, and give it up here.
             unsafe { finish::<F, S>(ptr, out, 1) };
         }
-        ToRunning::Poll => match poll_in_span(cell) {
+        // SAFETY: the transition gave us RUNNING.
+        ToRunning::Poll => match unsafe { poll_in_span(cell) } {
             Ok(Poll::Pending) => match cell.header.state.transition_to_idle() {
                 // SAFETY: we own the queue's reference.
                 ToIdle::Idle => unsafe { raw.drop_reference() },
                 // SAFETY: the queue's reference is handed on to the next queue.
                 ToIdle::Notified => unsafe { schedule_with::<F, S>(ptr, true) },
                 ToIdle::Cancelled => {
-                    let out = cancel_future(cell);
+                    // SAFETY: RUNNING is still ours (the transition to idle refused).
+                    let out = unsafe { cancel_future(cell) };
                     // SAFETY: we hold RUNNING and the queue's reference, and give it up.
                     unsafe { finish::<F, S>(ptr, out, 1) };
                 }
@@ -168,7 +223,8 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
             Err(payload) => {
                 // The future is dropped here, on its own thread; a second panic from its
                 // Drop is swallowed so the first payload is the one reported.
-                let _ = cancel_future(cell);
+                // SAFETY: RUNNING is still ours.
+                let _ = unsafe { cancel_future(cell) };
                 let err = JoinError::panic(cell.header.id, payload);
                 // SAFETY: we hold RUNNING and the queue's reference, and give it up.
                 unsafe { finish::<F, S>(ptr, Err(err), 1) };
@@ -180,24 +236,31 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
 /// Polls the future once inside the task's span (when it has one), catching a panic. The
 /// span is entered and exited here, so its guard (a borrow of the cell) is gone before the
 /// caller gives its reference up; "complete" is still logged inside the span.
-fn poll_in_span<F: Future, S>(cell: &Cell<F, S>) -> std::thread::Result<Poll<F::Output>> {
+///
+/// # Safety
+///
+/// The caller holds `RUNNING`.
+unsafe fn poll_in_span<F: Future, S>(cell: &Cell<F, S>) -> std::thread::Result<Poll<F::Output>> {
     let waker = waker_ref(&cell.header);
     let mut cx = Context::from_waker(&waker);
     let _entered = cell.span.as_deref().map(tracing::Span::enter);
     let id = cell.header.id.as_u64();
     tracing::trace!(target: "pinwheel::task", task_id = id, "poll");
-    let polled = catch_unwind(AssertUnwindSafe(|| poll_future(cell, &mut cx)));
+    // SAFETY: per the caller.
+    let polled = catch_unwind(AssertUnwindSafe(|| unsafe { poll_future(cell, &mut cx) }));
     if matches!(polled, Ok(Poll::Ready(_))) {
         tracing::trace!(target: "pinwheel::task", task_id = id, "complete");
     }
     polled
 }
 
-/// Polls the future; drops it right away when it is done. Needs `RUNNING`.
-fn poll_future<F: Future, S>(cell: &Cell<F, S>, cx: &mut Context<'_>) -> Poll<F::Output> {
-    cell.stage.with_mut(|stage| {
-        // SAFETY: RUNNING gives this thread the only access to the stage.
-        let stage = unsafe { &mut *stage };
+/// Polls the future; drops it right away when it is done.
+///
+/// # Safety
+///
+/// The caller holds `RUNNING`.
+unsafe fn poll_future<F: Future, S>(cell: &Cell<F, S>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    let poll = |stage: &mut Stage<F>| {
         let Stage::Running(future) = stage else {
             unreachable!("pinwheel: a task was polled after its future was dropped")
         };
@@ -208,16 +271,20 @@ fn poll_future<F: Future, S>(cell: &Cell<F, S>, cx: &mut Context<'_>) -> Poll<F:
             drop(mem::replace(stage, Stage::Consumed));
         }
         out
-    })
+    };
+    // SAFETY: the stage row "not COMPLETE": the caller holds RUNNING.
+    unsafe { cell.with_stage(poll) }
 }
 
-/// Drops the future, catching a panic from its Drop. Needs `RUNNING`.
-fn cancel_future<F: Future, S>(cell: &Cell<F, S>) -> Result<F::Output, JoinError> {
+/// Drops the future, catching a panic from its Drop.
+///
+/// # Safety
+///
+/// The caller holds `RUNNING`.
+unsafe fn cancel_future<F: Future, S>(cell: &Cell<F, S>) -> Result<F::Output, JoinError> {
     let dropped = catch_unwind(AssertUnwindSafe(|| {
-        cell.stage.with_mut(|stage| {
-            // SAFETY: RUNNING gives this thread the only access to the stage.
-            drop(mem::replace(unsafe { &mut *stage }, Stage::Consumed));
-        })
+        // SAFETY: the stage row "not COMPLETE": the caller holds RUNNING.
+        unsafe { cell.with_stage(|stage| drop(mem::replace(stage, Stage::Consumed))) }
     }));
     match dropped {
         Ok(()) => Err(JoinError::cancelled(cell.header.id)),
@@ -242,29 +309,22 @@ unsafe fn finish<F: Future, S: Schedule>(
         // SAFETY: the caller's references keep the cell alive until the decrement that ends
         // this scope (the borrow rule, 3).
         let cell = unsafe { cell::<F, S>(ptr) };
-        cell.stage.with_mut(|stage| {
-            // SAFETY: RUNNING gives this thread the only access to the stage; it is Consumed.
-            unsafe { *stage = Stage::Finished(out) }
-        });
+        // SAFETY: the stage row "not COMPLETE": the caller holds RUNNING.
+        unsafe { cell.with_stage(|stage| *stage = Stage::Finished(out)) };
         let prev = cell.header.state.transition_to_complete();
         if !prev.has(JOIN_INTEREST) {
             // Nobody will read the output: drop it here, on the task's thread.
             let _ = catch_unwind(AssertUnwindSafe(|| {
-                cell.stage.with_mut(|stage| {
-                    // SAFETY: with no JoinHandle left, the completer owns the output.
-                    drop(mem::replace(unsafe { &mut *stage }, Stage::Consumed));
-                })
+                // SAFETY: the stage row "COMPLETE": no JOIN_INTEREST, so the completer owns it.
+                unsafe { cell.with_stage(|stage| drop(mem::replace(stage, Stage::Consumed))) }
             }));
         } else if prev.has(JOIN_WAKER) {
-            cell.join_waker.with(|w| {
-                // SAFETY: JOIN_WAKER was set when COMPLETE was: the JoinHandle no longer
-                // writes the slot, and it holds a waker.
-                if let Some(w) = unsafe { &*w } {
-                    w.wake_by_ref();
-                }
-            });
+            // SAFETY: the join_waker row "set": JOIN_WAKER was set when COMPLETE was, so the
+            // JoinHandle no longer writes the slot.
+            unsafe { cell.with_join_waker(|w| w.map(Waker::wake_by_ref)) };
         }
-        let released = cell.scheduler.release(RawTask(ptr));
+        // SAFETY: the caller's references keep the task alive during the call.
+        let released = cell.scheduler.release(unsafe { RawTask::from_raw(ptr) });
         cell.header.state.ref_dec_n(refs + released as usize)
     };
     if last {
@@ -286,7 +346,7 @@ unsafe fn schedule_with<F: Future, S: Schedule>(ptr: NonNull<Header>, yielded: b
     unsafe {
         let cell = ptr.cast::<Cell<F, S>>().as_ptr();
         let sched: *const S = &raw const (*cell).scheduler;
-        S::schedule(sched, Notified::from_raw(RawTask(ptr)), yielded);
+        S::schedule(sched, Notified::from_raw(RawTask::from_raw(ptr)), yielded);
     }
 }
 
@@ -304,10 +364,8 @@ unsafe fn try_read_output<F: Future, S: Schedule>(
     // (the borrow rule, on `Header`).
     let cell = unsafe { cell::<F, S>(ptr) };
     if can_read_output(cell, waker) {
-        let out = cell.stage.with_mut(|stage| {
-            // SAFETY: COMPLETE with JOIN_INTEREST: the output belongs to the JoinHandle.
-            mem::replace(unsafe { &mut *stage }, Stage::Consumed)
-        });
+        // SAFETY: the stage row "COMPLETE": JOIN_INTEREST is set and we are the JoinHandle.
+        let out = unsafe { cell.with_stage(|stage| mem::replace(stage, Stage::Consumed)) };
         let Stage::Finished(out) = out else {
             panic!("JoinHandle polled after it returned Ready: a JoinHandle yields its output once")
         };
@@ -324,10 +382,9 @@ fn can_read_output<F: Future, S>(cell: &Cell<F, S>, waker: &Waker) -> bool {
         return true;
     }
     if snap.has(JOIN_WAKER) {
-        // SAFETY: JOIN_WAKER set and not complete: the slot is stable; only we may change it.
-        let same = cell
-            .join_waker
-            .with(|w| unsafe { &*w }.as_ref().is_some_and(|w| w.will_wake(waker)));
+        // SAFETY: the join_waker row "set": nobody writes the slot (only we may, after
+        // clearing the bit).
+        let same = unsafe { cell.with_join_waker(|w| w.is_some_and(|w| w.will_wake(waker))) };
         if same {
             return false;
         }
@@ -335,15 +392,13 @@ fn can_read_output<F: Future, S>(cell: &Cell<F, S>, waker: &Waker) -> bool {
             return true;
         }
     }
-    // JOIN_WAKER is clear: the JoinHandle owns the slot.
-    // SAFETY: as just said.
-    cell.join_waker
-        .with_mut(|w| unsafe { *w = Some(waker.clone()) });
+    // SAFETY: the join_waker row "clear": we are the JoinHandle and the bit is clear.
+    unsafe { cell.set_join_waker(Some(waker.clone())) };
     match state.set_join_waker() {
         Ok(()) => false,
         Err(_) => {
-            // SAFETY: the bit stayed clear, so the slot is still ours.
-            cell.join_waker.with_mut(|w| unsafe { *w = None });
+            // SAFETY: the join_waker row "clear": the bit stayed clear, the slot is still ours.
+            unsafe { cell.set_join_waker(None) };
             true
         }
     }
@@ -355,14 +410,13 @@ unsafe fn drop_join_handle<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     let cell = unsafe { cell::<F, S>(ptr) };
     if cell.header.state.unset_join_interested() {
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            cell.stage.with_mut(|stage| {
-                // SAFETY: complete, and the JoinHandle had interest: it owns the output.
-                drop(mem::replace(unsafe { &mut *stage }, Stage::Consumed));
-            })
+            // SAFETY: the stage row "COMPLETE": the JoinHandle cleared JOIN_INTEREST after the
+            // task completed, so the output is its to drop.
+            unsafe { cell.with_stage(|stage| drop(mem::replace(stage, Stage::Consumed))) }
         }));
     }
-    // SAFETY: the JoinHandle's reference.
-    unsafe { RawTask(ptr).drop_reference() }
+    // SAFETY: the JoinHandle's reference, given up here.
+    unsafe { RawTask::from_raw(ptr).drop_reference() }
 }
 
 unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
@@ -370,12 +424,13 @@ unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // that reference is given up (the borrow rule).
     let cell = unsafe { cell::<F, S>(ptr) };
     if cell.header.state.transition_to_shutdown() {
-        let out = cancel_future(cell);
+        // SAFETY: the transition gave us RUNNING.
+        let out = unsafe { cancel_future(cell) };
         // SAFETY: the transition gave us RUNNING; the list's reference is given up here.
         unsafe { finish::<F, S>(ptr, out, 1) };
     } else {
         // Running elsewhere (it sees CANCELLED when its poll returns) or complete.
-        // SAFETY: the caller's reference.
-        unsafe { RawTask(ptr).drop_reference() }
+        // SAFETY: the caller's reference, given up here.
+        unsafe { RawTask::from_raw(ptr).drop_reference() }
     }
 }

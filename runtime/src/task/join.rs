@@ -77,7 +77,7 @@ impl<T> Future for JoinHandle<T> {
         // the vtable writes.
         unsafe {
             (self.raw.header().vtable.try_read_output)(
-                self.raw.0,
+                self.raw.as_ptr(),
                 &mut out as *mut _ as *mut (),
                 cx.waker(),
             );
@@ -89,7 +89,7 @@ impl<T> Future for JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         // SAFETY: the handle gives up its interest and reference exactly once.
-        unsafe { (self.raw.header().vtable.drop_join_handle)(self.raw.0) }
+        unsafe { (self.raw.header().vtable.drop_join_handle)(self.raw.as_ptr()) }
     }
 }
 
@@ -157,6 +157,6 @@ impl fmt::Debug for AbortHandle {
 fn abort(raw: RawTask) {
     if raw.header().state.transition_to_notified_and_cancel() == ToNotified::Submit {
         // SAFETY: the transition made a reference for the queue.
-        unsafe { (raw.header().vtable.schedule)(raw.0) }
+        unsafe { (raw.header().vtable.schedule)(raw.as_ptr()) }
     }
 }

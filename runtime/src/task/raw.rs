@@ -100,9 +100,10 @@ pub(crate) struct Header {
     pub(crate) flags: u8,
 }
 
-/// A pointer to a task, owning nothing by itself.
+/// A pointer to a task, owning nothing by itself. Made only by [`RawTask::from_raw`], whose
+/// contract is what lets [`header`](RawTask::header) be safe.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct RawTask(pub(crate) NonNull<Header>);
+pub(crate) struct RawTask(NonNull<Header>);
 
 // SAFETY: a RawTask is an address; what may be done through it is governed by the task state
 // word, whose protocol is what makes cross-thread use sound (see `state.rs`).
@@ -111,12 +112,29 @@ unsafe impl Send for RawTask {}
 unsafe impl Sync for RawTask {}
 
 impl RawTask {
+    /// A `RawTask` for the task whose header `ptr` points at.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is the header of a task allocation made by `new_task` (or null-checked from a
+    /// pointer that was), and every use of the result, and of its copies, follows the borrow
+    /// rule (on [`Header`]): made by a holder of one of the task's references, for no longer
+    /// than it holds it.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> RawTask {
+        RawTask(ptr)
+    }
+
+    /// The header's address (for the vtable functions and the waker's data pointer).
+    pub(crate) fn as_ptr(self) -> NonNull<Header> {
+        self.0
+    }
+
     /// The task's header. The caller holds a reference to the task for as long as it uses the
     /// borrow, and ends the borrow before giving that reference up (the borrow rule, on
     /// [`Header`]).
     pub(crate) fn header(&self) -> &Header {
-        // SAFETY: the borrow rule: a RawTask is only used by a holder of one of the task's
-        // references, for no longer than it holds it.
+        // SAFETY: the contract of `from_raw`, the only way to make a RawTask: a live task,
+        // used under the borrow rule.
         unsafe { self.0.as_ref() }
     }
 

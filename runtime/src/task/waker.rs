@@ -21,10 +21,13 @@ unsafe fn header<'a>(data: *const ()) -> &'a Header {
     unsafe { &*(data as *const Header) }
 }
 
-fn raw(data: *const ()) -> RawTask {
+/// # Safety
+///
+/// As [`header`]: `data` is a task waker's data pointer, used under the borrow rule.
+unsafe fn raw(data: *const ()) -> RawTask {
     // SAFETY: a task waker's data pointer is the address of a task header (`waker_ref`, `clone`
-    // make no other), never null.
-    RawTask(unsafe { NonNull::new_unchecked(data.cast_mut().cast::<Header>()) })
+    // make no other), never null; the caller follows the borrow rule.
+    unsafe { RawTask::from_raw(NonNull::new_unchecked(data.cast_mut().cast::<Header>())) }
 }
 
 unsafe fn clone(data: *const ()) -> RawWaker {
@@ -34,7 +37,8 @@ unsafe fn clone(data: *const ()) -> RawWaker {
 }
 
 unsafe fn wake(data: *const ()) {
-    let raw = raw(data);
+    // SAFETY: the waker's data pointer; see the next comment for the borrows.
+    let raw = unsafe { raw(data) };
     // SAFETY: this waker's reference keeps the task alive until the transition below gives it
     // up; the header is not borrowed after that unless the transition handed the reference on
     // (Submit) or it was the last (Dealloc) (the borrow rule, on `Header`).
@@ -42,17 +46,17 @@ unsafe fn wake(data: *const ()) {
     tracing::trace!(target: "pinwheel::task", task_id = header.id.as_u64(), "wake");
     match header.state.transition_to_notified_by_val() {
         // SAFETY: the waker's reference goes to the queue.
-        ToNotified::Submit => unsafe { (raw.header().vtable.schedule)(raw.0) },
+        ToNotified::Submit => unsafe { (raw.header().vtable.schedule)(raw.as_ptr()) },
         // SAFETY: the waker held the last reference.
-        ToNotified::Dealloc => unsafe { (raw.header().vtable.dealloc)(raw.0) },
+        ToNotified::Dealloc => unsafe { (raw.header().vtable.dealloc)(raw.as_ptr()) },
         ToNotified::Nothing => {}
     }
 }
 
 unsafe fn wake_by_ref(data: *const ()) {
-    let raw = raw(data);
+    // SAFETY: the waker's data pointer; the waker keeps its reference through this call.
+    let raw = unsafe { raw(data) };
     tracing::trace!(target: "pinwheel::task", task_id = raw.header().id.as_u64(), "wake");
-    // The waker keeps its reference through this call.
     raw.wake_by_ref();
 }
 
