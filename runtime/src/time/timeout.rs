@@ -36,12 +36,15 @@ pub fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::Int
     }
 }
 
-/// The future of [`timeout`] and [`timeout_at`].
-#[must_use = "futures do nothing unless awaited"]
-#[derive(Debug)]
-pub struct Timeout<F> {
-    value: F,
-    delay: Sleep,
+pin_project_lite::pin_project! {
+    /// The future of [`timeout`] and [`timeout_at`].
+    #[must_use = "futures do nothing unless awaited"]
+    #[derive(Debug)]
+    pub struct Timeout<F> {
+        #[pin]
+        value: F,
+        delay: Sleep,
+    }
 }
 
 impl<F> Timeout<F> {
@@ -75,16 +78,11 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `value` is structurally pinned: it is never moved out while pinned (only
-        // `into_inner`, which takes `self` by value, moves it, and that needs `Timeout: Unpin`
-        // when pinned), and `Timeout` has no `Drop` impl. `delay` is `Unpin`.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: see above.
-        let value = unsafe { Pin::new_unchecked(&mut this.value) };
-        if let Poll::Ready(out) = value.poll(cx) {
+        let this = self.project();
+        if let Poll::Ready(out) = this.value.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        match Pin::new(&mut this.delay).poll(cx) {
+        match Pin::new(this.delay).poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
             Poll::Pending => Poll::Pending,
         }
