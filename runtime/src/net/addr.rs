@@ -23,6 +23,7 @@ pub(crate) mod sealed {
 }
 
 /// An address list, or a name still to resolve.
+#[derive(Debug)]
 pub enum Addrs {
     /// Already addresses.
     Ready(Vec<SocketAddr>),
