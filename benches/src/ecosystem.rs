@@ -19,7 +19,7 @@ fn hello_router() -> Router {
 /// `axum_hello`: the `http_hello` load (64 keep-alive connections, 200 requests each per
 /// iteration) against axum: on pinwheel through `net::serve` (pinned sessions) and hyper-util's
 /// `TowerToHyperService`; on tokio through `axum::serve`, as its users run it.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct AxumHello(HttpHello);
 
 impl Workload<Pinwheel> for AxumHello {
@@ -104,7 +104,7 @@ type ClientTls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 /// current-thread runtime with tokio-rustls. The servers: tokio-rustls on pinwheel's
 /// `TcpStream` (`tokio-io`) in pinned sessions, and on tokio's `TcpStream` with a task per
 /// connection.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct TlsEcho {
     addr: Option<SocketAddr>,
     client: Option<tokio::runtime::Runtime>,
@@ -174,7 +174,7 @@ const COMPAT_REQUESTS: usize = 200;
 /// from a task: on pinwheel through `pinwheel::compat`, on tokio directly. Each side talks to
 /// a hyper hello server of its own, the same code on a one-worker pinwheel runtime. The ratio
 /// is the price of the bridge (no goal).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct CompatOverhead {
     server: Option<(pinwheel::Runtime, SocketAddr)>,
     client: Option<reqwest::Client>,

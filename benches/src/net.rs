@@ -175,7 +175,7 @@ fn drive(
 
 /// State of an echo workload: the server's address and the client connections, kept across
 /// iterations (set up at the first one).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Echo<const SIZE: usize> {
     addr: Option<SocketAddr>,
     conns: Vec<TcpStream>,
@@ -206,7 +206,7 @@ impl<const SIZE: usize> Echo<SIZE> {
 
 /// `accept_churn`: 20,000 short connections (connect, one 64-byte exchange, close), 64 in
 /// flight.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct AcceptChurn {
     addr: Option<SocketAddr>,
 }
@@ -358,7 +358,7 @@ const HTTP_REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
 /// `http_hello`: hyper's HTTP/1.1 hello world, 64 keep-alive connections, 200 requests each
 /// per iteration, one at a time per connection, from the same load generator as the echo
 /// workloads.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct HttpHello {
     addr: Option<SocketAddr>,
     resp_len: usize,

@@ -13,12 +13,14 @@ use crate::{Exec, Tokio};
 
 /// A group of thread-per-core tokio servers (started by the workloads, stopped when dropped),
 /// beside a multi-thread tokio runtime that the generic `Exec` calls use.
+#[derive(Debug)]
 pub struct TokioTpc {
     rt: Tokio,
     workers: usize,
     servers: Mutex<Vec<Server>>,
 }
 
+#[derive(Debug)]
 struct Server {
     stop: tokio::sync::watch::Sender<bool>,
     threads: Vec<std::thread::JoinHandle<()>>,

@@ -174,8 +174,7 @@ fn a_listen_address_in_use_is_a_clear_error() {
             c.listen = taken.local_addr().unwrap();
             Proxy::start(c).await
         })
-        .err()
-        .expect("binding a port in use must fail");
+        .expect_err("binding a port in use must fail");
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
     let msg = err.to_string();
     assert!(msg.contains("--listen"), "{msg}");
