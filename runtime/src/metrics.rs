@@ -39,13 +39,13 @@ pub(crate) struct WorkerCounters {
 
 /// Adds `n` to a counter that only the calling worker writes.
 #[inline]
-pub(crate) fn add(counter: &AtomicU64, n: u64) {
+pub(crate) fn single_writer_add(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
 }
 
 /// Subtracts `n` from a gauge that only the calling worker writes.
 #[inline]
-pub(crate) fn sub(counter: &AtomicU64, n: u64) {
+pub(crate) fn single_writer_sub(counter: &AtomicU64, n: u64) {
     counter.store(counter.load(Relaxed).wrapping_sub(n), Relaxed);
 }
 
@@ -91,7 +91,7 @@ pub struct WorkerMetrics {
     pub tasks_polled: u64,
     /// Tasks queued by this worker's own thread: spawns and wakes made while it ran.
     pub local_wakes: u64,
-    /// Tasks this worker received from other threads: its remote queue and the global injector.
+    /// Tasks this worker received from other threads: its inbox and the global injector ("remote": from another thread, as tokio's `remote_schedule_count`).
     pub remote_wakes: u64,
     /// Successful steal operations from other workers' queues.
     pub steal_operations: u64,
@@ -129,7 +129,7 @@ pub struct WorkerMetrics {
     pub long_polls: u64,
     /// Times this worker made no loop turn for a second while tasks waited for it.
     pub stalls: u64,
-    /// Tasks queued for this worker now: its deque, LIFO slot, pinned and remote queues.
+    /// Tasks queued for this worker now: its deque, LIFO slot, pinned queue and inbox.
     pub run_queue_depth: u64,
     /// Live `spawn_local` tasks on this worker now (sessions of `net::serve` among them).
     pub local_tasks: u64,
@@ -143,7 +143,7 @@ pub struct WorkerMetrics {
 /// let rt = pinwheel::Builder::new().worker_threads(2).build().unwrap();
 /// rt.block_on(rt.spawn(async {})).unwrap();
 /// let m = rt.metrics();
-/// assert_eq!(m.num_workers(), 2);
+/// assert_eq!(m.worker_threads(), 2);
 /// assert!(m.total().tasks_polled >= 1);
 /// ```
 #[derive(Clone, Debug)]
@@ -182,8 +182,10 @@ impl RuntimeMetrics {
         self.live_tasks
     }
 
-    /// How many workers the runtime has.
-    pub fn num_workers(&self) -> usize {
+    /// How many workers the runtime has (the one name of that count, as in
+    /// [`Builder::worker_threads`](crate::Builder::worker_threads)).
+    #[doc(alias = "num_workers")]
+    pub fn worker_threads(&self) -> usize {
         self.workers.len()
     }
 
@@ -191,7 +193,7 @@ impl RuntimeMetrics {
     ///
     /// # Panics
     ///
-    /// Panics when `i` is not below [`num_workers`](Self::num_workers).
+    /// Panics when `i` is not below [`worker_threads`](Self::worker_threads).
     #[track_caller]
     pub fn worker(&self, i: usize) -> &WorkerMetrics {
         match self.workers.get(i) {

@@ -86,10 +86,10 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    with_worker(|cx| match cx {
-        Some(cx) => cx
+    with_worker(|w| match w {
+        Some(w) => w
             .shared
-            .spawn(future, ThreadMask::one(cx.index), Some(cx), meta),
+            .spawn(future, ThreadMask::one(w.index), Some(w), meta),
         None => panic!(
             "pinwheel::spawn_local must be called on a pinwheel worker thread (from inside a task): it pins the future to the calling worker. Use pinwheel::spawn or spawn_on elsewhere"
         ),

@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use crate::loom::{AtomicUsize, Condvar, Mutex, Ordering::SeqCst, lock};
-use crate::metrics::{WorkerCounters, add};
+use crate::metrics::{WorkerCounters, single_writer_add};
 use crate::task::Id;
 
 /// What the watchdog reads of a runtime (implemented by the scheduler's `Shared`): the
@@ -32,7 +32,7 @@ pub(crate) trait Watched: Send + Sync + 'static {
     /// Worker `i`'s counters.
     fn counters(&self, i: usize) -> &WorkerCounters;
     /// What worker `i` is polling.
-    fn sign(&self, i: usize) -> &PollSign;
+    fn sign(&self, i: usize) -> &CurrentPoll;
     /// How many tasks wait in worker `i`'s queues.
     fn queue_depth(&self, i: usize) -> u64;
     /// The name of a live task, if it has one.
@@ -159,7 +159,7 @@ struct Seen {
 
 /// What the workers publish for the watchdog, one per worker.
 #[derive(Default)]
-pub(crate) struct PollSign {
+pub(crate) struct CurrentPoll {
     /// The id of the task being polled, 0 between polls.
     pub(crate) task: AtomicU64,
     /// Its spawn location (a `&'static Location` as an address), valid while `task` is not 0.
@@ -194,7 +194,7 @@ pub(crate) fn run<W: Watched>(shared: Arc<W>, threshold: Duration, thread_prefix
                 let ran = now - s.since;
                 if ran >= threshold && !s.reported {
                     s.reported = true;
-                    add(&counters.long_polls, 1);
+                    single_writer_add(&counters.long_polls, 1);
                     let loc = sign.location.load(Relaxed);
                     // SAFETY: the worker stores only `&'static Location`s there (or null).
                     let loc = unsafe { loc.as_ref() };
@@ -224,7 +224,7 @@ pub(crate) fn run<W: Watched>(shared: Arc<W>, threshold: Duration, thread_prefix
             if turns == s.turns && depth > 0 {
                 if now - s.turn_since >= STALL_AFTER && !s.stall_reported {
                     s.stall_reported = true;
-                    add(&counters.stalls, 1);
+                    single_writer_add(&counters.stalls, 1);
                     tracing::warn!(
                         target: "pinwheel::watchdog",
                         worker = i,

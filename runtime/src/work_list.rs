@@ -49,9 +49,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use crate::ThreadMask;
-use crate::metrics::add;
+use crate::metrics::single_writer_add;
 use crate::runtime::Handle;
-use crate::scheduler::remote::{Drained, RemoteQueue};
+use crate::scheduler::inbox::{Drained, Inbox};
 use crate::scheduler::{BUDGET, with_worker};
 
 /// Per-thread mailboxes, each drained by a handler task pinned to its worker thread.
@@ -71,7 +71,7 @@ struct Inner<T> {
 
 /// One thread's mailbox, alone on its cache lines.
 #[repr(align(128))]
-pub(crate) struct Mailbox<T>(RemoteQueue<T>);
+pub(crate) struct Mailbox<T>(Inbox<T>);
 
 /// Why a push was refused; the item comes back with it.
 pub struct PushError<T> {
@@ -172,7 +172,7 @@ impl<T: Send + 'static> WorkList<T> {
         let n = handle.worker_threads();
         let inner = Arc::new(Inner {
             handle,
-            mailboxes: (0..n).map(|_| Mailbox(RemoteQueue::new())).collect(),
+            mailboxes: (0..n).map(|_| Mailbox(Inbox::new())).collect(),
             handles: AtomicUsize::new(1),
         });
         let init = Arc::new(init);
@@ -240,9 +240,9 @@ impl<T: Send + 'static> WorkList<T> {
     /// Gives the item back off this runtime's workers, or when the list is closed.
     pub fn push_local(&self, item: T) -> Result<(), PushError<T>> {
         let shared = &self.inner.handle.shared;
-        let here = with_worker(|cx| {
-            cx.filter(|cx| Arc::ptr_eq(&cx.shared, shared))
-                .map(|cx| cx.index)
+        let here = with_worker(|w| {
+            w.filter(|w| Arc::ptr_eq(&w.shared, shared))
+                .map(|w| w.index)
         });
         match here {
             Some(i) => self.push(i, item),
@@ -388,7 +388,7 @@ where
                 // A panicking handler loses that item only (the panic hook has reported it);
                 // the list keeps being served.
                 if catch_unwind(AssertUnwindSafe(|| (this.handler)(state, item))).is_err() {
-                    add(&counters.mailbox_handler_panics, 1);
+                    single_writer_add(&counters.mailbox_handler_panics, 1);
                 }
                 handled += 1;
             }
@@ -398,7 +398,7 @@ where
             match mailbox.drain_or_register(&mut this.batch, cx.waker()) {
                 Drained::Items(_) => {
                     if std::mem::take(&mut this.idle) {
-                        add(&counters.mailbox_wakeups, 1);
+                        single_writer_add(&counters.mailbox_wakeups, 1);
                     }
                     if handled == BUDGET {
                         break yield_now(cx.waker());
@@ -411,7 +411,7 @@ where
                 Drained::Closed => break Poll::Ready(()),
             }
         };
-        add(&counters.mailbox_items, handled as u64);
+        single_writer_add(&counters.mailbox_items, handled as u64);
         out
     }
 }

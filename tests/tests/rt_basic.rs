@@ -278,7 +278,7 @@ fn rt_metrics_count_polls() {
         }
     });
     let m = rt.metrics();
-    assert_eq!(m.num_workers(), 2);
+    assert_eq!(m.worker_threads(), 2);
     assert!(m.total().tasks_polled >= 50);
     assert!(m.total().remote_wakes >= 1);
     let table = m.to_string();

@@ -1,4 +1,4 @@
-//! A task that wakes itself forever cannot starve other tasks on its thread, its remote queue,
+//! A task that wakes itself forever cannot starve other tasks on its thread, its inbox,
 //! or tasks spawned from outside. Each test would hang (and be bounded by its deadline) if the
 //! budget did not hold; none depends on timing to pass.
 
@@ -59,7 +59,7 @@ fn rt_self_waking_pinned_task_does_not_starve_remote_queue() {
     let spin = rt
         .handle()
         .spawn_on(ThreadMask::one(1), spinner(stop.clone(), deadline()));
-    // A pinned task on the same worker, spawned from outside: through worker 1's remote queue.
+    // A pinned task on the same worker, spawned from outside: through worker 1's inbox.
     let s2 = stop.clone();
     let setter = rt.handle().spawn_on(ThreadMask::one(1), async move {
         s2.store(true, Ordering::SeqCst);

@@ -59,7 +59,7 @@ use crate::scheduler::with_worker;
 /// The I/O driver a new socket registers with: the calling worker's, else (inside
 /// `block_on`) one of the current runtime's workers.
 pub(crate) fn current_driver() -> io::Result<pinwheel_io_driver::Handle> {
-    if let Some(h) = with_worker(|cx| cx.map(|cx| cx.worker_shared().io().clone())) {
+    if let Some(h) = with_worker(|w| w.map(|w| w.worker_shared().io().clone())) {
         return Ok(h);
     }
     crate::scheduler::context::with_current(|s| {

@@ -456,7 +456,7 @@ impl Server {
                 Err(e) => return Err(e),
             };
             pause = Duration::ZERO;
-            let here = with_worker(|cx| cx.map(|cx| cx.index));
+            let here = with_worker(|w| w.map(|w| w.index));
             let target = match balance {
                 Balance::Local | Balance::Shards => here,
                 Balance::RoundRobin => Some(self.inner.next.fetch_add(1, Ordering::Relaxed) % n),
@@ -511,7 +511,7 @@ impl Server {
         listener: L,
         factory: Arc<F>,
     ) -> io::Result<()> {
-        let here = with_worker(|cx| cx.map(|cx| cx.index));
+        let here = with_worker(|w| w.map(|w| w.index));
         // The worker that accepts on the listener passed in: this one (the listener is most
         // likely registered with its poller), or the first when serving was started off the
         // workers (inside `block_on`).
@@ -609,7 +609,7 @@ impl<L, F> Clone for Sessions<L, F> {
 impl<L: Listener, F: SessionFactory<L>> Sessions<L, F> {
     /// Registers the accepted socket with this worker's poller and spawns its session here.
     fn start_raw(&self, stream: L::Raw, peer: L::Addr) {
-        let Some(index) = with_worker(|cx| cx.map(|cx| cx.index)) else {
+        let Some(index) = with_worker(|w| w.map(|w| w.index)) else {
             return;
         };
         let stream = match L::register(stream) {
@@ -681,13 +681,13 @@ impl Drop for WaiterSlot {
 /// Moves the calling worker's live-session gauge (sessions start and end on their worker, so
 /// it has one writer).
 fn session_gauge(delta: i64) {
-    with_worker(|cx| {
-        if let Some(cx) = cx {
-            let g = &cx.counters().live_sessions;
+    with_worker(|w| {
+        if let Some(w) = w {
+            let g = &w.counters().live_sessions;
             if delta > 0 {
-                crate::metrics::add(g, 1);
+                crate::metrics::single_writer_add(g, 1);
             } else {
-                crate::metrics::sub(g, 1);
+                crate::metrics::single_writer_sub(g, 1);
             }
         }
     });

@@ -285,7 +285,7 @@ impl Builder {
                 .map_or(1, |n| n.get())
                 .clamp(1, MAX_WORKERS),
         };
-        let locals: Vec<_> = (0..n)
+        let deques: Vec<_> = (0..n)
             .map(|_| crossbeam_deque::Worker::new_fifo())
             .collect();
         let mut drivers = Vec::with_capacity(n);
@@ -310,7 +310,7 @@ impl Builder {
             hooks: self.hooks.clone(),
         });
         let shared = Arc::new(Shared::new(
-            locals.iter().map(|w| w.stealer()).collect(),
+            deques.iter().map(|w| w.stealer()).collect(),
             io,
             clock,
             blocking,
@@ -327,7 +327,7 @@ impl Builder {
             exits,
             watchdog: None,
         };
-        for (index, (local, driver)) in locals.into_iter().zip(drivers).enumerate() {
+        for (index, (deque, driver)) in deques.into_iter().zip(drivers).enumerate() {
             let shared2 = rt.handle.shared.clone();
             let exits2 = rt.exits.clone();
             let hooks = self.hooks.clone();
@@ -342,7 +342,7 @@ impl Builder {
                         }
                     }
                     hooks.start();
-                    WorkerContext::run_thread(shared2, index, local, driver);
+                    WorkerContext::run_thread(shared2, index, deque, driver);
                     hooks.stop();
                 })
                 .map_err(|e| not_started(&format!("worker thread {index}"), e))?;

@@ -99,7 +99,7 @@ impl Handle {
     /// Panics on a pinwheel worker thread: blocking it would stall the tasks it must run.
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
-        if with_worker(|cx| cx.is_some()) {
+        if with_worker(|w| w.is_some()) {
             panic!(
                 "pinwheel: block_on was called on a worker thread; blocking a worker stalls the tasks it runs. Use .await inside tasks, or call block_on from a thread of your own"
             );
@@ -129,7 +129,7 @@ impl Handle {
 
     /// How many worker threads the runtime has.
     pub fn worker_threads(&self) -> usize {
-        self.shared.num_workers()
+        self.shared.worker_threads()
     }
 
     /// Runs the blocking closure `f` on the runtime's blocking pool; see

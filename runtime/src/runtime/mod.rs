@@ -100,7 +100,7 @@ impl Runtime {
 
     /// How many worker threads run.
     pub fn worker_threads(&self) -> usize {
-        self.handle.shared.num_workers()
+        self.handle.shared.worker_threads()
     }
 
     /// Per-worker counters, read without stopping the workers.
@@ -128,9 +128,9 @@ impl Runtime {
         shared.begin_shutdown();
         shared.blocking.begin_shutdown();
         // A runtime dropped on one of its own workers cannot wait for that worker.
-        let me = with_worker(|cx| {
-            cx.filter(|cx| Arc::ptr_eq(&cx.shared, shared))
-                .map(|cx| cx.index)
+        let me = with_worker(|w| {
+            w.filter(|w| Arc::ptr_eq(&w.shared, shared))
+                .map(|w| w.index)
         });
         let expected = self.threads.len() - usize::from(me.is_some());
         let mut count = self.exits.count.lock().unwrap_or_else(|e| e.into_inner());
@@ -197,8 +197,8 @@ pub(crate) fn check_mask(api: &str, mask: ThreadMask, shared: &Shared) {
     if (mask & shared.all).is_empty() {
         panic!(
             "pinwheel::{api}: {mask:?} names no worker of this runtime, which has {} workers (indices 0..{}); a task needs at least one thread it may run on",
-            shared.num_workers(),
-            shared.num_workers()
+            shared.worker_threads(),
+            shared.worker_threads()
         );
     }
 }

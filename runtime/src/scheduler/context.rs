@@ -53,18 +53,18 @@ impl Drop for EnterGuard {
 
 /// Runs `f` with the current runtime's root, without cloning it.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
-    with_worker(|cx| match cx {
-        Some(cx) => f(Some(&cx.shared)),
+    with_worker(|w| match w {
+        Some(w) => f(Some(&w.shared)),
         None => CONTEXT.with(|c| f(c.runtime.borrow().as_ref())),
     })
 }
 
-/// Marks this thread as running worker `cx` (and enters its runtime) until the guard drops.
-pub(crate) fn enter_worker(cx: &WorkerContext) -> WorkerGuard<'_> {
-    let enter = enter(cx.shared.clone());
-    CONTEXT.with(|c| c.worker.set(cx));
+/// Marks this thread as running worker `w` (and enters its runtime) until the guard drops.
+pub(crate) fn enter_worker(w: &WorkerContext) -> WorkerGuard<'_> {
+    let enter = enter(w.shared.clone());
+    CONTEXT.with(|c| c.worker.set(w));
     WorkerGuard {
-        _cx: cx,
+        _worker: w,
         _enter: enter,
     }
 }
@@ -72,7 +72,7 @@ pub(crate) fn enter_worker(cx: &WorkerContext) -> WorkerGuard<'_> {
 /// Clears the thread's worker pointer however the thread leaves (the worker rule), so that
 /// nothing, a thread-local destructor say, can reach the context after it is gone.
 pub(crate) struct WorkerGuard<'a> {
-    _cx: &'a WorkerContext,
+    _worker: &'a WorkerContext,
     _enter: EnterGuard,
 }
 
@@ -84,10 +84,10 @@ impl Drop for WorkerGuard<'_> {
 
 /// Runs `f` with the calling thread's worker context, if it is a worker thread.
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
-    let cx = CONTEXT.with(|c| c.worker.get());
+    let w = CONTEXT.with(|c| c.worker.get());
     // SAFETY: the worker rule (on `Context::worker`): non-null means a live context of this
     // thread, and the borrow ends with `f`, inside the guard's lifetime.
-    f(unsafe { cx.as_ref() })
+    f(unsafe { w.as_ref() })
 }
 
 /// The index of the calling worker thread, or `None` off the workers.
@@ -99,5 +99,5 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
 /// assert!(matches!(i, Some(0 | 1)));
 /// ```
 pub fn current_worker() -> Option<usize> {
-    with_worker(|cx| cx.map(|cx| cx.index))
+    with_worker(|w| w.map(|w| w.index))
 }

@@ -5,7 +5,7 @@
 //!   worker; idle workers steal from it;
 //! - a pinned queue only it pops, for tasks whose mask leaves other workers out (`spawn_local`,
 //!   `spawn_on`), fed directly by its own thread;
-//! - a remote queue ([`remote::RemoteQueue`]) through which other threads hand it pinned tasks;
+//! - an inbox ([`inbox::Inbox`]) through which other threads hand it pinned tasks;
 //! - a parker.
 //!
 //! A global injector takes full-mask tasks spawned or woken off the workers. Routing (`route`)
@@ -14,9 +14,9 @@
 
 pub(crate) mod context;
 mod idle;
+pub(crate) mod inbox;
 mod lifo;
 mod park;
-pub(crate) mod remote;
 pub(crate) mod timers;
 mod worker;
 
@@ -43,13 +43,13 @@ use crate::task::{
     TaskMeta, new_task,
 };
 use idle::Idle;
+use inbox::Inbox;
 use lifo::LifoSlot;
 use park::IoParker;
-use remote::RemoteQueue;
 
-/// How many tasks a worker polls from its own queues before it looks at its remote queue and
+/// How many tasks a worker polls from its own queues before it looks at its inbox and
 /// the global injector again. A task that wakes itself goes to the back of its queue, so within
-/// one such turn every other queued task runs; the remote queue and the injector are looked at
+/// one such turn every other queued task runs; the inbox and the injector are looked at
 /// every 64 polls, so a busy worker cannot starve them either. 64 is close to tokio's
 /// `global_queue_interval` (61) and small enough that a remote wake waits at most 64 polls.
 pub(crate) const BUDGET: usize = 64;
@@ -80,16 +80,16 @@ pub(crate) struct Shared {
 /// What one worker shares with the other threads.
 pub(crate) struct WorkerShared {
     lifo: LifoSlot,
-    remote: RemoteQueue<Notified>,
+    inbox: Inbox<Notified>,
     parker: IoParker,
     stealer: Stealer<Notified>,
     pub(crate) counters: WorkerCounters,
     /// The worker's `spawn_local` tasks (changed by the worker only).
     owned_local: LocalOwnedTasks,
     /// What the worker is polling, and whether it sleeps, for the watchdog.
-    pub(crate) sign: crate::watchdog::PollSign,
+    pub(crate) sign: crate::watchdog::CurrentPoll,
     /// Timer operations other threads ask of this worker's wheel (its wait queue).
-    timer_ops: RemoteQueue<timers::TimerOp>,
+    timer_inbox: Inbox<timers::TimerOp>,
     /// The runtime's time base, to turn deadlines into ticks of this worker's wheel.
     pub(crate) clock: timers::Clock,
 }
@@ -104,7 +104,7 @@ impl WorkerShared {
     /// Asks this worker to do `op` on its wheel; wakes it if it sleeps. A worker that has shut
     /// down refuses it: its wheel is gone, so there is nothing left to do.
     pub(crate) fn push_timer_op(&self, op: timers::TimerOp) {
-        let _ = self.timer_ops.push(op, |_| self.parker.unpark());
+        let _ = self.timer_inbox.push(op, |_| self.parker.unpark());
     }
 }
 
@@ -124,13 +124,13 @@ impl Shared {
                 .map(|(stealer, io)| {
                     Arc::new(WorkerShared {
                         lifo: LifoSlot::new(),
-                        remote: RemoteQueue::new(),
+                        inbox: Inbox::new(),
                         parker: IoParker::new(io),
                         stealer,
                         counters: WorkerCounters::default(),
                         owned_local: LocalOwnedTasks::default(),
                         sign: Default::default(),
-                        timer_ops: RemoteQueue::new(),
+                        timer_inbox: Inbox::new(),
                         clock,
                     })
                 })
@@ -154,7 +154,7 @@ impl Shared {
     /// Tasks queued for worker `i` now, but those in its pinned queue (which only it sees).
     fn queued_elsewhere(&self, i: usize) -> u64 {
         let w = &self.workers[i];
-        (w.stealer.len() + w.remote.len() + usize::from(w.lifo.is_occupied())) as u64
+        (w.stealer.len() + w.inbox.len() + usize::from(w.lifo.is_occupied())) as u64
     }
 
     /// Tasks queued for worker `i` now: its deque, LIFO slot, remote and pinned queues.
@@ -196,12 +196,12 @@ impl Shared {
         }
     }
 
-    pub(crate) fn num_workers(&self) -> usize {
+    pub(crate) fn worker_threads(&self) -> usize {
         self.workers.len()
     }
 
-    /// Spawns a task with `mask` (already checked to name a worker). `local` marks a
-    /// `spawn_local` future, owned by the calling worker `cx`.
+    /// Spawns a task with `mask` (already checked to name a worker). `local` (the calling
+    /// worker) marks a `spawn_local` future, which that worker owns.
     pub(crate) fn spawn<F>(
         self: &Arc<Self>,
         future: F,
@@ -215,8 +215,8 @@ impl Shared {
         let mask = mask & self.all;
         debug_assert!(!mask.is_empty());
         let here = current_worker_of(self);
-        let (home, flags) = if let Some(cx) = local {
-            (cx.index, FLAG_LOCAL)
+        let (home, flags) = if let Some(w) = local {
+            (w.index, FLAG_LOCAL)
         } else if mask == self.all {
             (here.unwrap_or(0), FLAG_STEALABLE)
         } else {
@@ -244,7 +244,7 @@ impl Shared {
             lock(&self.names).insert(id, name);
         }
         let inserted = match local {
-            Some(cx) => cx.insert_local(owned),
+            Some(w) => w.insert_local(owned),
             None => self.owned.insert(owned),
         };
         if inserted {
@@ -261,8 +261,8 @@ impl Shared {
 
     /// Queues a woken task where its mask allows it to run.
     pub(crate) fn route(self: &Arc<Self>, task: Notified) {
-        with_worker(|cx| match cx {
-            Some(cx) if Arc::ptr_eq(&cx.shared, self) => cx.schedule_local(task, false),
+        with_worker(|w| match w {
+            Some(w) if Arc::ptr_eq(&w.shared, self) => w.schedule_here(task, false),
             _ => self.schedule_remote(task),
         })
     }
@@ -277,12 +277,12 @@ impl Shared {
         }
     }
 
-    /// Hands a task to worker `index` through its remote queue, waking it if needed.
+    /// Hands a task to worker `index` through its inbox, waking it if needed.
     pub(crate) fn push_remote(&self, index: usize, task: Notified) {
         let worker = &self.workers[index];
         // A refused push means that worker has shut down; the task was cancelled (or will be)
         // by the shutdown, so dropping this reference loses nothing.
-        let _ = worker.remote.push(task, |_| worker.parker.unpark());
+        let _ = worker.inbox.push(task, |_| worker.parker.unpark());
     }
 
     fn push_inject(&self, task: Notified) {
@@ -358,9 +358,9 @@ fn info_of(shared: &Shared, task: RawTask, now: std::time::Instant) -> crate::ta
 }
 
 fn current_worker_of(shared: &Arc<Shared>) -> Option<usize> {
-    with_worker(|cx| {
-        cx.filter(|cx| Arc::ptr_eq(&cx.shared, shared))
-            .map(|cx| cx.index)
+    with_worker(|w| {
+        w.filter(|w| Arc::ptr_eq(&w.shared, shared))
+            .map(|w| w.index)
     })
 }
 
@@ -373,7 +373,7 @@ impl crate::watchdog::Watched for Shared {
         &self.workers[i].counters
     }
 
-    fn sign(&self, i: usize) -> &crate::watchdog::PollSign {
+    fn sign(&self, i: usize) -> &crate::watchdog::CurrentPoll {
         &self.workers[i].sign
     }
 
@@ -402,8 +402,8 @@ impl Schedule for Arc<Shared> {
     unsafe fn schedule(this: *const Self, task: Notified, yielded: bool) {
         // SAFETY: per the trait, `this` is alive until `task` is queued; it is only read here.
         let ptr = unsafe { Arc::as_ptr(&*this) };
-        with_worker(|cx| match cx {
-            Some(cx) if Arc::as_ptr(&cx.shared) == ptr => cx.schedule_local(task, yielded),
+        with_worker(|w| match w {
+            Some(w) if Arc::as_ptr(&w.shared) == ptr => w.schedule_here(task, yielded),
             _ => {
                 // Off the runtime's threads: hold the runtime by our own reference, because
                 // once the task is queued another thread may run it to completion and free it
@@ -421,7 +421,7 @@ impl Schedule for Arc<Shared> {
         }
         if task.header().flags & FLAG_LOCAL != 0 {
             // A local task completes on its own worker thread, whose list holds it.
-            with_worker(|cx| cx.is_some_and(|cx| cx.remove_local(task)))
+            with_worker(|w| w.is_some_and(|w| w.remove_local(task)))
         } else {
             self.owned.remove(task)
         }

@@ -1,4 +1,4 @@
-//! Loom models of the scheduler's cross-thread protocols: the parker's token, the remote queue
+//! Loom models of the scheduler's cross-thread protocols: the parker's token, the inbox
 //! with its wake-on-first-item, and the idle protocol that decides whom to wake.
 
 use loom::sync::Arc;
@@ -6,8 +6,8 @@ use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::thread;
 
 use super::idle::Idle;
+use super::inbox::Inbox;
 use super::park::Parker;
-use super::remote::RemoteQueue;
 use crate::loom::model;
 
 #[test]
@@ -27,7 +27,7 @@ fn loom_remote_queue_push_vs_drain_and_park() {
     // Two producers push one item each; the consumer drains and parks whenever the queue looks
     // empty. It must end up with both items, in per-producer order, without sleeping forever.
     model(|| {
-        let q = Arc::new(RemoteQueue::new());
+        let q = Arc::new(Inbox::new());
         let p = Arc::new(Parker::new());
         let producers: Vec<_> = (0..2)
             .map(|i| {
@@ -55,7 +55,7 @@ fn loom_remote_queue_push_vs_drain_and_park() {
 #[test]
 fn loom_remote_queue_push_vs_close_gives_item_back() {
     model(|| {
-        let q = Arc::new(RemoteQueue::new());
+        let q = Arc::new(Inbox::new());
         let q2 = q.clone();
         let t = thread::spawn(move || q2.push(7, |_| {}));
         let closed = q.close();
@@ -204,8 +204,8 @@ impl std::task::Wake for ParkWaker {
 
 /// Drains like a work-list handler until `want` items arrived or the queue closed, parking
 /// whenever it registered its waker and found nothing.
-fn consume(q: &RemoteQueue<usize>, want: usize) -> Vec<usize> {
-    use super::remote::Drained;
+fn consume(q: &Inbox<usize>, want: usize) -> Vec<usize> {
+    use super::inbox::Drained;
     let pw = std::sync::Arc::new(ParkWaker {
         parker: Parker::new(),
         wakes: AtomicUsize::new(0),
@@ -230,7 +230,7 @@ fn consume(q: &RemoteQueue<usize>, want: usize) -> Vec<usize> {
 #[test]
 fn loom_mailbox_two_producers_vs_task_consumer() {
     model(|| {
-        let q = Arc::new(RemoteQueue::new());
+        let q = Arc::new(Inbox::new());
         let producers: Vec<_> = (0..2)
             .map(|i| {
                 let q = q.clone();
@@ -256,7 +256,7 @@ fn loom_mailbox_two_producers_vs_task_consumer() {
 #[test]
 fn loom_mailbox_push_vs_close_and_wake() {
     model(|| {
-        let q = Arc::new(RemoteQueue::new());
+        let q = Arc::new(Inbox::new());
         let producer = {
             let q = q.clone();
             thread::spawn(move || {

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::*;
 use crossbeam_deque::{Steal, Worker};
 
 use super::{BUDGET, FLAG_STEALABLE, Shared, WorkerShared};
-use crate::metrics::add;
+use crate::metrics::single_writer_add;
 use crate::task::Notified;
 use crate::task::RawTask;
 
@@ -21,7 +21,7 @@ const MAX_LIFO_STREAK: usize = 3;
 pub(crate) struct WorkerContext {
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
-    local: Worker<Notified>,
+    stealable: Worker<Notified>,
     pinned: RefCell<VecDeque<Notified>>,
     searching: Cell<bool>,
     rng: Cell<u32>,
@@ -50,13 +50,13 @@ impl WorkerContext {
     pub(crate) fn run_thread(
         shared: Arc<Shared>,
         index: usize,
-        local: Worker<Notified>,
+        stealable: Worker<Notified>,
         driver: pinwheel_io_driver::Driver,
     ) {
-        let cx = WorkerContext {
+        let w = WorkerContext {
             index,
             shared,
-            local,
+            stealable,
             pinned: RefCell::new(VecDeque::new()),
             searching: Cell::new(false),
             rng: Cell::new((0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B)) | 1),
@@ -65,9 +65,9 @@ impl WorkerContext {
             since_io: Cell::new(0),
             io_active: Cell::new(false),
         };
-        let _worker = super::context::enter_worker(&cx);
-        cx.run();
-        cx.shutdown();
+        let _worker = super::context::enter_worker(&w);
+        w.run();
+        w.shutdown();
     }
 
     /// Adds a `spawn_local` task to this worker's list; `false` once it is closed.
@@ -107,7 +107,7 @@ impl WorkerContext {
     /// Reads the clock, applies the timer operations other threads sent, and wakes the tasks
     /// whose timers are due: once per loop turn.
     fn process_timers(&self) {
-        let inbox = &self.worker_shared().timer_ops;
+        let inbox = &self.worker_shared().timer_inbox;
         let report = self.timers.turn(&self.shared.clock, |ops| {
             inbox.drain_into(ops);
         });
@@ -115,7 +115,7 @@ impl WorkerContext {
         c.timers_armed.store(report.armed, Relaxed);
         c.timers_cancelled.store(report.cancelled, Relaxed);
         if report.fired > 0 {
-            add(&c.timers_fired, report.fired as u64);
+            single_writer_add(&c.timers_fired, report.fired as u64);
         }
     }
 
@@ -146,7 +146,7 @@ impl WorkerContext {
                 // cannot come before the peer has read this answer, so spinning would only
                 // delay the sleep (and the peer's wake-up). Several at once is load.
                 self.io_active.set(n >= SPIN_EVENTS);
-                add(&self.counters().io_events, n as u64);
+                single_writer_add(&self.counters().io_events, n as u64);
             }
             Ok(_) => {}
             // A failing poller cannot be recovered here; say so, and go on serving tasks and
@@ -166,21 +166,21 @@ impl WorkerContext {
     /// Queues a task woken (or spawned) on this worker's own thread. A stealable task goes to
     /// the LIFO slot, and the one it displaces to the back of the deque, where other workers
     /// may steal it (so only then is one woken); a yielding task goes to the back directly.
-    pub(crate) fn schedule_local(&self, task: Notified, yielded: bool) {
+    pub(crate) fn schedule_here(&self, task: Notified, yielded: bool) {
         let h = task.header();
         if h.flags & FLAG_STEALABLE != 0 {
-            add(&self.counters().local_wakes, 1);
+            single_writer_add(&self.counters().local_wakes, 1);
             let to_deque = if yielded {
                 Some(task)
             } else {
                 self.lifo().replace(task)
             };
             if let Some(task) = to_deque {
-                self.local.push(task);
+                self.stealable.push(task);
                 self.shared.notify_work();
             }
         } else if h.mask.contains(self.index) {
-            add(&self.counters().local_wakes, 1);
+            single_writer_add(&self.counters().local_wakes, 1);
             let mut pinned = self.pinned.borrow_mut();
             pinned.push_back(task);
             self.counters()
@@ -198,7 +198,7 @@ impl WorkerContext {
             if shared.shutdown.load(Acquire) {
                 return;
             }
-            add(&self.counters().loop_turns, 1);
+            single_writer_add(&self.counters().loop_turns, 1);
             self.process_timers();
             if self.since_io.get() >= EVENT_INTERVAL {
                 self.poll_io(Some(std::time::Duration::ZERO));
@@ -226,11 +226,11 @@ impl WorkerContext {
             return false;
         }
         for _ in 0..self.shared.park_spins {
-            add(&self.counters().park_spins, 1);
+            single_writer_add(&self.counters().park_spins, 1);
             std::thread::yield_now();
             self.poll_io(Some(std::time::Duration::ZERO));
             if self.has_own_work() {
-                add(&self.counters().park_spin_finds, 1);
+                single_writer_add(&self.counters().park_spin_finds, 1);
                 return true;
             }
         }
@@ -238,13 +238,13 @@ impl WorkerContext {
         false
     }
 
-    /// Takes what other threads handed over, then polls up to `BUDGET` tasks from the local
+    /// Takes what other threads handed over, then polls up to `BUDGET` tasks from its own run
     /// queues. Returns how many ran.
     fn run_batch(&self) -> usize {
-        let remote = &self.shared.workers[self.index].remote;
-        let n = remote.drain_into(&mut self.pinned.borrow_mut());
+        let inbox = &self.shared.workers[self.index].inbox;
+        let n = inbox.drain_into(&mut self.pinned.borrow_mut());
         if n > 0 {
-            add(&self.counters().remote_wakes, n as u64);
+            single_writer_add(&self.counters().remote_wakes, n as u64);
         }
         self.counters()
             .pinned_depth
@@ -268,9 +268,9 @@ impl WorkerContext {
                     lifo_streak = 0;
                     // Alternate between the pinned queue and the deque so neither starves.
                     if ran & 1 == 0 {
-                        self.pop_pinned().or_else(|| self.local.pop())
+                        self.pop_pinned().or_else(|| self.stealable.pop())
                     } else {
-                        self.local.pop().or_else(|| self.pop_pinned())
+                        self.stealable.pop().or_else(|| self.pop_pinned())
                     }
                     .or_else(|| self.lifo().take())
                 }
@@ -280,7 +280,7 @@ impl WorkerContext {
             ran += 1;
         }
         if ran == BUDGET {
-            add(&self.counters().budget_exhaustions, 1);
+            single_writer_add(&self.counters().budget_exhaustions, 1);
             // Still busy: give tasks spawned from outside their turn as well.
             if let Some(task) = self.steal_injector() {
                 self.run_task(task);
@@ -317,7 +317,7 @@ impl WorkerContext {
             task.header().mask.contains(self.index),
             "pinwheel: a task was routed outside its thread mask"
         );
-        add(&self.counters().tasks_polled, 1);
+        single_writer_add(&self.counters().tasks_polled, 1);
         self.since_io.set(self.since_io.get() + 1);
         let h = task.header();
         h.last_poll.store(self.timers.now_ms.get(), Relaxed);
@@ -331,11 +331,11 @@ impl WorkerContext {
 
     fn steal_injector(&self) -> Option<Notified> {
         loop {
-            let before = self.local.len();
-            match self.shared.injector.steal_batch_and_pop(&self.local) {
+            let before = self.stealable.len();
+            match self.shared.injector.steal_batch_and_pop(&self.stealable) {
                 Steal::Success(task) => {
-                    let moved = self.local.len().saturating_sub(before);
-                    add(&self.counters().remote_wakes, 1 + moved as u64);
+                    let moved = self.stealable.len().saturating_sub(before);
+                    single_writer_add(&self.counters().remote_wakes, 1 + moved as u64);
                     return Some(task);
                 }
                 Steal::Empty => return None,
@@ -353,12 +353,12 @@ impl WorkerContext {
         x
     }
 
-    /// Looks for work off the local queues: the injector, then the other workers' deques.
+    /// Looks for work beyond its own run queues: the injector, then the other workers' deques.
     fn find_work(&self) -> Option<Notified> {
         if let Some(task) = self.steal_injector() {
             return Some(task);
         }
-        let n = self.shared.num_workers();
+        let n = self.shared.worker_threads();
         if n == 1 {
             return None;
         }
@@ -376,15 +376,15 @@ impl WorkerContext {
                 if victim == self.index {
                     continue;
                 }
-                let before = self.local.len();
+                let before = self.stealable.len();
                 match self.shared.workers[victim]
                     .stealer
-                    .steal_batch_and_pop(&self.local)
+                    .steal_batch_and_pop(&self.stealable)
                 {
                     Steal::Success(task) => {
                         let c = self.counters();
-                        add(&c.steal_operations, 1);
-                        add(&c.steals, 1 + (self.local.len() - before) as u64);
+                        single_writer_add(&c.steal_operations, 1);
+                        single_writer_add(&c.steals, 1 + (self.stealable.len() - before) as u64);
                         return Some(task);
                     }
                     Steal::Retry => retry = true,
@@ -393,8 +393,8 @@ impl WorkerContext {
                         // may be too busy (or blocked) to get to.
                         if let Some(task) = self.shared.workers[victim].lifo.take() {
                             let c = self.counters();
-                            add(&c.steal_operations, 1);
-                            add(&c.steals, 1);
+                            single_writer_add(&c.steal_operations, 1);
+                            single_writer_add(&c.steals, 1);
                             return Some(task);
                         }
                     }
@@ -413,9 +413,9 @@ impl WorkerContext {
         shared.shutdown.load(SeqCst)
             || self.lifo().is_occupied()
             || !self.pinned.borrow().is_empty()
-            || !self.local.is_empty()
-            || !shared.workers[self.index].remote.is_empty()
-            || !shared.workers[self.index].timer_ops.is_empty()
+            || !self.stealable.is_empty()
+            || !shared.workers[self.index].inbox.is_empty()
+            || !shared.workers[self.index].timer_inbox.is_empty()
             || self.timer_timeout().is_some_and(|t| t.is_zero())
     }
 
@@ -434,7 +434,7 @@ impl WorkerContext {
         if self.searching.replace(false) {
             idle.stop_searching();
         }
-        add(&self.counters().parks, 1);
+        single_writer_add(&self.counters().parks, 1);
         idle.sleep(self.index);
         // Look once more after registering as a sleeper: a producer that pushed before it saw
         // us registered did not wake anyone.
@@ -465,7 +465,7 @@ impl WorkerContext {
         if self.searching.replace(false) {
             self.shared.idle.stop_searching();
         }
-        let remote = &self.shared.workers[self.index].remote;
+        let inbox = &self.shared.workers[self.index].inbox;
         loop {
             let mut any = false;
             for task in self.owned_local().close() {
@@ -474,17 +474,17 @@ impl WorkerContext {
                 unsafe { task.shutdown() };
             }
             self.shared.shutdown_homed(self.index);
-            let queued = remote.close();
+            let queued = inbox.close();
             any |= !queued.is_empty();
             drop(queued);
-            let ops = self.worker_shared().timer_ops.close();
+            let ops = self.worker_shared().timer_inbox.close();
             any |= !ops.is_empty();
             drop(ops);
             while let Some(task) = self.pop_pinned() {
                 any = true;
                 drop(task);
             }
-            while let Some(task) = self.lifo().take().or_else(|| self.local.pop()) {
+            while let Some(task) = self.lifo().take().or_else(|| self.stealable.pop()) {
                 any = true;
                 drop(task);
             }

@@ -16,7 +16,7 @@ use std::task::Waker;
 
 use crate::loom::{AtomicUsize, Mutex, Ordering, lock};
 
-pub(crate) struct RemoteQueue<T> {
+pub(crate) struct Inbox<T> {
     inner: Mutex<Inner<T>>,
     len: AtomicUsize,
 }
@@ -48,9 +48,9 @@ pub(crate) enum Drained {
     Closed,
 }
 
-impl<T> RemoteQueue<T> {
-    pub(crate) fn new() -> RemoteQueue<T> {
-        RemoteQueue {
+impl<T> Inbox<T> {
+    pub(crate) fn new() -> Inbox<T> {
+        Inbox {
             inner: Mutex::new(Inner {
                 items: VecDeque::new(),
                 closed: false,
