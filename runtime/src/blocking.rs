@@ -86,6 +86,11 @@ struct State {
     /// Idle threads told to take work and not yet awake.
     notified: usize,
     shutdown: bool,
+    /// The closures running now: where each was spawned and when it started (copied out of
+    /// the task before it runs: the borrow rule, 4), for the shutdown report.
+    running: slab::Slab<(&'static Location<'static>, Instant)>,
+    /// Queued closures cancelled by the shutdown.
+    cancelled: u64,
 }
 
 impl BlockingPool {
@@ -143,7 +148,9 @@ impl BlockingPool {
         let queued = {
             let mut st = lock(&self.inner.state);
             st.shutdown = true;
-            std::mem::take(&mut st.queue)
+            let queued = std::mem::take(&mut st.queue);
+            st.cancelled += queued.len() as u64;
+            queued
         };
         self.inner.work.notify_all();
         drop(queued);
@@ -151,6 +158,19 @@ impl BlockingPool {
             // SAFETY: `close` handed us the list's reference.
             unsafe { task.shutdown() };
         }
+    }
+
+    /// The closures running now (where spawned, for how long) and how many queued ones the
+    /// shutdown cancelled.
+    pub(crate) fn report(&self) -> (Vec<(&'static Location<'static>, Duration)>, u64) {
+        let st = lock(&self.inner.state);
+        let now = Instant::now();
+        let running = st
+            .running
+            .iter()
+            .map(|(_, &(loc, since))| (loc, now.saturating_duration_since(since)))
+            .collect();
+        (running, st.cancelled)
     }
 
     /// Waits until every pool thread has exited, or `deadline`; `true` if they all did.
@@ -225,9 +245,11 @@ impl Inner {
         let mut st = lock(&self.state);
         'work: loop {
             while let Some(task) = st.queue.pop_front() {
+                let key = st.running.insert((task.header().location, Instant::now()));
                 drop(st);
                 task.run();
                 st = lock(&self.state);
+                st.running.remove(key);
             }
             if st.shutdown {
                 break;

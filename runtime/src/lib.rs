@@ -247,7 +247,10 @@ pub use pinwheel_macros::main;
 /// ```
 #[cfg(not(loom))]
 pub use pinwheel_macros::test;
-pub use runtime::{Builder, Handle, MAX_WORKERS, Runtime, TryCurrentError};
+pub use runtime::{
+    BlockingRunning, Builder, Handle, MAX_WORKERS, Runtime, ShutdownReport, StuckWorker,
+    TryCurrentError,
+};
 pub use scheduler::current_worker;
 pub use spawn::{YieldNow, spawn, spawn_blocking, spawn_local, spawn_on, yield_now};
 pub use task::mask::ThreadMask;

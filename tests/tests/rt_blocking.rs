@@ -125,10 +125,26 @@ fn shutdown_timeout_does_not_hang_on_a_running_blocking_closure() {
     let queued = rt.handle().spawn_blocking(|| ());
     started.recv().unwrap();
     let start = Instant::now();
-    rt.shutdown_timeout(Duration::from_millis(50));
+    let report = rt.shutdown_timeout(Duration::from_millis(50));
     assert!(
         start.elapsed() < BOUND,
         "shutdown_timeout hung on a blocking closure"
+    );
+    // The report names the closure still running, and counts the queued one it cancelled.
+    assert!(!report.is_clean());
+    assert!(report.stuck_workers.is_empty(), "{report}");
+    assert_eq!(report.blocking_running.len(), 1, "{report}");
+    assert!(
+        report.blocking_running[0]
+            .location
+            .file()
+            .ends_with("rt_blocking.rs"),
+        "{report}"
+    );
+    assert_eq!(report.blocking_cancelled, 1, "{report}");
+    assert!(
+        report.to_string().contains("blocking closure spawned at"),
+        "{report}"
     );
     // The queued closure never started: it is cancelled. The running one is left alone.
     let other = Builder::new().worker_threads(1).build().unwrap();

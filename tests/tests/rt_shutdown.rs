@@ -176,14 +176,20 @@ fn rt_shutdown_timeout_returns_despite_a_blocked_worker() {
     let r2 = release.clone();
     let started = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
     let s2 = started.clone();
-    let blocked = rt.spawn(async move {
-        *s2.0.lock().unwrap() = true;
-        s2.1.notify_all();
-        let mut go = r2.0.lock().unwrap();
-        while !*go {
-            go = r2.1.wait(go).unwrap();
-        }
+    #[allow(clippy::async_yields_async)] // it yields the JoinHandle of the task it spawns
+    let blocked = rt.block_on(async {
+        pinwheel::task::Builder::new()
+            .name("stuck")
+            .spawn(async move {
+                *s2.0.lock().unwrap() = true;
+                s2.1.notify_all();
+                let mut go = r2.0.lock().unwrap();
+                while !*go {
+                    go = r2.1.wait(go).unwrap();
+                }
+            })
     });
+    let blocked_id = blocked.id();
     {
         let mut s = started.0.lock().unwrap();
         while !*s {
@@ -191,15 +197,54 @@ fn rt_shutdown_timeout_returns_despite_a_blocked_worker() {
         }
     }
     let idle = rt.spawn(std::future::pending::<()>());
-    rt.shutdown_timeout(Duration::from_millis(50));
+    let report = rt.shutdown_timeout(Duration::from_millis(50));
     // The idle task was cancelled although a worker is still stuck.
     assert!(idle.is_finished());
+    // The report names the stuck worker and what it polls.
+    assert!(!report.is_clean());
+    assert_eq!(report.stuck_workers.len(), 1, "{report}");
+    let task = report.stuck_workers[0]
+        .task
+        .as_ref()
+        .expect("the stuck worker's task");
+    assert_eq!(task.id, blocked_id);
+    assert_eq!(task.name.as_deref(), Some("stuck"));
+    assert!(task.location.file().ends_with("rt_shutdown.rs"), "{report}");
+    assert!(task.since_last_poll.is_some());
+    assert!(report.tasks_cancelled >= 1, "{report}");
+    assert!(report.blocking_running.is_empty());
+    let text = report.to_string();
+    assert!(
+        text.contains("did not stop: polling task") && text.contains("(stuck) spawned at"),
+        "{text}"
+    );
     *release.0.lock().unwrap() = true;
     release.1.notify_all();
     // The stuck task finishes its poll; its output is kept (it completed, it was not cancelled
     // mid-poll).
     let other = Runtime::new().unwrap();
     assert!(other.block_on(blocked).is_ok());
+}
+
+#[test]
+fn rt_shutdown_report_of_a_clean_shutdown() {
+    let rt = Builder::new().worker_threads(2).build().unwrap();
+    let pending: Vec<_> = (0..3)
+        .map(|_| rt.spawn(std::future::pending::<()>()))
+        .collect();
+    rt.block_on(rt.spawn(async {})).unwrap();
+    let report = rt.shutdown_timeout(Duration::from_secs(30));
+    assert!(report.is_clean(), "{report}");
+    assert!(report.stuck_workers.is_empty() && report.blocking_running.is_empty());
+    assert_eq!(report.tasks_cancelled, 3, "{report}");
+    assert_eq!(report.blocking_cancelled, 0);
+    assert!(
+        report.to_string().contains("every thread stopped"),
+        "{report}"
+    );
+    for h in pending {
+        assert!(h.is_finished());
+    }
 }
 
 #[test]

@@ -319,6 +319,7 @@ impl Builder {
         let exits = Arc::new(Exits {
             count: Mutex::new(0),
             cond: Condvar::new(),
+            exited: (0..n).map(|_| Default::default()).collect(),
         });
         // From here on, a failure drops `rt`, which shuts down what was started.
         let mut rt = Runtime {
@@ -335,7 +336,7 @@ impl Builder {
             let t = thread::Builder::new()
                 .name(format!("{}-{index}", self.thread_name))
                 .spawn(move || {
-                    let _exit = ExitSignal(exits2);
+                    let _exit = ExitSignal(exits2, index);
                     if let Some(cpu) = cpu {
                         if let Err(e) = crate::placement::bind_current_thread(cpu) {
                             tracing::error!(target: "pinwheel::placement", worker = index, cpu, error = %e, "pinwheel: could not bind a worker to its CPU; it runs unbound");

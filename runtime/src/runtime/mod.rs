@@ -9,6 +9,7 @@
 
 mod builder;
 mod handle;
+mod report;
 
 use std::fmt;
 use std::future::Future;
@@ -26,6 +27,7 @@ use crate::task::JoinHandle;
 
 pub use builder::Builder;
 pub use handle::{Handle, TryCurrentError};
+pub use report::{BlockingRunning, ShutdownReport, StuckWorker};
 
 /// The most worker threads a runtime may have: one bit each in a [`ThreadMask`].
 pub const MAX_WORKERS: usize = 64;
@@ -33,13 +35,16 @@ pub const MAX_WORKERS: usize = 64;
 pub(super) struct Exits {
     pub(super) count: Mutex<usize>,
     pub(super) cond: Condvar,
+    /// Which workers have left their loop (set before `count` moves).
+    pub(super) exited: Box<[std::sync::atomic::AtomicBool]>,
 }
 
 /// Counts a worker thread out, even when it unwinds.
-pub(super) struct ExitSignal(pub(super) Arc<Exits>);
+pub(super) struct ExitSignal(pub(super) Arc<Exits>, pub(super) usize);
 
 impl Drop for ExitSignal {
     fn drop(&mut self) {
+        self.0.exited[self.1].store(true, Ordering::SeqCst);
         *self.0.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         self.0.cond.notify_all();
     }
@@ -108,21 +113,37 @@ impl Runtime {
         self.handle.metrics()
     }
 
-    /// Shuts down, waiting at most `timeout` for the workers and the blocking pool to stop. A
-    /// worker stuck in a long poll is left behind (its thread is detached); the tasks it does
-    /// not hold are still dropped, and it drops its own when its poll returns. Likewise a
-    /// [`spawn_blocking`](crate::spawn_blocking) closure that is still running after `timeout`
-    /// is left to finish on its detached thread: shutdown does not hang on it.
+    /// Shuts down, waiting at most `timeout` for the workers and the blocking pool to stop, and
+    /// reports what it could not stop. A worker stuck in a long poll is left behind (its thread
+    /// is detached); the tasks it does not hold are still dropped, and it drops its own when its
+    /// poll returns. Likewise a [`spawn_blocking`](crate::spawn_blocking) closure that is still
+    /// running after `timeout` is left to finish on its detached thread: shutdown does not hang
+    /// on it.
+    ///
+    /// The [`ShutdownReport`] names each worker that did not stop, with the task it was polling
+    /// (id, name, spawn location, for how long), each blocking closure still running (spawn
+    /// location, for how long), and how many tasks and queued closures were cancelled. When
+    /// something was left behind, a `tracing` warning (target `pinwheel::runtime`) carries the
+    /// report too.
     ///
     /// (Dropping the runtime waits for the workers without limit, but never for a running
     /// blocking closure; queued blocking tasks that have not started are cancelled either way.)
-    pub fn shutdown_timeout(mut self, timeout: Duration) {
-        self.shutdown(Some(Instant::now() + timeout));
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> ShutdownReport {
+        let report = self.shutdown(Some(Instant::now() + timeout));
+        if !report.is_clean() {
+            tracing::warn!(
+                target: "pinwheel::runtime",
+                report = %report,
+                "pinwheel: the runtime's shutdown deadline passed with threads still running"
+            );
+        }
+        report
     }
 
-    fn shutdown(&mut self, deadline: Option<Instant>) {
+    fn shutdown(&mut self, deadline: Option<Instant>) -> ShutdownReport {
+        let start = Instant::now();
         if self.threads.is_empty() && self.handle.shared.shutdown.load(Ordering::SeqCst) {
-            return;
+            return ShutdownReport::default();
         }
         let shared = &self.handle.shared;
         shared.begin_shutdown();
@@ -158,6 +179,21 @@ impl Runtime {
             }
         }
         drop(count);
+        let mut report = ShutdownReport::default();
+        // Who is still in its loop, and what it polls: read before the owned list is closed
+        // below, while the stuck task is still listed (its fields are copied under the list's
+        // lock, as for a dump).
+        let stuck: Vec<usize> = (0..self.threads.len())
+            .filter(|&i| Some(i) != me && !self.exits.exited[i].load(Ordering::SeqCst))
+            .collect();
+        if !stuck.is_empty() {
+            let dump = shared.dump_tasks();
+            for i in stuck {
+                let id = shared.workers[i].sign.task.load(Ordering::Relaxed);
+                let task = dump.tasks.iter().find(|t| t.id.as_u64() == id).cloned();
+                report.stuck_workers.push(StuckWorker { worker: i, task });
+            }
+        }
         for (i, t) in self.threads.iter_mut().enumerate() {
             if Some(i) == me {
                 continue;
@@ -175,6 +211,18 @@ impl Runtime {
         if let Some(d) = deadline {
             shared.blocking.wait(d);
         }
+        let (running, cancelled) = shared.blocking.report();
+        report.blocking_running = running
+            .into_iter()
+            .map(|(location, running_for)| BlockingRunning {
+                location,
+                running_for,
+            })
+            .collect();
+        report.blocking_cancelled = cancelled;
+        report.tasks_cancelled = shared.shutdown_cancelled.load(Ordering::Relaxed);
+        report.elapsed = start.elapsed();
+        report
     }
 }
 

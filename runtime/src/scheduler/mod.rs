@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     inject_inflight: AtomicUsize,
     inject_closed: AtomicBool,
     pub(crate) shutdown: AtomicBool,
+    /// Tasks cancelled by the shutdown (for its report).
+    pub(crate) shutdown_cancelled: std::sync::atomic::AtomicU64,
     pub(crate) idle: Idle,
     pub(crate) owned: OwnedTasks,
     pub(crate) all: ThreadMask,
@@ -139,6 +141,7 @@ impl Shared {
             inject_inflight: AtomicUsize::new(0),
             inject_closed: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
+            shutdown_cancelled: std::sync::atomic::AtomicU64::new(0),
             idle: Idle::new(n),
             owned: OwnedTasks::new(n),
             all: ThreadMask::first(n),
@@ -253,6 +256,7 @@ impl Shared {
             // The runtime is shutting down: the future is dropped here, and the JoinHandle
             // resolves to a cancellation.
             drop(notified);
+            self.count_cancelled(1);
             // SAFETY: the owned-list reference was not taken by a list; it is ours to give up.
             unsafe { owned.shutdown() };
         }
@@ -317,6 +321,7 @@ impl Shared {
     /// Called once the workers have stopped (or the shutdown timeout passed).
     pub(crate) fn finish_shutdown(&self) {
         for task in self.owned.close() {
+            self.count_cancelled(1);
             // SAFETY: `close` handed us the list's reference to each task.
             unsafe { task.shutdown() };
         }
@@ -338,9 +343,15 @@ impl Shared {
         for task in self.owned.take_where(|t| {
             t.header().flags & FLAG_STEALABLE == 0 && t.header().home as usize == index
         }) {
+            self.count_cancelled(1);
             // SAFETY: `take_where` handed us the list's reference.
             unsafe { task.shutdown() };
         }
+    }
+
+    /// Counts tasks cancelled by the shutdown, for its report.
+    pub(crate) fn count_cancelled(&self, n: u64) {
+        self.shutdown_cancelled.fetch_add(n, Relaxed);
     }
 }
 

@@ -470,6 +470,7 @@ impl WorkerContext {
             let mut any = false;
             for task in self.owned_local().close() {
                 any = true;
+                self.shared.count_cancelled(1);
                 // SAFETY: `close` handed us the list's reference.
                 unsafe { task.shutdown() };
             }
