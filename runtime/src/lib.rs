@@ -229,6 +229,16 @@ pub mod time;
 mod watchdog;
 pub mod work_list;
 
+/// Entry points for the fuzz targets in `fuzz/` (built with `--cfg fuzzing`); not an API.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Runs the task state protocol model (task/state_model.rs) over `ops`.
+    pub fn task_state(ops: &[u8]) {
+        crate::task::state_model::run(ops);
+    }
+}
+
 pub use metrics::{RuntimeMetrics, WorkerMetrics};
 /// Runs `async fn main` on a pinwheel runtime: see [the crate docs](crate#the-shortest-program).
 ///

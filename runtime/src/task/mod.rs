@@ -15,6 +15,8 @@ mod list;
 pub(crate) mod mask;
 mod raw;
 mod state;
+#[cfg(any(test, fuzzing))]
+pub(crate) mod state_model;
 mod waker;
 
 #[cfg(all(test, loom))]
