@@ -11,6 +11,7 @@ pub mod exec;
 pub mod net;
 pub mod rt;
 pub mod runner;
+pub mod soak;
 pub mod sys;
 pub mod time;
 pub mod tpc;

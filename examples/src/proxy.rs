@@ -754,7 +754,17 @@ async fn stats_session(shared: Arc<Shared>, list: WorkList<Ask>, stream: TcpStre
 ///
 /// When no loopback port can be bound.
 pub async fn start_backend(name: String) -> io::Result<(SocketAddr, Server)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    start_backend_at(name, SocketAddr::from(([127, 0, 0, 1], 0))).await
+}
+
+/// Like [`start_backend`], on a given address (port 0: a free one); a soak test restarts a
+/// killed backend on its old port with it.
+///
+/// # Errors
+///
+/// When `addr` cannot be bound.
+pub async fn start_backend_at(name: String, addr: SocketAddr) -> io::Result<(SocketAddr, Server)> {
+    let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let server = Server::new();
     let s = server.clone();

@@ -1,0 +1,489 @@
+//! The soak: the proxy example under a fixed request rate for a while, with faults injected on
+//! a seeded schedule, then checks that nothing was lost or left behind. `bin/soak.rs` is its
+//! command line.
+//!
+//! Phases: warm-up (load only), then the baseline is taken with no client connected (live
+//! tasks, pending timers, open descriptors, resident memory); the main phase runs the load and
+//! the faults; after it the clients stop and everything must return to the baseline.
+
+pub mod alloc;
+pub mod faults;
+pub mod load;
+pub mod plot;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pinwheel_examples::proxy::{Config, Proxy, start_backend_at};
+
+use faults::FaultReport;
+use load::{Outcome, Rng, Timeline};
+
+/// The soak's settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Length of the main phase (the warm-up adds a tenth, at least 3 s).
+    pub seconds: u64,
+    /// Requests per second of the healthy clients, in all.
+    pub rate: u64,
+    /// Seed of the fault schedule's jitter and the clients' choices.
+    pub seed: u64,
+    /// The proxy's worker threads.
+    pub workers: usize,
+    /// Where to write the SVG plot, if anywhere.
+    pub plot: Option<PathBuf>,
+}
+
+/// Panics seen anywhere in the process (the hook is installed by [`run`]).
+static PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// What the runtime and the process hold, compared before and after the load.
+#[derive(Clone, Copy, Debug, Default)]
+struct Held {
+    live_tasks: u64,
+    timers_pending: u64,
+    sessions: u64,
+    fds: u64,
+    rss_kib: u64,
+    heap: u64,
+}
+
+fn held(rt: &pinwheel::Runtime) -> Held {
+    // Give the allocator's free memory back to the OS first, so that resident memory counts
+    // what is in use, not what glibc keeps cached after a burst.
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe { libc::malloc_trim(0) };
+    let m = rt.metrics();
+    let t = m.total();
+    Held {
+        live_tasks: m.live_tasks(),
+        timers_pending: t.timers_armed - t.timers_fired - t.timers_cancelled,
+        sessions: t.live_sessions,
+        fds: open_fds(),
+        rss_kib: rss_kib(),
+        heap: alloc::live_bytes(),
+    }
+}
+
+/// Open descriptors of this process.
+pub fn open_fds() -> u64 {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
+}
+
+/// Resident memory of this process, in KiB.
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4)
+}
+
+/// A window of the run in which something happened, for the plot and the p99 per phase.
+#[derive(Clone, Debug)]
+pub struct Window {
+    /// What happened.
+    pub name: String,
+    /// Start and end, in seconds since the run's start.
+    pub from_s: f64,
+    /// End.
+    pub to_s: f64,
+}
+
+/// Runs the soak; prints its table; `true` when every check passed.
+pub fn run(opts: &Options) -> bool {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        default_hook(info);
+    }));
+    let mut rng = Rng::new(opts.seed);
+    let warmup = (opts.seconds / 10).max(3);
+    // Room for the whole run, its faults' overrun and the settling at the end.
+    let timeline = Arc::new(Timeline::new((warmup + opts.seconds) as usize + 300));
+
+    // Each backend runs on a runtime of its own, so the proxy's runtime counts only the proxy
+    // and killing a backend is dropping its runtime (listener and connections die with it,
+    // as with a process).
+    let mut backend_rts = Vec::new();
+    let mut backends = Vec::new();
+    for i in 0..2 {
+        let (brt, addr) = start_backend_rt(i, ([127, 0, 0, 1], 0).into())
+            .expect("soak: could not start a backend");
+        backend_rts.push(Some(brt));
+        backends.push(addr);
+    }
+    let rt = pinwheel::Builder::new()
+        .worker_threads(opts.workers)
+        .thread_name("soak-proxy")
+        .build()
+        .expect("soak: proxy runtime");
+    let check_interval = Duration::from_millis(500);
+    let proxy = rt
+        .block_on(Proxy::start(Config {
+            listen: ([127, 0, 0, 1], 0).into(),
+            backends: backends.clone(),
+            stats: None,
+            threads: opts.workers,
+            connect_timeout: Duration::from_secs(1),
+            server_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(2),
+            check_interval,
+            ..Config::default()
+        }))
+        .expect("soak: could not start the proxy");
+    let addr = proxy.listen_addr();
+
+    // The sampler: memory and descriptors, four times a second.
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (timeline, sampling) = (timeline.clone(), sampling.clone());
+        std::thread::spawn(move || {
+            while sampling.load(Ordering::Relaxed) {
+                timeline.sample(rss_kib(), open_fds());
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        })
+    };
+
+    // Warm-up.
+    println!(
+        "soak: proxy on {addr} ({} workers), {} req/s, warm-up {warmup} s, then {} s with faults (seed {})",
+        opts.workers, opts.rate, opts.seconds, opts.seed
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load::run_clients(
+        addr,
+        8,
+        opts.rate,
+        20,
+        opts.seed,
+        timeline.clone(),
+        stop.clone(),
+    );
+    std::thread::sleep(Duration::from_secs(warmup));
+    // The warm-up also takes the runtime to the peak the faults will reach (a burst of as
+    // many connections, requests over the limits), so that the baseline includes the
+    // capacity its tables and buffers keep after a peak: what grows after it is a leak.
+    let _ = faults::burst(addr, 2000, timeline.now_s());
+    let _ = faults::oversized(addr, 10, timeline.now_s());
+    let _ = faults::slowloris(addr, 20, 3, timeline.now_s());
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        let _ = c.join();
+    }
+    let mut windows = vec![Window {
+        name: "warm-up".into(),
+        from_s: 0.0,
+        to_s: timeline.now_s(),
+    }];
+    settle(&rt);
+    let before = held(&rt);
+
+    // The main phase: load, and the faults one after another on their schedule.
+    let main_start = timeline.now_s();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load::run_clients(
+        addr,
+        8,
+        opts.rate,
+        20,
+        opts.seed ^ 0xA5,
+        timeline.clone(),
+        stop.clone(),
+    );
+    let exe = std::env::current_exe().expect("soak: its own path");
+    let len = opts.seconds as f64;
+    let schedule: [(f64, &str); 7] = [
+        (0.08, "backend killed and restarted"),
+        (0.22, "reset mid-request"),
+        (0.30, "slowloris"),
+        (0.45, "clients that never read"),
+        (0.57, "burst of new connections"),
+        (0.68, "requests over the limits"),
+        (0.76, "descriptor exhaustion (child)"),
+    ];
+    let mut reports: Vec<FaultReport> = Vec::new();
+    let mut backend_down: Vec<(f64, f64)> = Vec::new();
+    for (frac, name) in schedule {
+        // A seeded jitter of up to 2% of the phase.
+        let at = main_start + len * frac + len * 0.02 * (rng.below(1000) as f64 / 1000.0);
+        let now = timeline.now_s();
+        if at > now {
+            std::thread::sleep(Duration::from_secs_f64(at - now));
+        }
+        let t = timeline.now_s();
+        let report = match name {
+            "backend killed and restarted" => {
+                let r = restart_backend(&mut backend_rts[0], backends[0], t, &timeline);
+                // 5xx are explained from the kill until the restarted backend has passed a
+                // health check (two intervals) and a little more.
+                backend_down.push((t, t + r.lasted_s + 2.0 * check_interval.as_secs_f64() + 1.0));
+                r
+            }
+            "reset mid-request" => faults::resets(addr, 100, t),
+            "slowloris" => faults::slowloris(addr, 20, 5, t),
+            "clients that never read" => faults::no_readers(addr, 10, 3, t),
+            "burst of new connections" => faults::burst(addr, 2000, t),
+            "requests over the limits" => faults::oversized(addr, 10, t),
+            _ => faults::fd_exhaustion(&exe, 64, 300, t),
+        };
+        windows.push(Window {
+            name: name.to_owned(),
+            from_s: t,
+            to_s: t + report.lasted_s.max(0.5),
+        });
+        reports.push(report);
+    }
+    let end = main_start + len;
+    let now = timeline.now_s();
+    if end > now {
+        std::thread::sleep(Duration::from_secs_f64(end - now));
+    }
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        let _ = c.join();
+    }
+    let main_end = timeline.now_s();
+    settle(&rt);
+    let after = held(&rt);
+    sampling.store(false, Ordering::SeqCst);
+    let _ = sampler.join();
+
+    // Verdicts.
+    let seconds = timeline.seconds();
+    let mut healthy: BTreeMap<String, u64> = BTreeMap::new();
+    let mut unexplained = 0u64;
+    for (i, s) in seconds.iter().enumerate() {
+        let t = i as f64;
+        for (o, n) in s.outcomes() {
+            let kind = match o {
+                Outcome::Status(200) => "2xx".to_owned(),
+                Outcome::Status(code @ 500..=599)
+                    if backend_down.iter().any(|&(a, b)| t + 1.0 >= a && t <= b) =>
+                {
+                    format!("{} while a backend was down (explained)", status_name(code))
+                }
+                Outcome::Status(code) => {
+                    unexplained += n;
+                    format!("{} (unexplained)", status_name(code))
+                }
+                Outcome::ConnError => {
+                    unexplained += n;
+                    "connection error (unexplained)".to_owned()
+                }
+            };
+            *healthy.entry(kind).or_default() += n;
+        }
+    }
+    let total: u64 = healthy.values().sum();
+    let mut ok = true;
+    let mut checks: Vec<(String, bool)> = Vec::new();
+    let mut check = |what: String, pass: bool| {
+        ok &= pass;
+        checks.push((what, pass));
+    };
+    check(
+        format!("every healthy request answered: {total} sent, {unexplained} unexplained"),
+        unexplained == 0 && total > 0,
+    );
+    for r in &reports {
+        check(
+            format!(
+                "fault '{}': {}",
+                r.name,
+                r.failure
+                    .clone()
+                    .unwrap_or_else(|| "ran, its own checks held".into())
+            ),
+            r.failure.is_none(),
+        );
+    }
+    check(
+        format!("no panic ({} seen)", PANICS.load(Ordering::SeqCst)),
+        PANICS.load(Ordering::SeqCst) == 0,
+    );
+    check(
+        format!(
+            "live tasks back to the baseline: {} -> {}",
+            before.live_tasks, after.live_tasks
+        ),
+        after.live_tasks == before.live_tasks,
+    );
+    check(
+        format!(
+            "timers in the wheels back to the baseline: {} -> {}",
+            before.timers_pending, after.timers_pending
+        ),
+        after.timers_pending == before.timers_pending,
+    );
+    check(
+        format!("no session left: {} -> {}", before.sessions, after.sessions),
+        after.sessions == 0,
+    );
+    check(
+        format!(
+            "open descriptors back to the baseline: {} -> {}",
+            before.fds, after.fds
+        ),
+        after.fds == before.fds,
+    );
+    if before.heap > 0 {
+        let heap_growth = after.heap as f64 / before.heap as f64 - 1.0;
+        check(
+            format!(
+                "live heap within 10% of after warm-up: {} KiB -> {} KiB ({:+.1}%)",
+                before.heap / 1024,
+                after.heap / 1024,
+                heap_growth * 100.0
+            ),
+            heap_growth <= 0.10,
+        );
+    }
+    let growth = after.rss_kib as f64 / before.rss_kib.max(1) as f64 - 1.0;
+    check(
+        format!(
+            "resident memory within 10% of after warm-up: {} KiB -> {} KiB ({:+.1}%)",
+            before.rss_kib,
+            after.rss_kib,
+            growth * 100.0
+        ),
+        growth <= 0.10,
+    );
+
+    // The table.
+    println!("\nhealthy clients' requests, by outcome:");
+    for (k, n) in &healthy {
+        println!("  {n:>8}  {k}");
+    }
+    println!("\nfaults (start s, length s: what came back):");
+    for r in &reports {
+        let seen: Vec<String> = r.seen.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        println!(
+            "  {:>6.1} {:>5.1}  {}: {}",
+            r.at_s,
+            r.lasted_s,
+            r.name,
+            seen.join(", ")
+        );
+    }
+    windows.push(Window {
+        name: "quiet".into(),
+        from_s: windows.last().map_or(main_start, |w| w.to_s),
+        to_s: main_end,
+    });
+    println!("\np99 latency of the healthy clients, by phase:");
+    for w in &windows {
+        let to = (w.to_s.ceil() as usize).min(seconds.len());
+        let from = (w.from_s.floor() as usize).min(to);
+        let span = &seconds[from..to];
+        println!(
+            "  {:>6.1}-{:<6.1} {:<32} p99 {:>8.2} ms over {} requests",
+            w.from_s,
+            w.to_s,
+            w.name,
+            load::percentile(span, 0.99) as f64 / 1e3,
+            span.iter().map(load::Second::requests).sum::<u64>()
+        );
+    }
+    println!("\nchecks:");
+    for (what, pass) in &checks {
+        println!("  [{}] {what}", if *pass { "ok" } else { "FAILED" });
+    }
+    if let Some(path) = &opts.plot {
+        match plot::write(path, &seconds, &windows[1..]) {
+            Ok(()) => println!("\nplot: {}", path.display()),
+            Err(e) => {
+                println!("\nplot: could not write {}: {e}", path.display());
+                ok = false;
+            }
+        }
+    }
+    println!("\nsoak: {}", if ok { "passed" } else { "FAILED" });
+    drop(proxy);
+    ok
+}
+
+/// Waits (bounded) until the proxy's runtime holds no session and its counts stop moving, so
+/// that what is measured next is what stays.
+fn settle(rt: &pinwheel::Runtime) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = (u64::MAX, u64::MAX, u64::MAX);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(250));
+        let h = held(rt);
+        let now = (h.live_tasks, h.timers_pending, h.fds);
+        if h.sessions == 0 && now == last {
+            return;
+        }
+        last = now;
+    }
+}
+
+/// How a status class recorded by the timeline is named.
+fn status_name(code: u16) -> String {
+    match code {
+        599 => "other 5xx".to_owned(),
+        0 => "other status".to_owned(),
+        c => c.to_string(),
+    }
+}
+
+/// Starts backend `i` on `addr` (port 0: a free one) on a runtime of its own.
+fn start_backend_rt(
+    i: usize,
+    addr: SocketAddr,
+) -> std::io::Result<(pinwheel::Runtime, SocketAddr)> {
+    let rt = pinwheel::Builder::new()
+        .worker_threads(1)
+        .thread_name(format!("soak-backend-{i}"))
+        .build()?;
+    let (addr, server) = rt.block_on(start_backend_at(format!("backend {i}"), addr))?;
+    // The handle is not needed: the server runs until the runtime is dropped.
+    drop(server);
+    Ok((rt, addr))
+}
+
+/// Kills a backend (drops its runtime: listener and connections close at once), waits 3 s,
+/// starts it again on its port; the proxy's health checks mark it down and up again.
+fn restart_backend(
+    slot: &mut Option<pinwheel::Runtime>,
+    addr: SocketAddr,
+    at_s: f64,
+    timeline: &Timeline,
+) -> FaultReport {
+    let mut r = FaultReport {
+        name: "backend killed and restarted",
+        at_s,
+        ..FaultReport::default()
+    };
+    if let Some(rt) = slot.take() {
+        let report = rt.shutdown_timeout(Duration::from_secs(2));
+        r.seen.insert(
+            format!("killed ({} tasks cancelled)", report.tasks_cancelled),
+            1,
+        );
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    // Its port may linger a moment: retry the bind for a while.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match start_backend_rt(0, addr) {
+            Ok((rt, _)) => {
+                *slot = Some(rt);
+                r.seen.insert("restarted on its port".into(), 1);
+                break;
+            }
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => {
+                r.failure = Some(format!("could not restart the backend on {addr}: {e}"));
+                break;
+            }
+        }
+    }
+    r.lasted_s = timeline.now_s() - at_s;
+    r
+}
