@@ -100,6 +100,7 @@ pub fn run(opts: &Options) -> bool {
         PANICS.fetch_add(1, Ordering::SeqCst);
         default_hook(info);
     }));
+    raise_fd_limit();
     let mut rng = Rng::new(opts.seed);
     let warmup = (opts.seconds / 10).max(3);
     // Room for the whole run, its faults' overrun and the settling at the end.
@@ -420,6 +421,21 @@ fn settle(rt: &pinwheel::Runtime) {
             return;
         }
         last = now;
+    }
+}
+
+/// Raises this process's descriptor limit to its hard limit: the bursts need a few thousand.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the struct we pass, nothing else.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
     }
 }
 
