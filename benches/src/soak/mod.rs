@@ -395,7 +395,10 @@ pub fn run(opts: &Options) -> bool {
         println!("  [{}] {what}", if *pass { "ok" } else { "FAILED" });
     }
     if let Some(path) = &opts.plot {
-        match plot::write(path, &seconds, &windows[1..]) {
+        // The faults' windows (not the warm-up nor the quiet end), up to the end of the load.
+        let faults = &windows[1..windows.len() - 1];
+        let shown = &seconds[..(main_end.ceil() as usize).min(seconds.len())];
+        match plot::write(path, shown, faults) {
             Ok(()) => println!("\nplot: {}", path.display()),
             Err(e) => {
                 println!("\nplot: could not write {}: {e}", path.display());
