@@ -172,6 +172,8 @@ pub fn run(opts: &Options) -> bool {
     let _ = faults::burst(addr, 2000, timeline.now_s());
     let _ = faults::oversized(addr, 10, timeline.now_s());
     let _ = faults::slowloris(addr, 20, 3, timeline.now_s());
+    let _ = faults::no_readers(addr, 10, 2, timeline.now_s());
+    let _ = faults::resets(addr, 100, timeline.now_s());
     stop.store(true, Ordering::SeqCst);
     for c in clients {
         let _ = c.join();
@@ -198,6 +200,10 @@ pub fn run(opts: &Options) -> bool {
     );
     let exe = std::env::current_exe().expect("soak: its own path");
     let len = opts.seconds as f64;
+    // The faults come in cycles of about a minute (one cycle for runs up to two minutes), so
+    // a long run repeats each of them and a slow leak has time to show.
+    let cycles = (opts.seconds / 60).max(1);
+    let cycle = len / cycles as f64;
     let schedule: [(f64, &str); 7] = [
         (0.08, "backend killed and restarted"),
         (0.22, "reset mid-request"),
@@ -209,9 +215,11 @@ pub fn run(opts: &Options) -> bool {
     ];
     let mut reports: Vec<FaultReport> = Vec::new();
     let mut backend_down: Vec<(f64, f64)> = Vec::new();
-    for (frac, name) in schedule {
-        // A seeded jitter of up to 2% of the phase.
-        let at = main_start + len * frac + len * 0.02 * (rng.below(1000) as f64 / 1000.0);
+    for (k, frac, name) in (0..cycles).flat_map(|k| schedule.map(|(f, n)| (k, f, n))) {
+        // A seeded jitter of up to 2% of the cycle.
+        let at = main_start
+            + cycle * (k as f64 + frac)
+            + cycle * 0.02 * (rng.below(1000) as f64 / 1000.0);
         let now = timeline.now_s();
         if at > now {
             std::thread::sleep(Duration::from_secs_f64(at - now));
@@ -291,16 +299,26 @@ pub fn run(opts: &Options) -> bool {
         format!("every healthy request answered: {total} sent, {unexplained} unexplained"),
         unexplained == 0 && total > 0,
     );
-    for r in &reports {
-        check(
-            format!(
-                "fault '{}': {}",
-                r.name,
+    for (name, _) in schedule.iter().map(|(f, n)| (n, f)) {
+        let failures: Vec<String> = reports
+            .iter()
+            .filter(|r| r.name == *name)
+            .filter_map(|r| {
                 r.failure
                     .clone()
-                    .unwrap_or_else(|| "ran, its own checks held".into())
+                    .map(|f| format!("at {:.0} s: {f}", r.at_s))
+            })
+            .collect();
+        check(
+            format!(
+                "fault '{name}': {}",
+                if failures.is_empty() {
+                    "ran, its own checks held".to_owned()
+                } else {
+                    failures.join("; ")
+                }
             ),
-            r.failure.is_none(),
+            failures.is_empty(),
         );
     }
     check(
@@ -360,34 +378,55 @@ pub fn run(opts: &Options) -> bool {
     for (k, n) in &healthy {
         println!("  {n:>8}  {k}");
     }
-    println!("\nfaults (start s, length s: what came back):");
+    println!("\nfaults (times run: what came back, in all):");
+    let mut by_name: Vec<(&str, u64, BTreeMap<String, u64>)> = Vec::new();
     for r in &reports {
-        let seen: Vec<String> = r.seen.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        println!(
-            "  {:>6.1} {:>5.1}  {}: {}",
-            r.at_s,
-            r.lasted_s,
-            r.name,
-            seen.join(", ")
-        );
+        let i = match by_name.iter().position(|(n, _, _)| *n == r.name) {
+            Some(i) => i,
+            None => {
+                by_name.push((r.name, 0, BTreeMap::new()));
+                by_name.len() - 1
+            }
+        };
+        by_name[i].1 += 1;
+        for (k, n) in &r.seen {
+            *by_name[i].2.entry(k.clone()).or_default() += n;
+        }
     }
-    windows.push(Window {
-        name: "quiet".into(),
-        from_s: windows.last().map_or(main_start, |w| w.to_s),
-        to_s: main_end,
-    });
-    println!("\np99 latency of the healthy clients, by phase:");
-    for w in &windows {
-        let to = (w.to_s.ceil() as usize).min(seconds.len());
-        let from = (w.from_s.floor() as usize).min(to);
-        let span = &seconds[from..to];
+    for (name, times, seen) in &by_name {
+        let seen: Vec<String> = seen.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        println!("  {times:>3}x  {name}: {}", seen.join(", "));
+    }
+    println!("\np99 latency of the healthy clients, by phase (all its windows together):");
+    let in_window = |i: usize, w: &Window| (i as f64) + 1.0 > w.from_s && (i as f64) < w.to_s;
+    let mut phases: Vec<(String, Vec<usize>)> = vec![(
+        "warm-up (with its own burst)".into(),
+        (0..seconds.len())
+            .filter(|&i| in_window(i, &windows[0]))
+            .collect(),
+    )];
+    for (name, _) in schedule.iter().map(|(f, n)| (n, f)) {
+        let idx = (0..seconds.len())
+            .filter(|&i| windows.iter().any(|w| w.name == *name && in_window(i, w)))
+            .collect();
+        phases.push(((*name).to_owned(), idx));
+    }
+    let quiet = (0..seconds.len())
+        .filter(|&i| {
+            (i as f64) >= main_start
+                && (i as f64) + 1.0 <= main_end
+                && !windows[1..].iter().any(|w| in_window(i, w))
+        })
+        .collect();
+    phases.push(("no fault running".into(), quiet));
+    for (name, idx) in &phases {
+        let span: Vec<load::Second> = idx.iter().map(|&i| seconds[i].clone()).collect();
         println!(
-            "  {:>6.1}-{:<6.1} {:<32} p99 {:>8.2} ms over {} requests",
-            w.from_s,
-            w.to_s,
-            w.name,
-            load::percentile(span, 0.99) as f64 / 1e3,
-            span.iter().map(load::Second::requests).sum::<u64>()
+            "  {:<34} p99 {:>8.2} ms over {:>7} requests ({} s)",
+            name,
+            load::percentile(&span, 0.99) as f64 / 1e3,
+            span.iter().map(load::Second::requests).sum::<u64>(),
+            span.len()
         );
     }
     println!("\nchecks:");
@@ -395,8 +434,8 @@ pub fn run(opts: &Options) -> bool {
         println!("  [{}] {what}", if *pass { "ok" } else { "FAILED" });
     }
     if let Some(path) = &opts.plot {
-        // The faults' windows (not the warm-up nor the quiet end), up to the end of the load.
-        let faults = &windows[1..windows.len() - 1];
+        // The faults' windows (not the warm-up), up to the end of the load.
+        let faults = &windows[1..];
         let shown = &seconds[..(main_end.ceil() as usize).min(seconds.len())];
         match plot::write(path, shown, faults) {
             Ok(()) => println!("\nplot: {}", path.display()),

@@ -59,18 +59,28 @@ pub fn write(path: &Path, seconds: &[Second], faults: &[Window]) -> Result<(), S
             .light_line_style(WHITE)
             .draw()
             .map_err(|e| e.to_string())?;
-        for (i, w) in faults.iter().enumerate() {
-            let c = palette[i % palette.len()];
-            chart
+        // One colour per kind of fault; each kind in the legend once.
+        let mut kinds: Vec<&str> = Vec::new();
+        for w in faults {
+            let (k, first) = match kinds.iter().position(|n| *n == w.name) {
+                Some(k) => (k, false),
+                None => {
+                    kinds.push(&w.name);
+                    (kinds.len() - 1, true)
+                }
+            };
+            let c = palette[k % palette.len()];
+            let drawn = chart
                 .draw_series(std::iter::once(Rectangle::new(
                     [(w.from_s, 0.0), (w.to_s.max(w.from_s + 0.5), top)],
-                    c.mix(0.2).filled(),
+                    c.mix(0.25).filled(),
                 )))
-                .map_err(|e| e.to_string())?
-                .label(w.name.clone())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.mix(0.4).filled())
+                .map_err(|e| e.to_string())?;
+            if first {
+                drawn.label(w.name.clone()).legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.mix(0.5).filled())
                 });
+            }
         }
         chart
             .draw_series(LineSeries::new(
