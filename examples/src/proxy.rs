@@ -95,8 +95,11 @@ struct ThreadCounters {
 thread_local! {
     /// Per proxy (several may share a runtime in tests), this thread's counters.
     static COUNTERS: RefCell<HashMap<u64, ThreadCounters>> = RefCell::new(HashMap::new());
-    /// Per proxy, this thread's client sessions, so that a soft stop can reach them.
-    static SESSIONS: RefCell<HashMap<u64, Vec<std::rc::Weak<SoftStop>>>> =
+    /// Per proxy, this thread's live client sessions, so that a soft stop can reach them.
+    /// A session removes itself when it ends (its slab key), so nothing of an ended session
+    /// stays here (a list of weak handles pruned only on insert kept each ended session's
+    /// allocation until the next session: the soak saw the heap grow with bursts).
+    static SESSIONS: RefCell<HashMap<u64, slab::Slab<Rc<SoftStop>>>> =
         RefCell::new(HashMap::new());
 }
 
@@ -211,10 +214,8 @@ impl Proxy {
                 gather.put(index, mine.unwrap_or_default());
             }
             Ask::SoftStop => SESSIONS.with(|s| {
-                for session in s.borrow().get(&id).into_iter().flatten() {
-                    if let Some(session) = session.upgrade() {
-                        session.ask();
-                    }
+                for (_, session) in s.borrow().get(&id).into_iter().flatten() {
+                    session.ask();
                 }
             }),
         });
@@ -362,12 +363,19 @@ async fn client_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
         .serve_connection(io, service);
     // Reachable by a soft stop from this thread's mailbox handler.
     let soft = Rc::new(SoftStop::default());
-    SESSIONS.with(|s| {
-        let mut s = s.borrow_mut();
-        let list = s.entry(id).or_default();
-        list.retain(|w| w.strong_count() > 0);
-        list.push(Rc::downgrade(&soft));
-    });
+    let key = SESSIONS.with(|s| s.borrow_mut().entry(id).or_default().insert(soft.clone()));
+    /// Takes the session out of its thread's list however the session ends.
+    struct Listed(u64, usize);
+    impl Drop for Listed {
+        fn drop(&mut self) {
+            let _ = SESSIONS.try_with(|s| {
+                if let Some(list) = s.borrow_mut().get_mut(&self.0) {
+                    list.try_remove(self.1);
+                }
+            });
+        }
+    }
+    let listed = Listed(id, key);
     if shared.stopped.load(Ordering::SeqCst) {
         soft.asked.set(true); // accepted just before the stop
     }
@@ -388,6 +396,7 @@ async fn client_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
         conn.as_mut().poll(cx)
     })
     .await;
+    drop(listed);
     drop(soft);
     if let Err(e) = served {
         if !e.is_incomplete_message() {

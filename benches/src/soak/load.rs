@@ -76,6 +76,8 @@ pub struct Second {
     pub rss_kib: u64,
     /// Open file descriptors at the end of the second.
     pub fds: u64,
+    /// Live heap bytes at the end of the second (with the soak's counting allocator).
+    pub heap: u64,
 }
 
 impl Default for Second {
@@ -85,6 +87,7 @@ impl Default for Second {
             outcomes: [0; 8],
             rss_kib: 0,
             fds: 0,
+            heap: 0,
         }
     }
 }
@@ -197,10 +200,11 @@ impl Timeline {
     }
 
     /// Records the process's memory and descriptors now.
-    pub fn sample(&self, rss_kib: u64, fds: u64) {
+    pub fn sample(&self, rss_kib: u64, fds: u64, heap: u64) {
         self.with_second(Instant::now(), |s| {
             s.rss_kib = rss_kib;
             s.fds = fds;
+            s.heap = heap;
         });
     }
 

@@ -144,7 +144,7 @@ pub fn run(opts: &Options) -> bool {
         let (timeline, sampling) = (timeline.clone(), sampling.clone());
         std::thread::spawn(move || {
             while sampling.load(Ordering::Relaxed) {
-                timeline.sample(rss_kib(), open_fds());
+                timeline.sample(rss_kib(), open_fds(), alloc::live_bytes());
                 std::thread::sleep(Duration::from_millis(250));
             }
         })

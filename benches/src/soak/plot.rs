@@ -1,4 +1,4 @@
-//! The soak's plot: request rate, p99 latency, resident memory and open descriptors per
+//! The soak's plot: request rate, p99 latency, resident memory, live heap and open descriptors per
 //! second, one panel each on a shared time axis, with the faults marked as shaded windows.
 
 use std::path::Path;
@@ -14,12 +14,12 @@ use super::load::Second;
 ///
 /// When the file cannot be written (the message says why).
 pub fn write(path: &Path, seconds: &[Second], faults: &[Window]) -> Result<(), String> {
-    let root = SVGBackend::new(path, (1000, 900)).into_drawing_area();
+    let root = SVGBackend::new(path, (1000, 1100)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let panels = root.split_evenly((4, 1));
+    let panels = root.split_evenly((5, 1));
     let len = seconds.len().max(1) as f64;
     type Series = (&'static str, &'static str, Box<dyn Fn(&Second) -> f64>);
-    let series: [Series; 4] = [
+    let series: [Series; 5] = [
         (
             "requests per second",
             "req/s",
@@ -35,12 +35,17 @@ pub fn write(path: &Path, seconds: &[Second], faults: &[Window]) -> Result<(), S
             "MiB",
             Box::new(|s| s.rss_kib as f64 / 1024.0),
         ),
+        ("live heap", "KiB", Box::new(|s| s.heap as f64 / 1024.0)),
         ("open file descriptors", "fds", Box::new(|s| s.fds as f64)),
     ];
     let palette = [
         RGBColor(230, 120, 60),
         RGBColor(90, 160, 90),
         RGBColor(120, 90, 200),
+        RGBColor(200, 60, 120),
+        RGBColor(60, 160, 200),
+        RGBColor(180, 160, 40),
+        RGBColor(120, 120, 120),
     ];
     for (panel, (title, unit, f)) in panels.iter().zip(series.iter()) {
         let ys: Vec<f64> = seconds.iter().map(f).collect();
