@@ -101,6 +101,12 @@ pub fn run(opts: &Options) -> bool {
         default_hook(info);
     }));
     raise_fd_limit();
+    // One malloc arena: glibc's per-thread arenas keep tens of MiB of free, fragmented memory
+    // after the bursts (resident memory after malloc_trim measured +19% to +55% over the
+    // baseline with the default arenas, +6% with one, the live heap flat in both), which would
+    // hide a leak or fake one. With one arena, resident memory measures what is held.
+    // SAFETY: mallopt only sets an allocator parameter; called before the soak's threads.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     let mut rng = Rng::new(opts.seed);
     let warmup = (opts.seconds / 10).max(3);
     // Room for the whole run, its faults' overrun and the settling at the end.
