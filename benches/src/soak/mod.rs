@@ -55,8 +55,11 @@ struct Held {
 fn held(rt: &pinwheel::Runtime) -> Held {
     // Give the allocator's free memory back to the OS first, so that resident memory counts
     // what is in use, not what glibc keeps cached after a burst.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe { libc::malloc_trim(0) };
+    unsafe {
+        libc::malloc_trim(0);
+    }
     let m = rt.metrics();
     let t = m.total();
     Held {
@@ -105,8 +108,11 @@ pub fn run(opts: &Options) -> bool {
     // after the bursts (resident memory after malloc_trim measured +19% to +55% over the
     // baseline with the default arenas, +6% with one, the live heap flat in both), which would
     // hide a leak or fake one. With one arena, resident memory measures what is held.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; called before the soak's threads.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     let mut rng = Rng::new(opts.seed);
     let warmup = (opts.seconds / 10).max(3);
     // Room for the whole run, its faults' overrun and the settling at the end.
