@@ -38,6 +38,15 @@ pub struct Options {
     pub plot: Option<PathBuf>,
 }
 
+/// One kind of fault over the run: how many times it ran, what came back, what failed.
+#[derive(Debug)]
+struct FaultTotal {
+    name: &'static str,
+    times: u64,
+    seen: BTreeMap<&'static str, u64>,
+    failures: Vec<String>,
+}
+
 /// Panics seen anywhere in the process (the hook is installed by [`run`]).
 static PANICS: AtomicU64 = AtomicU64::new(0);
 
@@ -89,7 +98,7 @@ pub fn rss_kib() -> u64 {
 #[derive(Clone, Debug)]
 pub struct Window {
     /// What happened.
-    pub name: String,
+    pub name: &'static str,
     /// Start and end, in seconds since the run's start.
     pub from_s: f64,
     /// End.
@@ -190,11 +199,40 @@ pub fn run(opts: &Options) -> bool {
     for c in clients {
         let _ = c.join();
     }
-    let mut windows = vec![Window {
-        name: "warm-up".into(),
+    // What the main phase records, allocated before the baseline is taken, so that recording
+    // it does not count as growth: the faults' windows and per kind totals (folded as each
+    // fault ends; their keys are static strings).
+    let exe = std::env::current_exe().expect("soak: its own path");
+    let len = opts.seconds as f64;
+    // The faults come in cycles of about a minute (one cycle for runs up to two minutes), so
+    // a long run repeats each of them and a slow leak has time to show.
+    let cycles = (opts.seconds / 60).max(1);
+    let cycle = len / cycles as f64;
+    let schedule: [(f64, &'static str); 7] = [
+        (0.08, "backend killed and restarted"),
+        (0.22, "reset mid-request"),
+        (0.30, "slowloris"),
+        (0.45, "clients that never read"),
+        (0.57, "burst of new connections"),
+        (0.68, "requests over the limits"),
+        (0.76, "descriptor exhaustion (child)"),
+    ];
+    let mut windows = Vec::with_capacity(1 + 7 * cycles as usize);
+    windows.push(Window {
+        name: "warm-up",
         from_s: 0.0,
         to_s: timeline.now_s(),
-    }];
+    });
+    let mut backend_down: Vec<(f64, f64)> = Vec::with_capacity(cycles as usize);
+    let mut totals: Vec<FaultTotal> = schedule
+        .iter()
+        .map(|(_, name)| FaultTotal {
+            name,
+            times: 0,
+            seen: BTreeMap::new(),
+            failures: Vec::new(),
+        })
+        .collect();
     settle(&rt);
     let before = held(&rt);
 
@@ -210,23 +248,6 @@ pub fn run(opts: &Options) -> bool {
         timeline.clone(),
         stop.clone(),
     );
-    let exe = std::env::current_exe().expect("soak: its own path");
-    let len = opts.seconds as f64;
-    // The faults come in cycles of about a minute (one cycle for runs up to two minutes), so
-    // a long run repeats each of them and a slow leak has time to show.
-    let cycles = (opts.seconds / 60).max(1);
-    let cycle = len / cycles as f64;
-    let schedule: [(f64, &str); 7] = [
-        (0.08, "backend killed and restarted"),
-        (0.22, "reset mid-request"),
-        (0.30, "slowloris"),
-        (0.45, "clients that never read"),
-        (0.57, "burst of new connections"),
-        (0.68, "requests over the limits"),
-        (0.76, "descriptor exhaustion (child)"),
-    ];
-    let mut reports: Vec<FaultReport> = Vec::new();
-    let mut backend_down: Vec<(f64, f64)> = Vec::new();
     for (k, frac, name) in (0..cycles).flat_map(|k| schedule.map(|(f, n)| (k, f, n))) {
         // A seeded jitter of up to 2% of the cycle.
         let at = main_start
@@ -253,11 +274,21 @@ pub fn run(opts: &Options) -> bool {
             _ => faults::fd_exhaustion(&exe, 64, 300, t),
         };
         windows.push(Window {
-            name: name.to_owned(),
+            name,
             from_s: t,
             to_s: t + report.lasted_s.max(0.5),
         });
-        reports.push(report);
+        let total = totals
+            .iter_mut()
+            .find(|f| f.name == name)
+            .expect("a scheduled fault has a total");
+        total.times += 1;
+        for (k, n) in report.seen {
+            *total.seen.entry(k).or_default() += n;
+        }
+        if let Some(f) = report.failure {
+            total.failures.push(format!("at {t:.0} s: {f}"));
+        }
     }
     let end = main_start + len;
     let now = timeline.now_s();
@@ -311,26 +342,18 @@ pub fn run(opts: &Options) -> bool {
         format!("every healthy request answered: {total} sent, {unexplained} unexplained"),
         unexplained == 0 && total > 0,
     );
-    for (name, _) in schedule.iter().map(|(f, n)| (n, f)) {
-        let failures: Vec<String> = reports
-            .iter()
-            .filter(|r| r.name == *name)
-            .filter_map(|r| {
-                r.failure
-                    .clone()
-                    .map(|f| format!("at {:.0} s: {f}", r.at_s))
-            })
-            .collect();
+    for f in &totals {
         check(
             format!(
-                "fault '{name}': {}",
-                if failures.is_empty() {
+                "fault '{}': {}",
+                f.name,
+                if f.failures.is_empty() {
                     "ran, its own checks held".to_owned()
                 } else {
-                    failures.join("; ")
+                    f.failures.join("; ")
                 }
             ),
-            failures.is_empty(),
+            f.failures.is_empty(),
         );
     }
     check(
@@ -391,24 +414,28 @@ pub fn run(opts: &Options) -> bool {
         println!("  {n:>8}  {k}");
     }
     println!("\nfaults (times run: what came back, in all):");
-    let mut by_name: Vec<(&str, u64, BTreeMap<String, u64>)> = Vec::new();
-    for r in &reports {
-        let i = match by_name.iter().position(|(n, _, _)| *n == r.name) {
-            Some(i) => i,
-            None => {
-                by_name.push((r.name, 0, BTreeMap::new()));
-                by_name.len() - 1
-            }
-        };
-        by_name[i].1 += 1;
-        for (k, n) in &r.seen {
-            *by_name[i].2.entry(k.clone()).or_default() += n;
-        }
+    for f in &totals {
+        let seen: Vec<String> = f.seen.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        println!("  {:>3}x  {}: {}", f.times, f.name, seen.join(", "));
     }
-    for (name, times, seen) in &by_name {
-        let seen: Vec<String> = seen.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        println!("  {times:>3}x  {name}: {}", seen.join(", "));
-    }
+    // The floor of the live heap in each cycle: a leak shows as a floor that rises.
+    let floors: Vec<String> = (0..cycles)
+        .map(|k| {
+            let from = (main_start + cycle * k as f64).ceil() as usize;
+            let to = ((main_start + cycle * (k + 1) as f64) as usize).min(seconds.len());
+            let floor = seconds[from.min(to)..to]
+                .iter()
+                .map(|s| s.heap)
+                .filter(|&h| h > 0)
+                .min()
+                .unwrap_or(0);
+            (floor / 1024).to_string()
+        })
+        .collect();
+    println!(
+        "\nlive heap, lowest second of each cycle (KiB): {}",
+        floors.join(" ")
+    );
     println!("\np99 latency of the healthy clients, by phase (all its windows together):");
     let in_window = |i: usize, w: &Window| (i as f64) + 1.0 > w.from_s && (i as f64) < w.to_s;
     let mut phases: Vec<(String, Vec<usize>)> = vec![(
@@ -532,10 +559,8 @@ fn restart_backend(
     };
     if let Some(rt) = slot.take() {
         let report = rt.shutdown_timeout(Duration::from_secs(2));
-        r.seen.insert(
-            format!("killed ({} tasks cancelled)", report.tasks_cancelled),
-            1,
-        );
+        r.count("killed");
+        *r.seen.entry("its tasks cancelled by the kill").or_default() += report.tasks_cancelled;
     }
     std::thread::sleep(Duration::from_secs(3));
     // Its port may linger a moment: retry the bind for a while.
@@ -544,7 +569,7 @@ fn restart_backend(
         match start_backend_rt(0, addr) {
             Ok((rt, _)) => {
                 *slot = Some(rt);
-                r.seen.insert("restarted on its port".into(), 1);
+                r.count("restarted on its port");
                 break;
             }
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),

@@ -70,7 +70,7 @@ pub fn write(path: &Path, seconds: &[Second], faults: &[Window]) -> Result<(), S
             let (k, first) = match kinds.iter().position(|n| *n == w.name) {
                 Some(k) => (k, false),
                 None => {
-                    kinds.push(&w.name);
+                    kinds.push(w.name);
                     (kinds.len() - 1, true)
                 }
             };
@@ -82,7 +82,7 @@ pub fn write(path: &Path, seconds: &[Second], faults: &[Window]) -> Result<(), S
                 )))
                 .map_err(|e| e.to_string())?;
             if first {
-                drawn.label(w.name.clone()).legend(move |(x, y)| {
+                drawn.label(w.name).legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.mix(0.5).filled())
                 });
             }
