@@ -8,12 +8,9 @@ use pinwheel::{Builder, ThreadMask};
 
 const BOUND: Duration = Duration::from_secs(20);
 
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < BOUND, "waited {BOUND:?} for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+#[track_caller]
+fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    pinwheel_tests::wait_until(BOUND, what, cond);
 }
 
 #[test]
