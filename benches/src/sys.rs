@@ -82,3 +82,16 @@ pub fn bind_current_thread(cpus: std::ops::Range<usize>) {
     #[cfg(not(target_os = "linux"))]
     let _ = cpus;
 }
+
+/// Open descriptors of this process (Linux, from `/proc/self/fd`; 0 elsewhere).
+pub fn open_fds() -> u64 {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
+}
+
+/// Resident memory of this process, in KiB (Linux, from `/proc/self/statm`; 0 elsewhere).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4)
+}

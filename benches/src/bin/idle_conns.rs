@@ -12,16 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 4096
-}
-
 /// Holds `n` connections to `port`, each having sent one byte, until stdin closes.
 fn client(port: u16, n: usize) {
     let conns: Vec<std::net::TcpStream> = (0..n)
@@ -115,7 +105,7 @@ fn serve(which: &str, n: usize) {
         }
     };
     // The runtime and its server are up; now the connections.
-    let before = rss_bytes();
+    let before = pinwheel_benches::rss_kib() * 1024;
     let mut child = Command::new(exe)
         .args(["client", &port.to_string(), &n.to_string()])
         .stdin(Stdio::piped())
@@ -127,7 +117,7 @@ fn serve(which: &str, n: usize) {
     out.read_line(&mut line).unwrap();
     wait_for(n, || live.load(Ordering::SeqCst));
     std::thread::sleep(Duration::from_millis(200));
-    let after = rss_bytes();
+    let after = pinwheel_benches::rss_kib() * 1024;
     println!(
         "{which:<9} {n} idle connections: resident memory +{:.1} MiB, {} bytes per connection",
         (after - before) as f64 / (1 << 20) as f64,

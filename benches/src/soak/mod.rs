@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use pinwheel_examples::proxy::{Config, Proxy, start_backend_at};
 
+use crate::sys::{open_fds, rss_kib};
 use faults::FaultReport;
 use load::{Outcome, Rng, Timeline};
 
@@ -79,19 +80,6 @@ fn held(rt: &pinwheel::Runtime) -> Held {
         rss_kib: rss_kib(),
         heap: alloc::live_bytes(),
     }
-}
-
-/// Open descriptors of this process.
-pub fn open_fds() -> u64 {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64)
-}
-
-/// Resident memory of this process, in KiB.
-pub fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4)
 }
 
 /// A window of the run in which something happened, for the plot and the p99 per phase.
