@@ -394,29 +394,56 @@ fn response_len(addr: SocketAddr) -> io::Result<usize> {
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     s.write_all(HTTP_REQUEST)?;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    loop {
-        let n = s.read(&mut buf)?;
+    read_http1_response(&mut s).map(|(_, len)| len)
+}
+
+/// Reads one HTTP/1.1 response with a `Content-Length` body (what hyper sends for a full
+/// body) from a blocking socket; returns its status and its whole length in bytes.
+pub fn read_http1_response(conn: &mut std::net::TcpStream) -> io::Result<(u16, usize)> {
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = conn.read(&mut chunk)?;
         if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed before a whole response",
+            ));
         }
-        got.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&got);
-        if let Some(end) = text.find("\r\n\r\n") {
-            let len = text[..end]
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse::<usize>().ok())?
-                })
-                .ok_or_else(|| io::Error::other("no content-length in the response"))?;
-            if got.len() >= end + 4 + len {
-                return Ok(end + 4 + len);
-            }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > 64 * 1024 {
+            return Err(io::Error::other("response head over 64 KiB"));
         }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let status: u16 = head
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other("no status line"))?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut have = buf.len() - head_end;
+    while have < len {
+        let n = conn.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed in the body",
+            ));
+        }
+        have += n;
     }
+    Ok((status, head_end + len))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 pub(crate) async fn hello_service(

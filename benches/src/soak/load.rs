@@ -2,7 +2,7 @@
 //! runtime under test), a minimal HTTP/1.1 client, a fixed request rate, keep-alive and new
 //! connections mixed, and per-second statistics.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -227,53 +227,10 @@ pub fn request(conn: &mut TcpStream, path: &str, close: bool) -> io::Result<u16>
     read_response(conn)
 }
 
-/// Reads one HTTP/1.1 response with a `Content-Length` body (what hyper sends for a full
-/// body) and returns its status.
+/// Reads one HTTP/1.1 response (see [`crate::net::read_http1_response`]) and returns its
+/// status.
 pub fn read_response(conn: &mut TcpStream) -> io::Result<u16> {
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "closed before a whole response",
-            ));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.len() > 64 * 1024 {
-            return Err(io::Error::other("response head over 64 KiB"));
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let status: u16 = head
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::other("no status line"))?;
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut have = buf.len() - head_end;
-    while have < len {
-        let n = conn.read(&mut chunk)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "closed in the body",
-            ));
-        }
-        have += n;
-    }
-    Ok(status)
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    crate::net::read_http1_response(conn).map(|(status, _)| status)
 }
 
 /// Connects with a read/write timeout, so a lost response shows as an error, not a hang.
