@@ -220,6 +220,7 @@ mod loom;
 mod metrics;
 pub mod net;
 mod placement;
+pub mod profile;
 mod runtime;
 mod scheduler;
 pub mod signal;

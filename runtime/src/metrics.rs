@@ -75,6 +75,8 @@ impl WorkerCounters {
             run_queue_depth: self.pinned_depth.load(Relaxed) + queued_elsewhere,
             local_tasks: self.local_tasks.load(Relaxed),
             live_sessions: self.live_sessions.load(Relaxed),
+            avg_loop_nanos: 0,
+            stolen_nanos: 0,
         }
     }
 }
@@ -135,6 +137,14 @@ pub struct WorkerMetrics {
     pub local_tasks: u64,
     /// Live `net::serve` sessions on this worker now.
     pub live_sessions: u64,
+    /// The worker's average loop turn, in nanoseconds, over about its last 1024 turns (time
+    /// asleep not included): HAProxy's `avg_loop_us`. In [`RuntimeMetrics::total`], the mean
+    /// over the workers.
+    pub avg_loop_nanos: u64,
+    /// Time the OS took from this worker while it had work, in nanoseconds: wall time minus
+    /// the thread's CPU time over each millisecond of work, counted when at least 0.5 ms
+    /// (HAProxy's `cpust`). See [`profile`](crate::profile) for how it is measured.
+    pub stolen_nanos: u64,
 }
 
 /// A snapshot of every worker's counters, from [`Runtime::metrics`](crate::Runtime::metrics).
@@ -217,7 +227,10 @@ impl RuntimeMetrics {
             for (sum, v) in t.fields_mut().into_iter().zip(w.fields()) {
                 *sum += v;
             }
+            t.avg_loop_nanos += w.avg_loop_nanos;
+            t.stolen_nanos += w.stolen_nanos;
         }
+        t.avg_loop_nanos /= self.workers.len().max(1) as u64;
         t
     }
 }
@@ -312,7 +325,7 @@ impl fmt::Display for RuntimeMetrics {
         for name in WorkerMetrics::NAMES {
             write!(f, " {name:>9}")?;
         }
-        writeln!(f)?;
+        writeln!(f, " {:>9} {:>9}", "loop_us", "stolen_ms")?;
         let total = self.total();
         let rows = self
             .workers
@@ -324,7 +337,12 @@ impl fmt::Display for RuntimeMetrics {
             for v in w.fields() {
                 write!(f, " {v:>9}")?;
             }
-            writeln!(f)?;
+            writeln!(
+                f,
+                " {:>9.1} {:>9.1}",
+                w.avg_loop_nanos as f64 / 1e3,
+                w.stolen_nanos as f64 / 1e6
+            )?;
         }
         writeln!(
             f,

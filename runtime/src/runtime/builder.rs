@@ -33,6 +33,7 @@ pub struct Builder {
     thread_keep_alive: Duration,
     io_events_per_poll: usize,
     spin_before_park: u32,
+    task_profiling: crate::profile::Mode,
     worker_cpus: Option<Vec<usize>>,
     pin_workers: bool,
     hooks: ThreadHooks,
@@ -50,6 +51,7 @@ impl fmt::Debug for Builder {
             .field("thread_keep_alive", &self.thread_keep_alive)
             .field("io_events_per_poll", &self.io_events_per_poll)
             .field("spin_before_park", &self.spin_before_park)
+            .field("task_profiling", &self.task_profiling)
             .field("worker_cpus", &self.worker_cpus)
             .field("pin_workers", &self.pin_workers)
             .finish_non_exhaustive()
@@ -76,6 +78,7 @@ impl Builder {
             thread_keep_alive: Duration::from_secs(10),
             io_events_per_poll: EVENTS_PER_POLL,
             spin_before_park: 0,
+            task_profiling: crate::profile::Mode::Off,
             worker_cpus: None,
             pin_workers: false,
             hooks: ThreadHooks::default(),
@@ -113,6 +116,29 @@ impl Builder {
     /// ```
     pub fn spin_before_park(&mut self, rounds: u32) -> &mut Builder {
         self.spin_before_park = rounds;
+        self
+    }
+
+    /// Whether the runtime profiles its tasks (default [`Mode::Off`](crate::profile::Mode::Off)):
+    /// polls, time per poll and schedule latency per spawn location, read with
+    /// [`Handle::profile`](crate::Handle::profile) and changed while running with
+    /// [`Handle::set_task_profiling`](crate::Handle::set_task_profiling). See
+    /// [`profile`](crate::profile) for what it costs and how it is measured.
+    ///
+    /// ```
+    /// use pinwheel::profile::Mode;
+    ///
+    /// let rt = pinwheel::Builder::new().task_profiling(Mode::On).build()?;
+    /// rt.block_on(async {
+    ///     pinwheel::spawn(async { pinwheel::yield_now().await }).await.unwrap();
+    /// });
+    /// let profile = rt.handle().profile();
+    /// assert!(profile.entries().iter().any(|e| e.polls >= 2));
+    /// println!("{profile}");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn task_profiling(&mut self, mode: crate::profile::Mode) -> &mut Builder {
+        self.task_profiling = mode;
         self
     }
 
@@ -315,6 +341,7 @@ impl Builder {
             clock,
             blocking,
             self.spin_before_park,
+            self.task_profiling,
         ));
         let exits = Arc::new(Exits {
             count: Mutex::new(0),

@@ -151,6 +151,26 @@ impl Handle {
     pub fn dump_tasks(&self) -> crate::task::TaskDump {
         self.shared.dump_tasks()
     }
+
+    /// The task profile (HAProxy's `show profiling`): per spawn location, the tasks, polls,
+    /// time per poll and schedule latency recorded while profiling was on, most time first.
+    /// Empty until profiling is turned on ([`Builder::task_profiling`](crate::Builder::task_profiling),
+    /// [`set_task_profiling`](Self::set_task_profiling)). Reading it locks each worker's
+    /// table for a moment; the workers go on meanwhile.
+    pub fn profile(&self) -> crate::profile::Profile {
+        self.shared.profile()
+    }
+
+    /// Turns task profiling on, off or to auto while the runtime runs; each worker applies it
+    /// at its next loop turn. What was recorded is kept (profiling off stops recording).
+    pub fn set_task_profiling(&self, mode: crate::profile::Mode) {
+        self.shared.profiler.set_mode(mode);
+    }
+
+    /// The task profiling mode set now.
+    pub fn task_profiling(&self) -> crate::profile::Mode {
+        self.shared.profiler.mode()
+    }
 }
 
 impl fmt::Debug for Handle {

@@ -77,6 +77,8 @@ pub(crate) struct Shared {
     /// How many times a worker out of work after a poll that delivered several events yields
     /// its CPU and polls its driver again before it sleeps (`Builder::spin_before_park`).
     pub(crate) park_spins: u32,
+    /// Task profiling: its mode, the slot registry, and whether wakes are stamped.
+    pub(crate) profiler: crate::profile::Profiler,
 }
 
 /// What one worker shares with the other threads.
@@ -94,6 +96,8 @@ pub(crate) struct WorkerShared {
     timer_inbox: Inbox<timers::TimerOp>,
     /// The runtime's time base, to turn deadlines into ticks of this worker's wheel.
     pub(crate) clock: timers::Clock,
+    /// The worker's profile table and loop health, written by the worker.
+    pub(crate) profile: crate::profile::WorkerProfile,
 }
 
 impl WorkerShared {
@@ -117,6 +121,7 @@ impl Shared {
         clock: timers::Clock,
         blocking: crate::blocking::BlockingPool,
         park_spins: u32,
+        profiling: crate::profile::Mode,
     ) -> Shared {
         let n = stealers.len();
         Shared {
@@ -134,6 +139,7 @@ impl Shared {
                         sign: Default::default(),
                         timer_inbox: Inbox::new(),
                         clock,
+                        profile: Default::default(),
                     })
                 })
                 .collect(),
@@ -151,6 +157,7 @@ impl Shared {
             watchdog: crate::watchdog::WatchdogBell::new(),
             blocking,
             park_spins,
+            profiler: crate::profile::Profiler::new(profiling),
         }
     }
 
@@ -169,7 +176,13 @@ impl Shared {
     /// Every worker's counters, the queue depths measured now, and the live task count.
     pub(crate) fn metrics(&self) -> crate::RuntimeMetrics {
         let workers: Vec<_> = (0..self.workers.len())
-            .map(|i| self.workers[i].counters.snapshot(self.queued_elsewhere(i)))
+            .map(|i| {
+                let w = &self.workers[i];
+                let mut m = w.counters.snapshot(self.queued_elsewhere(i));
+                m.avg_loop_nanos = w.profile.avg_loop_nanos.load(Relaxed);
+                m.stolen_nanos = w.profile.stolen_nanos.load(Relaxed);
+                m
+            })
             .collect();
         let local: u64 = workers.iter().map(|w| w.local_tasks).sum();
         crate::RuntimeMetrics::new(
@@ -177,6 +190,12 @@ impl Shared {
             self.owned.len() as u64 + local,
             self.blocking.load(),
         )
+    }
+
+    /// The task profile: every worker's table, summed.
+    pub(crate) fn profile(&self) -> crate::profile::Profile {
+        self.profiler
+            .profile(self.workers.iter().map(|w| &w.profile))
     }
 
     /// The name of a live task, if it has one.
@@ -251,6 +270,7 @@ impl Shared {
             None => self.owned.insert(owned),
         };
         if inserted {
+            self.profiler.on_wake(notified.header());
             self.route(notified);
         } else {
             // The runtime is shutting down: the future is dropped here, and the JoinHandle
@@ -413,6 +433,8 @@ impl Schedule for Arc<Shared> {
     unsafe fn schedule(this: *const Self, task: Notified, yielded: bool) {
         // SAFETY: per the trait, `this` is alive until `task` is queued; it is only read here.
         let ptr = unsafe { Arc::as_ptr(&*this) };
+        // SAFETY: as above; the borrow of the header ends before the task is queued.
+        unsafe { (*ptr).profiler.on_wake(task.header()) };
         with_worker(|w| match w {
             Some(w) if Arc::as_ptr(&w.shared) == ptr => w.schedule_here(task, yielded),
             _ => {

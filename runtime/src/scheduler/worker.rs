@@ -35,6 +35,8 @@ pub(crate) struct WorkerContext {
     /// connections ready together: a loaded worker), and no spin found nothing since: the
     /// worker may yield and repoll before sleeping (`Shared::park_spins`).
     io_active: Cell<bool>,
+    /// This worker's side of task profiling and loop health.
+    prof: crate::profile::LocalProfile,
 }
 
 /// A busy worker polls its I/O driver without blocking once every this many task polls, so
@@ -64,9 +66,11 @@ impl WorkerContext {
             driver: RefCell::new(driver),
             since_io: Cell::new(0),
             io_active: Cell::new(false),
+            prof: crate::profile::LocalProfile::new(index),
         };
         let _worker = super::context::enter_worker(&w);
         w.run();
+        w.prof.stop(&w.shared.profiler, &w.worker_shared().profile);
         w.shutdown();
     }
 
@@ -200,6 +204,11 @@ impl WorkerContext {
             }
             single_writer_add(&self.counters().loop_turns, 1);
             self.process_timers();
+            self.prof.turn_starts(
+                self.timers.now.get(),
+                &shared.profiler,
+                &self.worker_shared().profile,
+            );
             if self.since_io.get() >= EVENT_INTERVAL {
                 self.poll_io(Some(std::time::Duration::ZERO));
             }
@@ -213,6 +222,7 @@ impl WorkerContext {
             if self.spin_before_park() {
                 continue;
             }
+            self.prof.before_park(&self.worker_shared().profile);
             self.park();
         }
     }
@@ -320,13 +330,42 @@ impl WorkerContext {
         single_writer_add(&self.counters().tasks_polled, 1);
         self.since_io.set(self.since_io.get() + 1);
         let h = task.header();
+        let first = h.last_poll.load(Relaxed) == crate::task::NEVER_POLLED;
         h.last_poll.store(self.timers.now_ms.get(), Relaxed);
         let sign = &self.worker_shared().sign;
         sign.location
             .store(ptr::from_ref(h.location).cast_mut(), Relaxed);
         sign.task.store(h.id.as_u64(), Relaxed);
-        task.run();
+        if self.prof.active() {
+            self.run_profiled(task, first);
+        } else {
+            task.run();
+        }
         sign.task.store(0, Relaxed);
+    }
+
+    /// Runs a task, recording the poll in this worker's profile.
+    #[cold]
+    fn run_profiled(&self, task: Notified, first: bool) {
+        let record = {
+            let h = task.header();
+            let name = || {
+                (h.flags & crate::task::FLAG_NAMED != 0)
+                    .then(|| self.shared.task_name(h.id))
+                    .flatten()
+            };
+            self.prof.before_poll(
+                &self.shared.profiler,
+                &self.worker_shared().profile,
+                h,
+                name,
+                first,
+            )
+        };
+        // The header's borrow ended above: `run` gives the queue's reference away (the borrow
+        // rule, on `Header`).
+        task.run();
+        self.prof.after_poll(record);
     }
 
     fn steal_injector(&self) -> Option<Notified> {

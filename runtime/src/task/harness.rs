@@ -146,6 +146,8 @@ where
             last_poll: AtomicU32::new(super::raw::NEVER_POLLED),
             home,
             owned_key: AtomicU32::new(u32::MAX),
+            prof_slot: AtomicU32::new(0),
+            woken_at: AtomicU32::new(0),
             flags,
         },
         scheduler,

@@ -97,6 +97,12 @@ pub(crate) struct Header {
     pub(crate) home: u32,
     /// Where the owned-task list keeps it (a slab key); bookkeeping only, hence relaxed.
     pub(crate) owned_key: AtomicU32,
+    /// The task's slot in the profiler's registry (0: not looked up yet); written by the
+    /// first worker that profiles a poll of it, always to the same value (see `profile.rs`).
+    pub(crate) prof_slot: AtomicU32,
+    /// When the task was last woken, as a profiler stamp (0: not stamped); written by a
+    /// waker while profiling, cleared by the poll that reads it.
+    pub(crate) woken_at: AtomicU32,
     pub(crate) flags: u8,
 }
 

@@ -1,0 +1,260 @@
+//! Task profiling (`Handle::profile`, `Builder::task_profiling`, `Handle::set_task_profiling`)
+//! and loop health (`WorkerMetrics::avg_loop_nanos`, `stolen_nanos`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pinwheel::profile::{Mode, ProfileEntry};
+use pinwheel::{Builder, Handle};
+use pinwheel_tests::rt;
+
+/// Burns `d` of wall time on this thread.
+fn spin(d: Duration) {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        std::hint::spin_loop();
+    }
+}
+
+/// A task that is polled `polls` times (it yields `polls - 1` times).
+async fn polled(polls: usize) {
+    for _ in 1..polls {
+        pinwheel::yield_now().await;
+    }
+}
+
+/// The entry of the tasks spawned at `line` of this file (and named `name`).
+fn entry_at(h: &Handle, line: u32, name: Option<&str>) -> Option<ProfileEntry> {
+    h.profile()
+        .entries()
+        .iter()
+        .find(|e| {
+            e.location.file().ends_with("rt_profiling.rs")
+                && e.location.line() == line
+                && e.name.as_deref() == name
+        })
+        .cloned()
+}
+
+#[test]
+fn off_by_default_nothing_is_recorded() {
+    let rt = rt(2);
+    rt.block_on(async {
+        for _ in 0..10 {
+            pinwheel::spawn(polled(3)).await.unwrap();
+        }
+    });
+    let p = rt.handle().profile();
+    assert_eq!(p.mode(), Mode::Off);
+    assert_eq!(rt.handle().task_profiling(), Mode::Off);
+    assert!(p.entries().is_empty(), "{p}");
+    assert_eq!(p.workers_profiling(), &[false, false]);
+}
+
+#[test]
+fn every_poll_is_counted_per_location_and_name() {
+    let rt = Builder::new()
+        .worker_threads(2)
+        .task_profiling(Mode::On)
+        .build()
+        .unwrap();
+    let (unnamed_line, named_line) = rt.block_on(async {
+        let mut handles = Vec::new();
+        let unnamed_line = line!() + 2;
+        for _ in 0..10 {
+            handles.push(pinwheel::spawn(polled(5)));
+        }
+        let named_line = line!() + 5;
+        for _ in 0..3 {
+            handles.push(
+                pinwheel::task::Builder::new()
+                    .name("reader")
+                    .spawn(polled(200)),
+            );
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+        (unnamed_line, named_line)
+    });
+    let h = rt.handle();
+    let unnamed = entry_at(h, unnamed_line, None).expect("an entry for the unnamed tasks");
+    assert_eq!((unnamed.tasks, unnamed.polls), (10, 50));
+    let named = entry_at(h, named_line, Some("reader")).expect("an entry for the named tasks");
+    assert_eq!((named.tasks, named.polls), (3, 600));
+    // 600 wakes, one in 8 stamped per waking thread: some latencies were measured.
+    assert!(named.latency_samples > 0, "{named:?}");
+    assert!(named.latency_avg.is_some() && named.latency_p99 >= named.latency_p50);
+    let text = rt.handle().profile().to_string();
+    assert!(
+        text.contains("calls") && text.contains("cpu_tot") && text.contains("lat_p99"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("rt_profiling.rs:{named_line}")) && text.contains("\"reader\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn poll_time_is_measured_and_the_table_is_sorted_by_it() {
+    let rt = Builder::new()
+        .worker_threads(1)
+        .task_profiling(Mode::On)
+        .build()
+        .unwrap();
+    let (slow_line, fast_line) = rt.block_on(async {
+        let slow_line = line!() + 1;
+        let slow = pinwheel::spawn(async { spin(Duration::from_millis(3)) });
+        let fast_line = line!() + 1;
+        let fast = pinwheel::spawn(async {});
+        slow.await.unwrap();
+        fast.await.unwrap();
+        (slow_line, fast_line)
+    });
+    let h = rt.handle();
+    let slow = entry_at(h, slow_line, None).unwrap();
+    // The first polls of a location are all timed: this one ran for at least 3 ms.
+    assert!(slow.cpu_total >= Duration::from_millis(3), "{slow:?}");
+    assert_eq!(slow.cpu_avg(), slow.cpu_total);
+    assert!(entry_at(h, fast_line, None).is_some());
+    let p = rt.handle().profile();
+    let first = &p.entries()[0];
+    assert_eq!(first.location.line(), slow_line, "{p}");
+}
+
+#[test]
+fn profiling_is_turned_on_and_off_while_running() {
+    let rt = rt(1);
+    let h = rt.handle().clone();
+    h.set_task_profiling(Mode::On);
+    assert_eq!(h.task_profiling(), Mode::On);
+    let on_line = rt.block_on(async {
+        // The worker applies the mode at its next loop turn, which comes before this task's
+        // first poll (it was spawned after the change).
+        let line = line!() + 1;
+        pinwheel::spawn(polled(4)).await.unwrap();
+        line
+    });
+    h.set_task_profiling(Mode::Off);
+    // One task run after the change ends any turn that began before it.
+    rt.block_on(rt.spawn(async {})).unwrap();
+    let off_line = rt.block_on(async {
+        let line = line!() + 1;
+        pinwheel::spawn(polled(4)).await.unwrap();
+        line
+    });
+    let h = rt.handle();
+    assert_eq!(entry_at(h, on_line, None).map(|e| e.polls), Some(4));
+    assert!(entry_at(h, off_line, None).is_none());
+    // What was recorded is kept.
+    assert_eq!(h.profile().mode(), Mode::Off);
+    assert_eq!(h.profile().workers_profiling(), &[false]);
+}
+
+#[test]
+fn auto_mode_follows_the_loop_turn_length() {
+    let rt = Builder::new()
+        .worker_threads(1)
+        .task_profiling(Mode::Auto)
+        .long_poll_threshold(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let h = rt.handle().clone();
+    assert_eq!(h.profile().workers_profiling(), &[false]);
+    // Loop turns of 20 ms each: the 1024-turn average passes 1 ms after about a second.
+    let slow_line = rt.block_on(async {
+        let line = line!() + 1;
+        pinwheel::spawn(async {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !Handle::current().profile().workers_profiling()[0] {
+                assert!(Instant::now() < deadline, "auto never turned profiling on");
+                spin(Duration::from_millis(20));
+                pinwheel::yield_now().await;
+            }
+            // Recorded from here on.
+            spin(Duration::from_millis(1));
+            pinwheel::yield_now().await;
+        })
+        .await
+        .unwrap();
+        line
+    });
+    {
+        let h = rt.handle();
+        let e = entry_at(h, slow_line, None).expect("polls recorded once auto turned on");
+        assert!(e.polls >= 1);
+    }
+    assert!(h.metrics().worker(0).avg_loop_nanos > 1_000_000);
+    // Short turns bring the average back down, and profiling turns itself off.
+    rt.block_on(rt.spawn(async {
+        for _ in 0..50_000_000u64 {
+            if !Handle::current().profile().workers_profiling()[0] {
+                return;
+            }
+            pinwheel::yield_now().await;
+        }
+        panic!("auto never turned profiling off");
+    }))
+    .unwrap();
+    assert!(h.metrics().worker(0).avg_loop_nanos < 990_000);
+}
+
+#[test]
+fn an_idle_runtime_loses_no_time() {
+    let rt = rt(2);
+    rt.block_on(async {
+        for _ in 0..100 {
+            pinwheel::spawn(polled(2)).await.unwrap();
+        }
+        pinwheel::time::sleep(Duration::from_millis(50)).await;
+    });
+    let m = rt.metrics();
+    assert_eq!(m.total().stolen_nanos, 0, "{m}");
+    let text = m.to_string();
+    assert!(
+        text.contains("loop_us") && text.contains("stolen_ms"),
+        "{text}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_worker_sharing_its_cpu_with_a_hog_shows_stolen_time() {
+    // Two runtimes of one worker each, both bound to the first CPU this process may use: the
+    // hog's worker spins, so the victim's worker has that CPU about half of the time.
+    let one_cpu = |name: &str| {
+        Builder::new()
+            .worker_threads(1)
+            .pin_workers(true)
+            .thread_name(name)
+            .long_poll_threshold(Duration::from_secs(10))
+            .build()
+            .unwrap()
+    };
+    let hog = one_cpu("hog");
+    let victim = one_cpu("victim");
+    let stop = Arc::new(AtomicBool::new(false));
+    let hog_stop = stop.clone();
+    let hogging = hog.spawn(async move {
+        while !hog_stop.load(Ordering::Relaxed) {
+            spin(Duration::from_millis(1));
+            pinwheel::yield_now().await;
+        }
+    });
+    victim
+        .block_on(victim.spawn(async {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Handle::current().metrics().worker(0).stolen_nanos == 0 {
+                assert!(Instant::now() < deadline, "no stolen time seen in 60 s");
+                spin(Duration::from_micros(200));
+                pinwheel::yield_now().await;
+            }
+        }))
+        .unwrap();
+    stop.store(true, Ordering::Relaxed);
+    hog.block_on(hogging).unwrap();
+    let m = victim.metrics();
+    assert!(m.worker(0).stolen_nanos >= 500_000, "{m}");
+}
