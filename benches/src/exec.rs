@@ -72,6 +72,13 @@ impl Exec for Pinwheel {
         {
             b.spin_before_park(n);
         }
+        // `PINWHEEL_BENCH_PROFILING=on|auto|off`: Builder::task_profiling (default off), for
+        // A/B runs of what profiling costs.
+        match std::env::var("PINWHEEL_BENCH_PROFILING").as_deref() {
+            Ok("on") => b.task_profiling(pinwheel::profile::Mode::On),
+            Ok("auto") => b.task_profiling(pinwheel::profile::Mode::Auto),
+            _ => b.task_profiling(pinwheel::profile::Mode::Off),
+        };
         Pinwheel(b.build().expect("pinwheel runtime"))
     }
 

@@ -15,7 +15,10 @@
 //! - `/stats` on a separate port: the backends, each thread's own counters (collected by asking
 //!   every thread through a [`WorkList`]: the counters are plain `Cell`s that only their
 //!   thread touches) and [`pinwheel::Handle::metrics`], HAProxy's `show activity`; `/tasks`
-//!   lists the live tasks ([`pinwheel::Handle::dump_tasks`], HAProxy's `show tasks`).
+//!   lists the live tasks ([`pinwheel::Handle::dump_tasks`], HAProxy's `show tasks`);
+//!   `/profiling` shows the task profile ([`pinwheel::Handle::profile`], HAProxy's `show
+//!   profiling`), and `/profiling?on` (`?off`, `?auto`) sets the profiling mode first. The
+//!   runtime table of `/stats` has each thread's average loop turn and stolen time.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -37,6 +40,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response, StatusCode};
 use pinwheel::net::{Balance, Server, TcpListener, TcpStream};
+use pinwheel::profile::Mode as ProfilingMode;
 use pinwheel::time::{Sleep, sleep, timeout};
 use pinwheel::{Handle, WorkList};
 
@@ -738,9 +742,21 @@ async fn stats_session(shared: Arc<Shared>, list: WorkList<Ask>, stream: TcpStre
                 "/tasks" => Response::new(Full::new(Bytes::from(
                     Handle::current().dump_tasks().to_string(),
                 ))),
+                // HAProxy's `show profiling` (and `set profiling tasks on|off|auto`).
+                "/profiling" => {
+                    let handle = Handle::current();
+                    match req.uri().query() {
+                        Some("on") => handle.set_task_profiling(ProfilingMode::On),
+                        Some("off") => handle.set_task_profiling(ProfilingMode::Off),
+                        Some("auto") => handle.set_task_profiling(ProfilingMode::Auto),
+                        _ => {}
+                    }
+                    Response::new(Full::new(Bytes::from(handle.profile().to_string())))
+                }
                 other => {
                     let mut r = Response::new(Full::new(Bytes::from(format!(
-                        "404: no page {other:?}; the pages are /stats and /tasks\n"
+                        "404: no page {other:?}; the pages are /stats, /tasks and \
+                         /profiling[?on|off|auto]\n"
                     ))));
                     *r.status_mut() = StatusCode::NOT_FOUND;
                     r

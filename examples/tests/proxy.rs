@@ -156,6 +156,26 @@ fn stats_page_is_served_over_http() {
             tasks.contains("live tasks") && tasks.contains("proxy.rs"),
             "{tasks}"
         );
+        // Profiling: off until asked for, then the proxy's own tasks show up.
+        let (status, off) = get(stats, "/profiling").await.unwrap();
+        assert_eq!(status, 200);
+        assert!(
+            off.contains("profiling: Off") && off.contains("cpu_tot"),
+            "{off}"
+        );
+        let (_, on) = get(stats, "/profiling?on").await.unwrap();
+        assert!(on.contains("profiling: On"), "{on}");
+        for _ in 0..3 {
+            let (status, _) = get(proxy.listen_addr(), "/x").await.unwrap();
+            assert_eq!(status, 200);
+        }
+        let (_, table) = get(stats, "/profiling").await.unwrap();
+        assert!(table.contains("proxy.rs"), "{table}");
+        let (_, off) = get(stats, "/profiling?off").await.unwrap();
+        assert!(off.contains("profiling: Off"), "{off}");
+        for part in ["loop_us", "stolen_ms"] {
+            assert!(page.contains(part), "no {part:?} in\n{page}");
+        }
         let (status, body) = get(stats, "/nope").await.unwrap();
         assert_eq!(status, 404);
         assert!(body.contains("/stats"), "{body}");

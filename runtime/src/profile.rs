@@ -57,9 +57,9 @@ use crate::task::Header;
 /// Polls of a location that a worker times one by one before it starts sampling.
 pub const EXACT_POLLS: u64 = 64;
 /// After [`EXACT_POLLS`], one poll in this many is timed.
-pub const CPU_SAMPLE: u64 = 16;
+pub const CPU_SAMPLE: u64 = 64;
 /// One wake in this many (per waking thread) is stamped to measure schedule latency.
-pub const WAKE_SAMPLE: u32 = 8;
+pub const WAKE_SAMPLE: u32 = 64;
 
 /// Latency histogram buckets: bucket `k` counts latencies below `2^(k+1)` ns (and at least
 /// `2^k`, but for bucket 0); the last one counts everything above.
@@ -124,7 +124,10 @@ thread_local! {
     static WAKES: Cell<u32> = const { Cell::new(0) };
 }
 
-/// The runtime-wide part: the mode, whether wakes are stamped, and the slot registry.
+/// The runtime-wide part: the mode, whether wakes are stamped, and the slot registry. On a
+/// cache line of its own: every wake and every loop turn reads it, and it must not share a
+/// line with counters other threads write (the injector's, say).
+#[repr(align(64))]
 pub(crate) struct Profiler {
     mode: AtomicU8,
     /// Workers profiling now; wakes are stamped while it is not 0.
@@ -290,8 +293,9 @@ impl Sum {
 }
 
 /// What one worker shares about its profiling: whether it profiles now, its table, and its
-/// loop health.
+/// loop health. On cache lines of its own, as the worker stores to it every loop turn.
 #[derive(Default)]
+#[repr(align(64))]
 pub(crate) struct WorkerProfile {
     active: AtomicBool,
     /// The worker's slots, appended to when it first records a location (readers lock it).
@@ -305,11 +309,14 @@ pub(crate) struct WorkerProfile {
 /// A worker's own side: only its thread touches it.
 pub(crate) struct LocalProfile {
     active: Cell<bool>,
-    /// This worker's stats, by slot number.
+    /// This worker's stats, by slot number. An entry, once made, stays until the worker's
+    /// thread ends (the rule `PollRecord::stats` relies on).
     slots: RefCell<Vec<Option<Arc<SlotStats>>>>,
     /// Slots of unnamed tasks by spawn location address, so a task's first poll finds its slot
     /// without the registry's lock.
     by_location: RefCell<HashMap<usize, u32>>,
+    /// The last (location address, slot) found there: tasks spawned in a loop hit it.
+    last_location: Cell<(usize, u32)>,
     rng: Cell<u32>,
     /// The sliding average of loop turns, times 1024 (HAProxy's `swrate`).
     loop_sum: Cell<u64>,
@@ -340,6 +347,7 @@ impl LocalProfile {
             active: Cell::new(false),
             slots: RefCell::new(Vec::new()),
             by_location: RefCell::new(HashMap::new()),
+            last_location: Cell::new((0, 0)),
             rng: Cell::new((0x2545_F491 ^ (index as u32).wrapping_mul(0x9E37_79B9)) | 1),
             loop_sum: Cell::new(0),
             turn_start: Cell::new(None),
@@ -493,7 +501,7 @@ impl LocalProfile {
             single_writer_add(&stats.lat_hist[bucket], 1);
         }
         PollRecord {
-            stats,
+            stats: std::ptr::from_ref(stats),
             weight,
             start,
         }
@@ -503,8 +511,11 @@ impl LocalProfile {
     pub(crate) fn after_poll(&self, rec: PollRecord) {
         if rec.weight != 0 {
             let took = now_nanos().saturating_sub(rec.start);
-            single_writer_add(&rec.stats.cpu_samples, 1);
-            single_writer_add(&rec.stats.cpu_nanos, took * rec.weight);
+            // SAFETY: `rec.stats` points into an Arc of `self.slots`, which keeps its entries
+            // for the worker's life (see `PollRecord::stats`); `self` is that worker's.
+            let stats = unsafe { &*rec.stats };
+            single_writer_add(&stats.cpu_samples, 1);
+            single_writer_add(&stats.cpu_nanos, took * rec.weight);
         }
     }
 
@@ -514,17 +525,24 @@ impl LocalProfile {
         shared: &WorkerProfile,
         header: &Header,
         name: impl FnOnce() -> Option<Arc<str>>,
-    ) -> Arc<SlotStats> {
+    ) -> &SlotStats {
         let mut slot = header.prof_slot.load(Relaxed);
         if slot == 0 {
             slot = match name() {
                 None => {
                     let addr = std::ptr::from_ref(header.location) as usize;
-                    *self
-                        .by_location
-                        .borrow_mut()
-                        .entry(addr)
-                        .or_insert_with(|| profiler.slot(header.location, None))
+                    match self.last_location.get() {
+                        (last, slot) if last == addr => slot,
+                        _ => {
+                            let slot = *self
+                                .by_location
+                                .borrow_mut()
+                                .entry(addr)
+                                .or_insert_with(|| profiler.slot(header.location, None));
+                            self.last_location.set((addr, slot));
+                            slot
+                        }
+                    }
                 }
                 Some(name) => profiler.slot(header.location, Some(name)),
             };
@@ -535,20 +553,25 @@ impl LocalProfile {
         if slots.len() <= i {
             slots.resize(i + 1, None);
         }
-        slots[i]
-            .get_or_insert_with(|| {
-                let stats = Arc::new(SlotStats::default());
-                let mut table = shared.table.lock().unwrap_or_else(|e| e.into_inner());
-                table.push((slot, stats.clone()));
-                stats
-            })
-            .clone()
+        let stats = slots[i].get_or_insert_with(|| {
+            let stats = Arc::new(SlotStats::default());
+            let mut table = shared.table.lock().unwrap_or_else(|e| e.into_inner());
+            table.push((slot, stats.clone()));
+            stats
+        });
+        let ptr = Arc::as_ptr(stats);
+        drop(slots);
+        // SAFETY: the Arc stays in `self.slots` for the worker's life (entries are never
+        // removed or replaced), so its target outlives this borrow of `self`.
+        unsafe { &*ptr }
     }
 }
 
 /// A poll being recorded: where its figures go, and whether (and since when) it is timed.
 pub(crate) struct PollRecord {
-    stats: Arc<SlotStats>,
+    /// Points into an `Arc` held by `LocalProfile::slots`, which keeps every entry for as long
+    /// as the worker lives; a record lives for one poll on that worker's thread.
+    stats: *const SlotStats,
     /// How many polls this one stands for in the time total (0: not timed).
     weight: u64,
     start: u64,

@@ -126,16 +126,31 @@ where
     let location = meta.location;
     // A root span (`parent: None`), as tokio's task spans are: a task outlives the poll that
     // spawned it, and a child span would keep the spawner's span (and with chained spawns, a
-    // chain of them) alive in the subscriber and in every event's context.
+    // chain of them) alive in the subscriber and in every event's context. Its name and
+    // fields are the ones console-subscriber reads (tokio's `runtime.spawn` span), so
+    // tokio-console lists pinwheel's tasks.
+    let kind = if flags & super::raw::FLAG_LOCAL != 0 {
+        "local"
+    } else {
+        "task"
+    };
     let span = tracing::trace_span!(
         target: "pinwheel::task",
         parent: None,
-        "task",
-        task.id = id.as_u64(),
+        "runtime.spawn",
+        kind,
         task.name = meta.name.as_deref(),
-        spawned_at = %location,
+        task.id = id.as_u64(),
+        loc.file = location.file(),
+        loc.line = u64::from(location.line()),
+        loc.col = u64::from(location.column()),
     );
     let span = (!span.is_disabled()).then(|| Box::new(span));
+    let flags = if span.is_some() {
+        flags | super::raw::FLAG_TRACED
+    } else {
+        flags
+    };
     let cell = Box::new(Cell {
         header: Header {
             state: State::new(),
@@ -174,6 +189,7 @@ fn vtable<F: Future + 'static, S: Schedule>() -> &'static Vtable {
         try_read_output: try_read_output::<F, S>,
         drop_join_handle: drop_join_handle::<F, S>,
         shutdown: shutdown::<F, S>,
+        trace_waker: trace_waker::<F, S>,
     }
 }
 
@@ -419,6 +435,19 @@ unsafe fn drop_join_handle<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     }
     // SAFETY: the JoinHandle's reference, given up here.
     unsafe { RawTask::from_raw(ptr).drop_reference() }
+}
+
+/// Reports a waker operation on the task's span, as tokio does for console-subscriber.
+///
+/// # Safety
+///
+/// The caller holds a reference to the task for the whole call (the borrow rule, on `Header`).
+unsafe fn trace_waker<F: Future, S: Schedule>(ptr: NonNull<Header>, op: &'static str) {
+    // SAFETY: per the caller.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    if let Some(id) = cell.span.as_deref().and_then(tracing::Span::id) {
+        tracing::trace!(target: "runtime::waker", op, task.id = id.into_u64());
+    }
 }
 
 unsafe fn shutdown<F: Future, S: Schedule>(ptr: NonNull<Header>) {

@@ -40,6 +40,9 @@ pub(crate) struct Vtable {
     pub(crate) drop_join_handle: unsafe fn(NonNull<Header>),
     /// Cancels the task for runtime shutdown; consumes the owned-list reference.
     pub(crate) shutdown: unsafe fn(NonNull<Header>),
+    /// Emits a `runtime::waker` event (`op`) for tokio-console, naming the task's span; only
+    /// called for tasks with `FLAG_TRACED`.
+    pub(crate) trace_waker: unsafe fn(NonNull<Header>, &'static str),
 }
 
 /// The task may run on any worker: it lives in the work-stealing queues.
@@ -49,6 +52,9 @@ pub(crate) const FLAG_STEALABLE: u8 = 1;
 pub(crate) const FLAG_LOCAL: u8 = 2;
 /// The task has a name, kept in the runtime's table of names until it completes.
 pub(crate) const FLAG_NAMED: u8 = 4;
+/// The task has a `tracing` span (a subscriber wanted it at spawn time): its wakers report
+/// their operations as `runtime::waker` events, for tokio-console.
+pub(crate) const FLAG_TRACED: u8 = 8;
 
 /// `last_poll` of a task never polled yet.
 pub(crate) const NEVER_POLLED: u32 = u32::MAX;

@@ -30,8 +30,25 @@ unsafe fn raw(data: *const ()) -> RawTask {
     unsafe { RawTask::from_raw(NonNull::new_unchecked(data.cast_mut().cast::<Header>())) }
 }
 
+/// Reports a waker operation to tokio-console when the task is traced.
+///
+/// # Safety
+///
+/// As [`header`]: the caller holds the waker's reference for the whole call.
+#[inline]
+unsafe fn trace(data: *const (), op: &'static str) {
+    // SAFETY: per the caller.
+    let h = unsafe { header(data) };
+    if h.flags & super::raw::FLAG_TRACED != 0 {
+        // SAFETY: per the caller, the task is alive through the call.
+        unsafe { (h.vtable.trace_waker)(NonNull::from(h), op) }
+    }
+}
+
 unsafe fn clone(data: *const ()) -> RawWaker {
     // SAFETY: the waker being cloned holds a reference, and keeps it.
+    unsafe { trace(data, "waker.clone") };
+    // SAFETY: as above.
     unsafe { header(data) }.state.ref_inc();
     RawWaker::new(data, &VTABLE)
 }
@@ -44,6 +61,8 @@ unsafe fn wake(data: *const ()) {
     // (Submit) or it was the last (Dealloc) (the borrow rule, on `Header`).
     let header = unsafe { header(data) };
     tracing::trace!(target: "pinwheel::task", task_id = header.id.as_u64(), "wake");
+    // SAFETY: before the transition, the waker's reference is still held.
+    unsafe { trace(data, "waker.wake") };
     match header.state.transition_to_notified_by_val() {
         // SAFETY: the waker's reference goes to the queue.
         ToNotified::Submit => unsafe { (raw.header().vtable.schedule)(raw.as_ptr()) },
@@ -57,10 +76,14 @@ unsafe fn wake_by_ref(data: *const ()) {
     // SAFETY: the waker's data pointer; the waker keeps its reference through this call.
     let raw = unsafe { raw(data) };
     tracing::trace!(target: "pinwheel::task", task_id = raw.header().id.as_u64(), "wake");
+    // SAFETY: the waker keeps its reference through this call.
+    unsafe { trace(data, "waker.wake_by_ref") };
     raw.wake_by_ref();
 }
 
 unsafe fn drop_waker(data: *const ()) {
+    // SAFETY: the waker still holds its reference here.
+    unsafe { trace(data, "waker.drop") };
     // SAFETY: the waker owned one reference, given up here.
     unsafe { raw(data).drop_reference() }
 }

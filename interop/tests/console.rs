@@ -1,0 +1,137 @@
+//! tokio-console on pinwheel: console-subscriber's server runs in this test process while
+//! pinwheel runs named tasks; console-api's gRPC client (the protocol the `tokio-console`
+//! binary speaks), called through `pinwheel::compat`, must list those tasks with their poll
+//! counts and spawn locations.
+//!
+//! console-subscriber refuses to start unless built with `--cfg tokio_unstable` or
+//! `--cfg console_without_tokio_unstable`; the workspace's `.cargo/config.toml` sets the
+//! second.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use console_api::field::Value;
+use console_api::instrument::InstrumentRequest;
+use console_api::instrument::instrument_client::InstrumentClient;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// What the client learned of one task.
+#[derive(Debug, Default, Clone)]
+struct Seen {
+    name: Option<String>,
+    file: Option<String>,
+    line: Option<u32>,
+    polls: u64,
+    wakes: u64,
+}
+
+#[test]
+fn console_lists_pinwheel_tasks_with_polls_and_locations() {
+    // A free loopback port for the console server (bound and released: the server binds it
+    // again a moment later).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let layer = console_subscriber::ConsoleLayer::builder()
+        .server_addr(([127, 0, 0, 1], port))
+        .publish_interval(Duration::from_millis(50))
+        .spawn();
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).unwrap();
+
+    let rt = pinwheel::Builder::new().worker_threads(2).build().unwrap();
+    let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    let spawn_line = line!() + 6;
+    let workers: Vec<_> = rt.block_on(async {
+        (0..3)
+            .map(|_| {
+                let stop = stop_rx.clone();
+                let b = pinwheel::task::Builder::new().name("console-reader");
+                b.spawn(async move {
+                    for _ in 0..20 {
+                        pinwheel::yield_now().await;
+                    }
+                    let _ = stop.recv().await;
+                })
+            })
+            .collect()
+    });
+
+    let seen = rt.block_on(pinwheel::compat::compat(async move {
+        // The server starts on its own thread: try again until it listens (bounded).
+        let mut tries = 0;
+        let mut client = loop {
+            match InstrumentClient::connect(format!("http://127.0.0.1:{port}")).await {
+                Ok(c) => break c,
+                Err(_) if tries < 600 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("the console server never answered: {e}"),
+            }
+        };
+        let mut updates = client
+            .watch_updates(InstrumentRequest {})
+            .await
+            .expect("watch_updates")
+            .into_inner();
+        let mut tasks: HashMap<u64, Seen> = HashMap::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let named: Vec<&Seen> = tasks
+                .values()
+                .filter(|t| t.name.as_deref() == Some("console-reader"))
+                .collect();
+            if named.len() == 3 && named.iter().all(|t| t.polls >= 20 && t.wakes >= 20) {
+                return tasks;
+            }
+            let update = tokio::time::timeout_at(deadline, updates.message())
+                .await
+                .unwrap_or_else(|_| panic!("the console never showed the tasks: {tasks:#?}"))
+                .expect("the update stream")
+                .expect("the update stream ended");
+            let Some(tu) = update.task_update else {
+                continue;
+            };
+            for task in tu.new_tasks {
+                let id = task.id.map(|i| i.id).unwrap_or_default();
+                let seen = tasks.entry(id).or_default();
+                for f in &task.fields {
+                    if let Some(Value::StrVal(s)) = &f.value {
+                        if s == "console-reader" {
+                            seen.name = Some(s.clone());
+                        }
+                    }
+                }
+                if let Some(loc) = task.location {
+                    seen.file = loc.file;
+                    seen.line = loc.line;
+                }
+            }
+            for (id, stats) in tu.stats_update {
+                let seen = tasks.entry(id).or_default();
+                seen.polls = stats.poll_stats.map(|p| p.polls).unwrap_or_default();
+                seen.wakes = stats.wakes;
+            }
+        }
+    }));
+    let named: Vec<&Seen> = seen
+        .values()
+        .filter(|t| t.name.as_deref() == Some("console-reader"))
+        .collect();
+    assert_eq!(named.len(), 3, "{seen:#?}");
+    for t in named {
+        // 20 yields: 21 polls, 20 wakes (each yield wakes the task by reference).
+        assert!(t.polls >= 20 && t.wakes >= 20, "{t:?}");
+        assert!(
+            t.file.as_deref().is_some_and(|f| f.ends_with("console.rs")),
+            "{t:?}"
+        );
+        assert_eq!(t.line, Some(spawn_line), "{t:?}");
+    }
+    drop(stop_tx);
+    for w in workers {
+        rt.block_on(w).unwrap();
+    }
+}
