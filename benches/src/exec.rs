@@ -1,5 +1,5 @@
-//! [`Exec`]: what a workload needs from a runtime, and its adapters: [`Pinwheel`] (also
-//! with a `tracing` subscriber installed: [`PinwheelSubscribed`]) and [`Tokio`].
+//! [`Exec`]: what a workload needs from a runtime, and its adapters: [`Pinwheel`] and
+//! [`Tokio`], and either with a `tracing` subscriber installed ([`Subscribed`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -55,11 +55,10 @@ pub trait Exec: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct Pinwheel(pub pinwheel::Runtime);
 
-impl Exec for Pinwheel {
-    const NAME: &'static str = "pinwheel";
-    const THREADS: &'static [&'static str] = &["pinwheel-worker", "pinwheel-compat"];
-
-    fn build(workers: usize) -> Self {
+impl Pinwheel {
+    /// The builder of the benchmarks' pinwheel runtime: `workers` workers, and the settings the
+    /// environment asks for.
+    pub fn builder(workers: usize) -> pinwheel::Builder {
         let mut b = pinwheel::Builder::new();
         b.worker_threads(workers);
         if pinned() {
@@ -79,7 +78,20 @@ impl Exec for Pinwheel {
             Ok("auto") => b.task_profiling(pinwheel::profile::Mode::Auto),
             _ => b.task_profiling(pinwheel::profile::Mode::Off),
         };
-        Pinwheel(b.build().expect("pinwheel runtime"))
+        b
+    }
+}
+
+impl Exec for Pinwheel {
+    const NAME: &'static str = "pinwheel";
+    const THREADS: &'static [&'static str] = &["pinwheel-worker", "pinwheel-compat"];
+
+    fn build(workers: usize) -> Self {
+        Pinwheel(
+            Pinwheel::builder(workers)
+                .build()
+                .expect("pinwheel runtime"),
+        )
     }
 
     fn block_on<F: Future>(&self, f: F) -> F::Output {
@@ -127,62 +139,119 @@ impl Exec for Pinwheel {
     }
 }
 
-/// A pinwheel runtime whose threads (and `block_on` callers) have a `tracing` subscriber
-/// installed: `tracing-subscriber`'s fmt layer writing to a sink. With `SPANS = false`
-/// ([`PinwheelTraced`]) it logs at `info` and filters pinwheel out (`pinwheel=off`), as a service
-/// that logs would; with `SPANS = true` ([`PinwheelSpans`]) it also wants `pinwheel::task` at
-/// `trace`, so every task gets its span, entered on every poll, and its events are formatted.
-/// Compared with [`Pinwheel`] it measures what pinwheel's instrumentation costs such a service.
+/// A runtime that can run a hook on each of its threads as it starts.
+pub trait Hooked: Exec {
+    /// The names of [`Subscribed`]`<Self, KIND>` by `KIND`.
+    const SUBSCRIBED_NAMES: [&'static str; 3];
+
+    /// Starts the runtime with `hook` run first on each of its threads.
+    fn build_hooked(workers: usize, hook: impl Fn() + Send + Sync + 'static) -> Self;
+}
+
+impl Hooked for Pinwheel {
+    const SUBSCRIBED_NAMES: [&'static str; 3] =
+        ["pinwheel+subscriber", "pinwheel+spans", "pinwheel+console"];
+
+    fn build_hooked(workers: usize, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        let rt = Pinwheel::builder(workers)
+            .on_thread_start(hook)
+            .build()
+            .expect("pinwheel runtime");
+        Pinwheel(rt)
+    }
+}
+
+impl Hooked for Tokio {
+    const SUBSCRIBED_NAMES: [&'static str; 3] =
+        ["tokio+subscriber", "tokio+spans", "tokio+console"];
+
+    fn build_hooked(workers: usize, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        let pinned_too = pinned();
+        let rt = Tokio::builder(workers)
+            .on_thread_start(move || {
+                if pinned_too {
+                    bind_current_thread(0..workers);
+                }
+                hook();
+            })
+            .build()
+            .expect("tokio runtime");
+        Tokio(rt)
+    }
+}
+
+/// What [`Subscribed`] installs: `tracing-subscriber`'s fmt layer writing to a sink that logs
+/// at `info` and filters the runtime out, as a service that logs would.
+pub const SUBSCRIBER: u8 = 0;
+/// The same, but wanting pinwheel's task spans and events (`pinwheel::task` at `trace`), as
+/// `RUST_LOG=trace` would: every task gets its span, entered on every poll.
+pub const SPANS: u8 = 1;
+/// console-subscriber's layer (tokio-console's instrumentation), its server on a free
+/// loopback port, keeping completed tasks for 100 ms.
+pub const CONSOLE: u8 = 2;
+
+/// A runtime `E` whose threads (and `block_on` callers) have a `tracing` subscriber installed,
+/// chosen by `KIND` ([`SUBSCRIBER`], [`SPANS`], [`CONSOLE`]). Compared with `E` alone it
+/// measures what the runtime's instrumentation costs a service with that subscriber.
 #[derive(Debug)]
-pub struct PinwheelSubscribed<const SPANS: bool> {
-    rt: Pinwheel,
+pub struct Subscribed<E, const KIND: u8> {
+    rt: E,
     dispatch: tracing::Dispatch,
 }
 
-/// A subscriber that filters pinwheel out (see [`PinwheelSubscribed`]).
-pub type PinwheelTraced = PinwheelSubscribed<false>;
-/// A subscriber that wants every task's span (see [`PinwheelSubscribed`]).
-pub type PinwheelSpans = PinwheelSubscribed<true>;
+/// pinwheel with a subscriber that filters it out.
+pub type PinwheelTraced = Subscribed<Pinwheel, SUBSCRIBER>;
+/// pinwheel with a subscriber that wants every task's span.
+pub type PinwheelSpans = Subscribed<Pinwheel, SPANS>;
+/// pinwheel with tokio-console's layer.
+pub type PinwheelConsole = Subscribed<Pinwheel, CONSOLE>;
+/// tokio with tokio-console's layer (tokio emits task spans only when built with
+/// `--cfg tokio_unstable`).
+pub type TokioConsole = Subscribed<Tokio, CONSOLE>;
 
-impl<const SPANS: bool> Exec for PinwheelSubscribed<SPANS> {
-    const NAME: &'static str = if SPANS {
-        "pinwheel+spans"
-    } else {
-        "pinwheel+subscriber"
-    };
-    const THREADS: &'static [&'static str] = Pinwheel::THREADS;
+fn dispatch_of(kind: u8) -> tracing::Dispatch {
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    if kind == CONSOLE {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let layer = console_subscriber::ConsoleLayer::builder()
+            .server_addr(([127, 0, 0, 1], port))
+            .retention(Duration::from_millis(100))
+            .spawn();
+        return tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    }
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(tracing::Level::INFO)
+        .with_target("pinwheel", LevelFilter::OFF)
+        .with_target(
+            "pinwheel::task",
+            if kind == SPANS {
+                LevelFilter::TRACE
+            } else {
+                LevelFilter::OFF
+            },
+        );
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
+        .with(filter);
+    tracing::Dispatch::new(subscriber)
+}
+
+impl<E: Hooked, const KIND: u8> Exec for Subscribed<E, KIND> {
+    const NAME: &'static str = E::SUBSCRIBED_NAMES[KIND as usize];
+    const THREADS: &'static [&'static str] = E::THREADS;
 
     fn build(workers: usize) -> Self {
-        use tracing_subscriber::filter::LevelFilter;
-        use tracing_subscriber::layer::SubscriberExt;
-        let filter = tracing_subscriber::filter::Targets::new()
-            .with_default(tracing::Level::INFO)
-            .with_target("pinwheel", LevelFilter::OFF)
-            .with_target(
-                "pinwheel::task",
-                if SPANS {
-                    LevelFilter::TRACE
-                } else {
-                    LevelFilter::OFF
-                },
-            );
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
-            .with(filter);
-        let dispatch = tracing::Dispatch::new(subscriber);
+        let dispatch = dispatch_of(KIND);
         let d = dispatch.clone();
-        let rt = pinwheel::Builder::new()
-            .worker_threads(workers)
-            .on_thread_start(move || {
-                // For the life of the thread.
-                std::mem::forget(tracing::dispatcher::set_default(&d));
-            })
-            .build()
-            .expect("pinwheel runtime");
-        PinwheelSubscribed {
-            rt: Pinwheel(rt),
-            dispatch,
-        }
+        let rt = E::build_hooked(workers, move || {
+            // For the life of the thread.
+            std::mem::forget(tracing::dispatcher::set_default(&d));
+        });
+        Subscribed { rt, dispatch }
     }
 
     fn block_on<F: Future>(&self, f: F) -> F::Output {
@@ -202,28 +271,28 @@ impl<const SPANS: bool> Exec for PinwheelSubscribed<SPANS> {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        Pinwheel::spawn(f)
+        E::spawn(f)
     }
 
     fn yield_now() -> impl Future<Output = ()> + Send {
-        Pinwheel::yield_now()
+        E::yield_now()
     }
 
-    type Sleep = pinwheel::time::Sleep;
+    type Sleep = E::Sleep;
 
     fn sleep(d: Duration) -> Self::Sleep {
-        Pinwheel::sleep(d)
+        E::sleep(d)
     }
 
     fn reset(sleep: Pin<&mut Self::Sleep>, deadline: Instant) {
-        Pinwheel::reset(sleep, deadline);
+        E::reset(sleep, deadline);
     }
 
     fn timeout<F>(d: Duration, f: F) -> impl Future<Output = Result<F::Output, ()>> + Send
     where
         F: Future + Send,
     {
-        Pinwheel::timeout(d, f)
+        E::timeout(d, f)
     }
 }
 
@@ -232,11 +301,9 @@ impl<const SPANS: bool> Exec for PinwheelSubscribed<SPANS> {
 #[derive(Debug)]
 pub struct Tokio(pub tokio::runtime::Runtime);
 
-impl Exec for Tokio {
-    const NAME: &'static str = "tokio";
-    const THREADS: &'static [&'static str] = &["tokio-rt-worker", "tokio-runtime-w"];
-
-    fn build(workers: usize) -> Self {
+impl Tokio {
+    /// The builder of the benchmarks' tokio runtime (`workers` workers, `enable_all`).
+    pub fn builder(workers: usize) -> tokio::runtime::Builder {
         let mut b = tokio::runtime::Builder::new_multi_thread();
         b.worker_threads(workers);
         if pinned() {
@@ -249,7 +316,16 @@ impl Exec for Tokio {
         if std::env::var_os("PINWHEEL_BENCH_TOKIO_PLAIN").is_none() {
             b.enable_all();
         }
-        Tokio(b.build().expect("tokio runtime"))
+        b
+    }
+}
+
+impl Exec for Tokio {
+    const NAME: &'static str = "tokio";
+    const THREADS: &'static [&'static str] = &["tokio-rt-worker", "tokio-runtime-w"];
+
+    fn build(workers: usize) -> Self {
+        Tokio(Tokio::builder(workers).build().expect("tokio runtime"))
     }
 
     fn block_on<F: Future>(&self, f: F) -> F::Output {
