@@ -124,6 +124,7 @@ impl BlockingPool {
             &crate::task::TaskMeta {
                 location,
                 name: None,
+                class: crate::task::Class::Normal,
             },
         );
         if self.inner.owned.insert(owned) {

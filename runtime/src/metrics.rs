@@ -35,6 +35,10 @@ pub(crate) struct WorkerCounters {
     pub(crate) pinned_depth: AtomicU64,
     pub(crate) local_tasks: AtomicU64,
     pub(crate) live_sessions: AtomicU64,
+    /// Polls of Urgent, Bulk and Heavy tasks (the lanes, by `worker::lane_of`).
+    pub(crate) lane_polls: [AtomicU64; 3],
+    /// Gauges: the length of each lane's pinned queue (as of the worker's last look).
+    pub(crate) lane_pinned_depth: [AtomicU64; 3],
 }
 
 /// Adds `n` to a counter that only the calling worker writes.
@@ -72,9 +76,22 @@ impl WorkerCounters {
             io_events: self.io_events.load(Relaxed),
             long_polls: self.long_polls.load(Relaxed),
             stalls: self.stalls.load(Relaxed),
-            run_queue_depth: self.pinned_depth.load(Relaxed) + queued_elsewhere,
+            run_queue_depth: self.pinned_depth.load(Relaxed)
+                + self
+                    .lane_pinned_depth
+                    .iter()
+                    .map(|d| d.load(Relaxed))
+                    .sum::<u64>()
+                + queued_elsewhere,
             local_tasks: self.local_tasks.load(Relaxed),
             live_sessions: self.live_sessions.load(Relaxed),
+            urgent_polls: self.lane_polls[0].load(Relaxed),
+            bulk_polls: self.lane_polls[1].load(Relaxed),
+            heavy_polls: self.lane_polls[2].load(Relaxed),
+            // The caller adds what waits in the lanes' stealable deques.
+            urgent_queued: self.lane_pinned_depth[0].load(Relaxed),
+            bulk_queued: self.lane_pinned_depth[1].load(Relaxed),
+            heavy_queued: self.lane_pinned_depth[2].load(Relaxed),
             avg_loop_nanos: 0,
             stolen_nanos: 0,
         }
@@ -137,6 +154,20 @@ pub struct WorkerMetrics {
     pub local_tasks: u64,
     /// Live `net::serve` sessions on this worker now.
     pub live_sessions: u64,
+    /// Polls of [`Class::Urgent`](crate::task::Class::Urgent) tasks (see
+    /// [`class_polls`](Self::class_polls)).
+    pub urgent_polls: u64,
+    /// Polls of [`Class::Bulk`](crate::task::Class::Bulk) tasks.
+    pub bulk_polls: u64,
+    /// Polls of [`Class::Heavy`](crate::task::Class::Heavy) tasks.
+    pub heavy_polls: u64,
+    /// Urgent tasks queued for this worker now (in their own lane; see
+    /// [`class_queued`](Self::class_queued)).
+    pub urgent_queued: u64,
+    /// Bulk tasks queued for this worker now.
+    pub bulk_queued: u64,
+    /// Heavy tasks queued for this worker now.
+    pub heavy_queued: u64,
     /// The worker's average loop turn, in nanoseconds, over about its last 1024 turns (time
     /// asleep not included): HAProxy's `avg_loop_us`. In [`RuntimeMetrics::total`], the mean
     /// over the workers.
@@ -236,8 +267,35 @@ impl RuntimeMetrics {
 }
 
 impl WorkerMetrics {
+    /// Polls of tasks of `class` (Normal: every poll not counted in another class).
+    pub fn class_polls(&self, class: crate::task::Class) -> u64 {
+        use crate::task::Class;
+        match class {
+            Class::Urgent => self.urgent_polls,
+            Class::Bulk => self.bulk_polls,
+            Class::Heavy => self.heavy_polls,
+            Class::Normal => self
+                .tasks_polled
+                .saturating_sub(self.urgent_polls + self.bulk_polls + self.heavy_polls),
+        }
+    }
+
+    /// Tasks of `class` queued for this worker now (Normal: the queued tasks not in another
+    /// class's lane; a task whose class changed while it was queued counts where it waits).
+    pub fn class_queued(&self, class: crate::task::Class) -> u64 {
+        use crate::task::Class;
+        match class {
+            Class::Urgent => self.urgent_queued,
+            Class::Bulk => self.bulk_queued,
+            Class::Heavy => self.heavy_queued,
+            Class::Normal => self
+                .run_queue_depth
+                .saturating_sub(self.urgent_queued + self.bulk_queued + self.heavy_queued),
+        }
+    }
+
     /// The column names of the `Display` table, in field order.
-    const NAMES: [&'static str; 22] = [
+    const NAMES: [&'static str; 28] = [
         "turns",
         "polled",
         "local_wk",
@@ -260,9 +318,15 @@ impl WorkerMetrics {
         "runq",
         "local_tk",
         "sessions",
+        "urg_poll",
+        "bulk_poll",
+        "hvy_poll",
+        "urg_q",
+        "bulk_q",
+        "hvy_q",
     ];
 
-    fn fields(&self) -> [u64; 22] {
+    fn fields(&self) -> [u64; 28] {
         [
             self.loop_turns,
             self.tasks_polled,
@@ -286,10 +350,16 @@ impl WorkerMetrics {
             self.run_queue_depth,
             self.local_tasks,
             self.live_sessions,
+            self.urgent_polls,
+            self.bulk_polls,
+            self.heavy_polls,
+            self.urgent_queued,
+            self.bulk_queued,
+            self.heavy_queued,
         ]
     }
 
-    fn fields_mut(&mut self) -> [&mut u64; 22] {
+    fn fields_mut(&mut self) -> [&mut u64; 28] {
         [
             &mut self.loop_turns,
             &mut self.tasks_polled,
@@ -313,6 +383,12 @@ impl WorkerMetrics {
             &mut self.run_queue_depth,
             &mut self.local_tasks,
             &mut self.live_sessions,
+            &mut self.urgent_polls,
+            &mut self.bulk_polls,
+            &mut self.heavy_polls,
+            &mut self.urgent_queued,
+            &mut self.bulk_queued,
+            &mut self.heavy_queued,
         ]
     }
 }

@@ -183,6 +183,7 @@ impl Future for YieldNow {
 pub struct Builder {
     name: Option<Arc<str>>,
     mask: Option<ThreadMask>,
+    class: crate::task::Class,
 }
 
 impl Builder {
@@ -203,6 +204,27 @@ impl Builder {
         self
     }
 
+    /// The task's scheduling class (default [`Class::Normal`](crate::task::Class::Normal));
+    /// see [`Class`](crate::task::Class) for what each one gets of a worker's turn.
+    ///
+    /// ```
+    /// use pinwheel::task::{Builder, Class};
+    ///
+    /// let rt = pinwheel::Builder::new().worker_threads(2).build()?;
+    /// let class = rt.block_on(async {
+    ///     Builder::new()
+    ///         .class(Class::Heavy)
+    ///         .spawn(async { pinwheel::task::current_class() })
+    ///         .await
+    /// });
+    /// assert_eq!(class.unwrap(), Class::Heavy);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn class(mut self, class: crate::task::Class) -> Builder {
+        self.class = class;
+        self
+    }
+
     /// Spawns the task on the current runtime.
     ///
     /// # Panics
@@ -217,6 +239,7 @@ impl Builder {
         let meta = TaskMeta {
             location: Location::caller(),
             name: self.name,
+            class: self.class,
         };
         let mask = self.mask;
         with_current(|s| match s {
@@ -249,7 +272,55 @@ impl Builder {
         let meta = TaskMeta {
             location: Location::caller(),
             name: self.name,
+            class: self.class,
         };
         spawn_local_with(future, meta)
+    }
+}
+
+/// Sets the class of the task being polled, for its next polls (this poll goes on as it is).
+///
+/// ```
+/// use pinwheel::task::{self, Class};
+///
+/// let rt = pinwheel::Builder::new().worker_threads(2).build()?;
+/// rt.block_on(rt.spawn(async {
+///     task::set_class(Class::Heavy); // say, a TLS handshake
+///     pinwheel::yield_now().await;
+///     assert_eq!(task::current_class(), Class::Heavy);
+///     task::set_class(Class::Normal); // the session proper
+/// }))
+/// .unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Panics
+///
+/// Panics when not called from inside a pinwheel task's poll (in `block_on`'s own future, on a
+/// thread that is not a worker, or in a blocking closure): there is no task to change.
+#[track_caller]
+pub fn set_class(class: crate::task::Class) {
+    match crate::task::with_polling_task(|h| h.set_class(class)) {
+        Some(()) => {}
+        None => panic!(
+            "task::set_class was called outside a pinwheel task's poll: call it from inside a \
+             spawned task (block_on's own future is not a task)"
+        ),
+    }
+}
+
+/// The class of the task being polled.
+///
+/// # Panics
+///
+/// Panics when not called from inside a pinwheel task's poll (see [`set_class`]).
+#[track_caller]
+pub fn current_class() -> crate::task::Class {
+    match crate::task::with_polling_task(|h| h.class()) {
+        Some(c) => c,
+        None => panic!(
+            "task::current_class was called outside a pinwheel task's poll: call it from \
+             inside a spawned task (block_on's own future is not a task)"
+        ),
     }
 }

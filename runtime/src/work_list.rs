@@ -194,7 +194,13 @@ impl<T: Send + 'static> WorkList<T> {
                     batch: VecDeque::new(),
                     idle: true,
                 };
-                drop(crate::spawn_local(task));
+                // Urgent: a mailbox's handler is the runtime's own plumbing (HAProxy runs
+                // its tasklets for cross-thread wakes in TL_URGENT).
+                drop(
+                    crate::task::Builder::new()
+                        .class(crate::task::Class::Urgent)
+                        .spawn_local(task),
+                );
             };
             drop(inner.handle.shared.spawn(
                 bootstrap,

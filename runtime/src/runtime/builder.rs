@@ -312,7 +312,7 @@ impl Builder {
                 .clamp(1, MAX_WORKERS),
         };
         let deques: Vec<_> = (0..n)
-            .map(|_| crossbeam_deque::Worker::new_fifo())
+            .map(|_| crate::scheduler::WorkerDeques::new())
             .collect();
         let mut drivers = Vec::with_capacity(n);
         let mut io = Vec::with_capacity(n);
@@ -336,7 +336,7 @@ impl Builder {
             hooks: self.hooks.clone(),
         });
         let shared = Arc::new(Shared::new(
-            deques.iter().map(|w| w.stealer()).collect(),
+            deques.iter().map(|w| w.stealers()).collect(),
             io,
             clock,
             blocking,

@@ -32,7 +32,7 @@ use crossbeam_deque::{Injector, Stealer};
 use crate::ThreadMask;
 pub use context::current_worker;
 pub(crate) use context::with_worker;
-pub(crate) use worker::WorkerContext;
+pub(crate) use worker::{WorkerContext, WorkerDeques};
 
 use crate::loom::{Mutex, lock};
 use crate::metrics::WorkerCounters;
@@ -81,12 +81,21 @@ pub(crate) struct Shared {
     pub(crate) profiler: crate::profile::Profiler,
 }
 
+/// The stealing ends of one worker's deques: its Normal deque, and the lanes of the other
+/// classes (by `worker::lane_of`).
+pub(crate) struct WorkerStealers {
+    pub(crate) normal: Stealer<Notified>,
+    pub(crate) lanes: [Stealer<Notified>; worker::LANES],
+}
+
 /// What one worker shares with the other threads.
 pub(crate) struct WorkerShared {
     lifo: LifoSlot,
     inbox: Inbox<Notified>,
     parker: IoParker,
     stealer: Stealer<Notified>,
+    /// The stealing ends of its Urgent, Bulk and Heavy deques.
+    lane_stealers: [Stealer<Notified>; worker::LANES],
     pub(crate) counters: WorkerCounters,
     /// The worker's `spawn_local` tasks (changed by the worker only).
     owned_local: LocalOwnedTasks,
@@ -116,7 +125,7 @@ impl WorkerShared {
 
 impl Shared {
     pub(crate) fn new(
-        stealers: Vec<Stealer<Notified>>,
+        stealers: Vec<WorkerStealers>,
         io: Vec<pinwheel_io_driver::Handle>,
         clock: timers::Clock,
         blocking: crate::blocking::BlockingPool,
@@ -133,7 +142,8 @@ impl Shared {
                         lifo: LifoSlot::new(),
                         inbox: Inbox::new(),
                         parker: IoParker::new(io),
-                        stealer,
+                        stealer: stealer.normal,
+                        lane_stealers: stealer.lanes,
                         counters: WorkerCounters::default(),
                         owned_local: LocalOwnedTasks::default(),
                         sign: Default::default(),
@@ -161,16 +171,19 @@ impl Shared {
         }
     }
 
-    /// Tasks queued for worker `i` now, but those in its pinned queue (which only it sees).
+    /// Tasks queued for worker `i` now, but those in its pinned queues (which only it sees).
     fn queued_elsewhere(&self, i: usize) -> u64 {
         let w = &self.workers[i];
-        (w.stealer.len() + w.inbox.len() + usize::from(w.lifo.is_occupied())) as u64
+        let lanes: usize = w.lane_stealers.iter().map(Stealer::len).sum();
+        (w.stealer.len() + lanes + w.inbox.len() + usize::from(w.lifo.is_occupied())) as u64
     }
 
     /// Tasks queued for worker `i` now: its deque, LIFO slot, remote and pinned queues.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn queue_depth(&self, i: usize) -> u64 {
-        self.queued_elsewhere(i) + self.workers[i].counters.pinned_depth.load(Relaxed)
+        let c = &self.workers[i].counters;
+        let lanes: u64 = c.lane_pinned_depth.iter().map(|d| d.load(Relaxed)).sum();
+        self.queued_elsewhere(i) + c.pinned_depth.load(Relaxed) + lanes
     }
 
     /// Every worker's counters, the queue depths measured now, and the live task count.
@@ -180,6 +193,9 @@ impl Shared {
                 let w = &self.workers[i];
                 let mut m = w.counters.snapshot(self.queued_elsewhere(i));
                 m.avg_loop_nanos = w.profile.avg_loop_nanos.load(Relaxed);
+                m.urgent_queued += w.lane_stealers[0].len() as u64;
+                m.bulk_queued += w.lane_stealers[1].len() as u64;
+                m.heavy_queued += w.lane_stealers[2].len() as u64;
                 m.stolen_nanos = w.profile.stolen_nanos.load(Relaxed);
                 m
             })

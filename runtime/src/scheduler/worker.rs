@@ -10,8 +10,84 @@ use crossbeam_deque::{Steal, Worker};
 
 use super::{BUDGET, FLAG_STEALABLE, Shared, WorkerShared};
 use crate::metrics::single_writer_add;
-use crate::task::Notified;
 use crate::task::RawTask;
+use crate::task::{Class, Notified};
+
+/// The classes with a lane of their own (Normal uses the LIFO slot, the deque and the pinned
+/// queue the worker always had).
+pub(crate) const LANES: usize = 3;
+
+/// The lane of a class: Urgent 0, Bulk 1, Heavy 2; `None` for Normal.
+#[inline]
+pub(crate) fn lane_of(class: Class) -> Option<usize> {
+    match class {
+        Class::Urgent => Some(0),
+        Class::Normal => None,
+        Class::Bulk => Some(1),
+        Class::Heavy => Some(2),
+    }
+}
+
+/// A turn's share of polls for each class with work, by weight (HAProxy's 64/60/4 for
+/// TL_URGENT/TL_NORMAL/TL_BULK), out of `BUDGET`; Heavy is apart (`HEAVY_BACKLOG`).
+const WEIGHT_URGENT: usize = 64;
+const WEIGHT_NORMAL: usize = 60;
+const WEIGHT_BULK: usize = 4;
+/// Heavy gets one poll per turn, and once Urgent and Normal have nothing queued, one more per
+/// this many Heavy tasks queued (so a backlog drains; HAProxy's fixed one per turn could
+/// livelock, its issue #1881).
+const HEAVY_BACKLOG: usize = 16;
+
+/// A worker's deques, made before its thread starts (their stealing ends go to `Shared`).
+pub(crate) struct WorkerDeques {
+    normal: Worker<Notified>,
+    lanes: [Worker<Notified>; LANES],
+}
+
+impl WorkerDeques {
+    pub(crate) fn new() -> WorkerDeques {
+        WorkerDeques {
+            normal: Worker::new_fifo(),
+            lanes: std::array::from_fn(|_| Worker::new_fifo()),
+        }
+    }
+
+    pub(crate) fn stealers(&self) -> super::WorkerStealers {
+        super::WorkerStealers {
+            normal: self.normal.stealer(),
+            lanes: std::array::from_fn(|i| self.lanes[i].stealer()),
+        }
+    }
+}
+
+/// The queues of one class other than Normal on one worker: stealable tasks in a deque,
+/// pinned ones in a queue only this worker pops.
+struct Lane {
+    stealable: Worker<Notified>,
+    pinned: RefCell<VecDeque<Notified>>,
+}
+
+impl Lane {
+    fn len(&self) -> usize {
+        self.stealable.len() + self.pinned.borrow().len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.stealable.is_empty() && self.pinned.borrow().is_empty()
+    }
+
+    /// The next task: pinned and stealable alternately (`odd` says which goes first).
+    fn pop(&self, odd: bool) -> Option<Notified> {
+        if odd {
+            self.stealable
+                .pop()
+                .or_else(|| self.pinned.borrow_mut().pop_front())
+        } else {
+            let task = self.pinned.borrow_mut().pop_front();
+            task.or_else(|| self.stealable.pop())
+        }
+    }
+}
 
 /// How many tasks in a row a worker takes from its LIFO slot before it looks at its queues
 /// (tokio uses 3 too).
@@ -23,6 +99,8 @@ pub(crate) struct WorkerContext {
     pub(crate) shared: Arc<Shared>,
     stealable: Worker<Notified>,
     pinned: RefCell<VecDeque<Notified>>,
+    /// The queues of Urgent, Bulk and Heavy tasks (by `lane_of`).
+    lanes: [Lane; LANES],
     searching: Cell<bool>,
     rng: Cell<u32>,
     /// This worker's wait queue: its wheel and the clock reading of the loop turn.
@@ -52,14 +130,19 @@ impl WorkerContext {
     pub(crate) fn run_thread(
         shared: Arc<Shared>,
         index: usize,
-        stealable: Worker<Notified>,
+        deques: WorkerDeques,
         driver: pinwheel_io_driver::Driver,
     ) {
+        let WorkerDeques { normal, lanes } = deques;
         let w = WorkerContext {
             index,
             shared,
-            stealable,
+            stealable: normal,
             pinned: RefCell::new(VecDeque::new()),
+            lanes: lanes.map(|stealable| Lane {
+                stealable,
+                pinned: RefCell::new(VecDeque::new()),
+            }),
             searching: Cell::new(false),
             rng: Cell::new((0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B)) | 1),
             timers: super::timers::TimerContext::new(),
@@ -172,6 +255,10 @@ impl WorkerContext {
     /// may steal it (so only then is one woken); a yielding task goes to the back directly.
     pub(crate) fn schedule_here(&self, task: Notified, yielded: bool) {
         let h = task.header();
+        if let Some(lane) = lane_of(h.class()) {
+            self.push_lane(lane, task);
+            return;
+        }
         if h.flags & FLAG_STEALABLE != 0 {
             single_writer_add(&self.counters().local_wakes, 1);
             let to_deque = if yielded {
@@ -190,6 +277,25 @@ impl WorkerContext {
             self.counters()
                 .pinned_depth
                 .store(pinned.len() as u64, Relaxed);
+        } else {
+            let home = h.home as usize;
+            self.shared.push_remote(home, task);
+        }
+    }
+
+    /// Queues a task of a class other than Normal in its lane (or hands it to its home worker
+    /// when this one may not run it).
+    fn push_lane(&self, lane: usize, task: Notified) {
+        let h = task.header();
+        if h.flags & FLAG_STEALABLE != 0 {
+            single_writer_add(&self.counters().local_wakes, 1);
+            self.lanes[lane].stealable.push(task);
+            self.shared.notify_work();
+        } else if h.mask.contains(self.index) {
+            single_writer_add(&self.counters().local_wakes, 1);
+            let mut pinned = self.lanes[lane].pinned.borrow_mut();
+            pinned.push_back(task);
+            self.counters().lane_pinned_depth[lane].store(pinned.len() as u64, Relaxed);
         } else {
             let home = h.home as usize;
             self.shared.push_remote(home, task);
@@ -249,7 +355,7 @@ impl WorkerContext {
     }
 
     /// Takes what other threads handed over, then polls up to `BUDGET` tasks from its own run
-    /// queues. Returns how many ran.
+    /// queues, split between the classes that have work (see [`Class`]). Returns how many ran.
     fn run_batch(&self) -> usize {
         let inbox = &self.shared.workers[self.index].inbox;
         let n = inbox.drain_into(&mut self.pinned.borrow_mut());
@@ -259,9 +365,96 @@ impl WorkerContext {
         self.counters()
             .pinned_depth
             .store(self.pinned.borrow().len() as u64, Relaxed);
+        let lane_len: [usize; LANES] = std::array::from_fn(|l| self.lanes[l].len());
+        let ran = if lane_len == [0; LANES] {
+            // Only Normal work: the whole turn is Normal's, as without classes.
+            self.run_normal(BUDGET)
+        } else {
+            self.run_classes(lane_len)
+        };
+        if ran >= BUDGET {
+            single_writer_add(&self.counters().budget_exhaustions, 1);
+            // Still busy: give tasks spawned from outside their turn as well.
+            if let Some(task) = self.steal_injector() {
+                self.run_task(task);
+            }
+        }
+        ran
+    }
+
+    /// A turn with work in other classes than Normal: Urgent, Normal and Bulk share `BUDGET`
+    /// polls by weight; then one Heavy poll, and more from a Heavy backlog once Urgent and
+    /// Normal have nothing queued.
+    fn run_classes(&self, lane_len: [usize; LANES]) -> usize {
+        let normal_busy = self.has_normal_work();
+        let weight = |w: usize, busy: bool| if busy { w } else { 0 };
+        let (wu, wn, wb) = (
+            weight(WEIGHT_URGENT, lane_len[0] > 0),
+            weight(WEIGHT_NORMAL, normal_busy),
+            weight(WEIGHT_BULK, lane_len[1] > 0),
+        );
+        let total = (wu + wn + wb).max(1);
+        let share = |w: usize| {
+            if w == 0 {
+                0
+            } else {
+                (BUDGET * w / total).max(1)
+            }
+        };
+        let mut ran = self.run_lane(0, share(wu));
+        ran += self.run_normal(share(wn));
+        ran += self.run_lane(1, share(wb));
+        if lane_len[2] > 0 {
+            ran += self.run_lane(2, 1);
+            if self.lanes[0].is_empty() && !self.has_normal_work() {
+                ran += self.run_lane(2, lane_len[2] / HEAVY_BACKLOG);
+            }
+        }
+        for (l, lane) in self.lanes.iter().enumerate() {
+            self.counters().lane_pinned_depth[l].store(lane.pinned.borrow().len() as u64, Relaxed);
+        }
+        ran
+    }
+
+    /// Polls up to `budget` tasks of lane `lane`.
+    fn run_lane(&self, lane: usize, budget: usize) -> usize {
+        let mut ran = 0;
+        while ran < budget {
+            let Some(task) = self.lanes[lane].pop(ran & 1 == 1) else {
+                break;
+            };
+            if lane_of(task.header().class()) != Some(lane) {
+                // Its class changed while it was queued.
+                self.requeue(task);
+                continue;
+            }
+            single_writer_add(&self.counters().lane_polls[lane], 1);
+            self.run_task(task);
+            ran += 1;
+        }
+        ran
+    }
+
+    /// `true` when Normal work waits in this worker's own queues.
+    fn has_normal_work(&self) -> bool {
+        self.lifo().is_occupied() || !self.pinned.borrow().is_empty() || !self.stealable.is_empty()
+    }
+
+    /// Puts a task popped from a queue that is not its class's into the right one.
+    fn requeue(&self, task: Notified) {
+        match lane_of(task.header().class()) {
+            Some(lane) => self.push_lane(lane, task),
+            None => self.schedule_here(task, true),
+        }
+    }
+
+    /// Polls up to `budget` Normal tasks from this worker's LIFO slot, pinned queue and deque.
+    /// A task found there whose class is not Normal (woken from another thread, taken from
+    /// the injector, or changed while queued) moves to its lane instead.
+    fn run_normal(&self, budget: usize) -> usize {
         let mut ran = 0;
         let mut lifo_streak = 0;
-        while ran < BUDGET {
+        while ran < budget {
             // The LIFO slot first, but not more than MAX_LIFO_STREAK times in a row, so two
             // tasks passing messages back and forth cannot starve the queues.
             let lifo = if lifo_streak < MAX_LIFO_STREAK {
@@ -286,15 +479,12 @@ impl WorkerContext {
                 }
             };
             let Some(task) = task else { break };
+            if let Some(lane) = lane_of(task.header().class()) {
+                self.push_lane(lane, task);
+                continue;
+            }
             self.run_task(task);
             ran += 1;
-        }
-        if ran == BUDGET {
-            single_writer_add(&self.counters().budget_exhaustions, 1);
-            // Still busy: give tasks spawned from outside their turn as well.
-            if let Some(task) = self.steal_injector() {
-                self.run_task(task);
-            }
         }
         ran
     }
@@ -415,28 +605,10 @@ impl WorkerContext {
                 if victim == self.index {
                     continue;
                 }
-                let before = self.stealable.len();
-                match self.shared.workers[victim]
-                    .stealer
-                    .steal_batch_and_pop(&self.stealable)
-                {
-                    Steal::Success(task) => {
-                        let c = self.counters();
-                        single_writer_add(&c.steal_operations, 1);
-                        single_writer_add(&c.steals, 1 + (self.stealable.len() - before) as u64);
-                        return Some(task);
-                    }
+                match self.steal_from(victim) {
+                    Steal::Success(task) => return Some(task),
                     Steal::Retry => retry = true,
-                    Steal::Empty => {
-                        // Its deque is empty: take the task it was going to run next, which it
-                        // may be too busy (or blocked) to get to.
-                        if let Some(task) = self.shared.workers[victim].lifo.take() {
-                            let c = self.counters();
-                            single_writer_add(&c.steal_operations, 1);
-                            single_writer_add(&c.steals, 1);
-                            return Some(task);
-                        }
-                    }
+                    Steal::Empty => {}
                 }
             }
             if !retry || attempt == 1 {
@@ -446,6 +618,59 @@ impl WorkerContext {
         self.steal_injector()
     }
 
+    /// Steals from worker `victim`, class by class: Urgent, then Normal (its deque, then its
+    /// LIFO slot), then Bulk, then one Heavy task, so a thief takes live work before heavy
+    /// work. A batch goes to this worker's queue of the same class; the task returned runs
+    /// now. A stolen task keeps its class (it is in its header).
+    fn steal_from(&self, victim: usize) -> Steal<Notified> {
+        let v = &self.shared.workers[victim];
+        let mut retry = false;
+        let mut took = |from: &crossbeam_deque::Stealer<Notified>, into: &Worker<Notified>| {
+            let before = into.len();
+            match from.steal_batch_and_pop(into) {
+                Steal::Success(task) => {
+                    let c = self.counters();
+                    single_writer_add(&c.steal_operations, 1);
+                    single_writer_add(&c.steals, 1 + (into.len() - before) as u64);
+                    Some(task)
+                }
+                Steal::Retry => {
+                    retry = true;
+                    None
+                }
+                Steal::Empty => None,
+            }
+        };
+        if let Some(task) = took(&v.lane_stealers[0], &self.lanes[0].stealable) {
+            return Steal::Success(task);
+        }
+        if let Some(task) = took(&v.stealer, &self.stealable) {
+            return Steal::Success(task);
+        }
+        if let Some(task) = took(&v.lane_stealers[1], &self.lanes[1].stealable) {
+            return Steal::Success(task);
+        }
+        // Its Normal deque is empty: take the task it was going to run next, which it may be
+        // too busy (or blocked) to get to.
+        if let Some(task) = v.lifo.take() {
+            let c = self.counters();
+            single_writer_add(&c.steal_operations, 1);
+            single_writer_add(&c.steals, 1);
+            return Steal::Success(task);
+        }
+        match v.lane_stealers[2].steal() {
+            Steal::Success(task) => {
+                let c = self.counters();
+                single_writer_add(&c.steal_operations, 1);
+                single_writer_add(&c.steals, 1);
+                Steal::Success(task)
+            }
+            Steal::Retry => Steal::Retry,
+            Steal::Empty if retry => Steal::Retry,
+            Steal::Empty => Steal::Empty,
+        }
+    }
+
     /// `true` when work waits in this worker's own queues (or it must stop).
     fn has_own_work(&self) -> bool {
         let shared = &*self.shared;
@@ -453,6 +678,7 @@ impl WorkerContext {
             || self.lifo().is_occupied()
             || !self.pinned.borrow().is_empty()
             || !self.stealable.is_empty()
+            || self.lanes.iter().any(|l| !l.is_empty())
             || !shared.workers[self.index].inbox.is_empty()
             || !shared.workers[self.index].timer_inbox.is_empty()
             || self.timer_timeout().is_some_and(|t| t.is_zero())
@@ -462,10 +688,11 @@ impl WorkerContext {
     fn has_stealable_work(&self) -> bool {
         let shared = &*self.shared;
         !shared.injector.is_empty()
-            || shared
-                .workers
-                .iter()
-                .any(|w| w.lifo.is_occupied() || !w.stealer.is_empty())
+            || shared.workers.iter().any(|w| {
+                w.lifo.is_occupied()
+                    || !w.stealer.is_empty()
+                    || w.lane_stealers.iter().any(|s| !s.is_empty())
+            })
     }
 
     fn park(&self) {
@@ -528,6 +755,12 @@ impl WorkerContext {
                 any = true;
                 drop(task);
             }
+            for lane in &self.lanes {
+                while let Some(task) = lane.pop(false) {
+                    any = true;
+                    drop(task);
+                }
+            }
             if !any {
                 break;
             }
@@ -535,5 +768,8 @@ impl WorkerContext {
         debug_assert_eq!(self.owned_local().len(), 0);
         self.publish_local_tasks();
         self.counters().pinned_depth.store(0, Relaxed);
+        for d in &self.counters().lane_pinned_depth {
+            d.store(0, Relaxed);
+        }
     }
 }

@@ -57,6 +57,8 @@ pub struct TaskInfo {
     /// Time since a worker last started polling it (as that worker's clock read it at the
     /// start of its loop turn); `None` when it was never polled.
     pub since_last_poll: Option<Duration>,
+    /// Its scheduling class.
+    pub class: super::Class,
 }
 
 impl TaskInfo {
@@ -87,6 +89,7 @@ impl TaskInfo {
             state,
             location: h.location,
             since_last_poll: (last != NEVER_POLLED).then(|| since(last)),
+            class: h.class(),
         }
     }
 }
@@ -118,8 +121,8 @@ impl fmt::Display for TaskDump {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:>8} {:<20} {:>18} {:<5} {:<9} {:>12}  spawned at",
-            "id", "name", "mask", "local", "state", "last poll"
+            "{:>8} {:<20} {:>18} {:<5} {:<6} {:<9} {:>12}  spawned at",
+            "id", "name", "mask", "local", "class", "state", "last poll"
         )?;
         for t in &self.tasks {
             let since = match t.since_last_poll {
@@ -128,11 +131,12 @@ impl fmt::Display for TaskDump {
             };
             writeln!(
                 f,
-                "{:>8} {:<20} {:>18} {:<5} {:<9} {:>12}  {}",
+                "{:>8} {:<20} {:>18} {:<5} {:<6} {:<9} {:>12}  {}",
                 t.id.as_u64(),
                 t.name.as_deref().unwrap_or("-"),
                 format!("{:#x}", t.mask.bits()),
                 if t.local { "yes" } else { "no" },
+                t.class,
                 t.state,
                 since,
                 t.location

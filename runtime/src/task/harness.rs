@@ -21,6 +21,7 @@ use crate::loom::UnsafeCell;
 pub(crate) struct TaskMeta {
     pub(crate) location: &'static Location<'static>,
     pub(crate) name: Option<Arc<str>>,
+    pub(crate) class: super::Class,
 }
 
 impl TaskMeta {
@@ -30,6 +31,7 @@ impl TaskMeta {
         TaskMeta {
             location: Location::caller(),
             name: None,
+            class: super::Class::Normal,
         }
     }
 }
@@ -164,6 +166,7 @@ where
             prof_slot: AtomicU32::new(0),
             woken_at: AtomicU32::new(0),
             flags,
+            class: std::sync::atomic::AtomicU8::new(meta.class.index() as u8),
         },
         scheduler,
         span,
@@ -272,12 +275,45 @@ unsafe fn poll_in_span<F: Future, S>(cell: &Cell<F, S>) -> std::thread::Result<P
     polled
 }
 
+thread_local! {
+    /// The header of the task whose future this thread is polling now (null outside a poll):
+    /// what `task::set_class` and `task::current_class` act on.
+    static POLLING: std::cell::Cell<*const Header> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// Runs `f` with the header of the task whose future the calling thread is polling, if any.
+pub(crate) fn with_polling_task<R>(f: impl FnOnce(&Header) -> R) -> Option<R> {
+    let ptr = POLLING.with(std::cell::Cell::get);
+    // SAFETY: `POLLING` holds a header only while that task's future is being polled on this
+    // thread (`PollingGuard`), and the poller holds RUNNING and the queue's reference until
+    // the poll returns, so the header is alive for this call, made from inside that poll (the
+    // borrow rule, on `Header`).
+    (!ptr.is_null()).then(|| f(unsafe { &*ptr }))
+}
+
+/// Publishes the polled task in `POLLING` for the length of one poll of its future, and puts
+/// back what was there (a poll may nest another runtime's `block_on`) even if it panics.
+struct PollingGuard(*const Header);
+
+impl PollingGuard {
+    fn enter(header: &Header) -> PollingGuard {
+        PollingGuard(POLLING.with(|p| p.replace(header)))
+    }
+}
+
+impl Drop for PollingGuard {
+    fn drop(&mut self) {
+        POLLING.with(|p| p.set(self.0));
+    }
+}
+
 /// Polls the future; drops it right away when it is done.
 ///
 /// # Safety
 ///
 /// The caller holds `RUNNING`.
 unsafe fn poll_future<F: Future, S>(cell: &Cell<F, S>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    let _polling = PollingGuard::enter(&cell.header);
     let poll = |stage: &mut Stage<F>| {
         let Stage::Running(future) = stage else {
             unreachable!("pinwheel: a task was polled after its future was dropped")

@@ -6,6 +6,7 @@
 //! (`state.rs`) carries the lifecycle bits and the reference count; every transition is one
 //! compare-and-swap, and the loom models in `tests_loom.rs` check the protocol.
 
+mod class;
 mod dump;
 mod error;
 mod harness;
@@ -22,14 +23,15 @@ mod waker;
 #[cfg(all(test, loom))]
 mod tests_loom;
 
-pub use crate::spawn::Builder;
+pub use crate::spawn::{Builder, current_class, set_class};
+pub use class::Class;
 pub use dump::{TaskDump, TaskInfo, TaskState};
 pub use error::JoinError;
 pub use id::Id;
 pub use join::{AbortHandle, JoinHandle};
 pub(crate) use mask::ThreadMask;
 
-pub(crate) use harness::{NewTask, TaskMeta, new_task};
+pub(crate) use harness::{NewTask, TaskMeta, new_task, with_polling_task};
 pub(crate) use list::{LocalOwnedTasks, OwnedTasks};
 pub(crate) use raw::{
     FLAG_LOCAL, FLAG_NAMED, FLAG_STEALABLE, Header, NEVER_POLLED, Notified, RawTask, Schedule,

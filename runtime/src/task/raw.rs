@@ -2,7 +2,7 @@
 
 use std::panic::Location;
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU8, AtomicU32};
 use std::task::Waker;
 
 use super::Id;
@@ -110,6 +110,24 @@ pub(crate) struct Header {
     /// waker while profiling, cleared by the poll that reads it.
     pub(crate) woken_at: AtomicU32,
     pub(crate) flags: u8,
+    /// Its scheduling class (`Class` as a number): set at spawn, changed by the task itself
+    /// (`task::set_class`) while it runs, read by whoever queues it; relaxed, as a class is a
+    /// hint about where to queue the task, never a condition of its safety.
+    pub(crate) class: AtomicU8,
+}
+
+impl Header {
+    /// The task's scheduling class.
+    #[inline]
+    pub(crate) fn class(&self) -> super::Class {
+        super::Class::from_index(self.class.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Changes the task's scheduling class (for the queues it goes to from now on).
+    pub(crate) fn set_class(&self, class: super::Class) {
+        self.class
+            .store(class.index() as u8, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A pointer to a task, owning nothing by itself. Made only by [`RawTask::from_raw`], whose
