@@ -406,8 +406,25 @@ impl WorkerContext {
         ran += self.run_lane(1, share(wb));
         if lane_len[2] > 0 {
             ran += self.run_lane(2, 1);
-            if self.lanes[0].is_empty() && !self.has_normal_work() {
-                ran += self.run_lane(2, lane_len[2] / HEAVY_BACKLOG);
+            // The backlog: more Heavy polls while nothing else waits. A Heavy poll is long, so
+            // before each one the worker looks at its poller, its inbox and its timers (a
+            // zero-timeout poll costs far less than the poll it precedes): live work that
+            // arrived meanwhile ends the drain.
+            for _ in 0..lane_len[2] / HEAVY_BACKLOG {
+                self.poll_io(Some(std::time::Duration::ZERO));
+                let inbox = &self.shared.workers[self.index].inbox;
+                if !self.lanes[0].is_empty()
+                    || self.has_normal_work()
+                    || !inbox.is_empty()
+                    || self.timer_timeout().is_some_and(|t| t.is_zero())
+                {
+                    break;
+                }
+                let more = self.run_lane(2, 1);
+                if more == 0 {
+                    break;
+                }
+                ran += more;
             }
         }
         for (l, lane) in self.lanes.iter().enumerate() {
@@ -430,6 +447,11 @@ impl WorkerContext {
             }
             single_writer_add(&self.counters().lane_polls[lane], 1);
             self.run_task(task);
+            if lane == 2 {
+                // A Heavy poll is long: the next turn starts by polling the I/O driver, as if
+                // a full batch of polls had run.
+                self.since_io.set(EVENT_INTERVAL);
+            }
             ran += 1;
         }
         ran
