@@ -239,14 +239,15 @@ fn a_thief_takes_normal_work_before_heavy_and_stolen_tasks_keep_their_class() {
                 .unwrap()
                 .push((c, pinwheel::current_worker(), task::current_class()));
         };
-        let lh = l.clone();
-        let heavy = Builder::new()
-            .class(Class::Heavy)
-            .spawn(async move { record('H', &lh) });
+        // Normal first: whenever a thief can see the Heavy task, the Normal ones are queued.
         let ln = l.clone();
         let normal1 = pinwheel::spawn(async move { record('N', &ln) });
         let ln = l.clone();
         let normal2 = pinwheel::spawn(async move { record('N', &ln) });
+        let lh = l.clone();
+        let heavy = Builder::new()
+            .class(Class::Heavy)
+            .spawn(async move { record('H', &lh) });
         // Keep worker 0 busy until all three ran elsewhere (bounded).
         let deadline = Instant::now() + Duration::from_secs(30);
         while l.lock().unwrap().len() < 3 {
