@@ -317,6 +317,13 @@ pub(crate) struct LocalProfile {
     by_location: RefCell<HashMap<usize, u32>>,
     /// The last (location address, slot) found there: tasks spawned in a loop hit it.
     last_location: Cell<(usize, u32)>,
+    /// The last (slot, its stats) a poll used: a poll of the same location needs no lookup.
+    /// The pointer follows `PollRecord::stats`'s rule.
+    last_stats: Cell<(u32, *const SlotStats)>,
+    /// Polls until the next timed one (past a location's first `EXACT_POLLS`): redrawn at
+    /// random between `CPU_SAMPLE / 2` and `3 * CPU_SAMPLE / 2` each time, so one poll in
+    /// `CPU_SAMPLE` on average is timed without lining up with a workload's own period.
+    countdown: Cell<u32>,
     rng: Cell<u32>,
     /// The sliding average of loop turns, times 1024 (HAProxy's `swrate`).
     loop_sum: Cell<u64>,
@@ -348,6 +355,8 @@ impl LocalProfile {
             slots: RefCell::new(Vec::new()),
             by_location: RefCell::new(HashMap::new()),
             last_location: Cell::new((0, 0)),
+            last_stats: Cell::new((0, std::ptr::null())),
+            countdown: Cell::new(CPU_SAMPLE as u32),
             rng: Cell::new((0x2545_F491 ^ (index as u32).wrapping_mul(0x9E37_79B9)) | 1),
             loop_sum: Cell::new(0),
             turn_start: Cell::new(None),
@@ -463,6 +472,7 @@ impl LocalProfile {
     /// polls the task, then hands the result to [`after_poll`](Self::after_poll); the borrow of
     /// the header ends here, before the poll may give the task's last reference away (the
     /// borrow rule, on `Header`).
+    #[inline]
     pub(crate) fn before_poll(
         &self,
         profiler: &Profiler,
@@ -471,7 +481,18 @@ impl LocalProfile {
         name: impl FnOnce() -> Option<Arc<str>>,
         first: bool,
     ) -> PollRecord {
-        let stats = self.stats_of(profiler, shared, header, name);
+        let slot = header.prof_slot.load(Relaxed);
+        let (last_slot, last_ptr) = self.last_stats.get();
+        let stats = if slot != 0 && slot == last_slot {
+            // SAFETY: the pointer came from `stats_of` for this worker (`self`), whose slots
+            // keep their Arcs for the worker's life (`PollRecord::stats`).
+            unsafe { &*last_ptr }
+        } else {
+            let stats = self.stats_of(profiler, shared, header, name);
+            self.last_stats
+                .set((header.prof_slot.load(Relaxed), std::ptr::from_ref(stats)));
+            stats
+        };
         single_writer_add(&stats.polls, 1);
         if first {
             single_writer_add(&stats.tasks, 1);
@@ -483,10 +504,18 @@ impl LocalProfile {
         let samples = stats.cpu_samples.load(Relaxed);
         let weight = if samples < EXACT_POLLS {
             1
-        } else if u64::from(self.next_rand()) % CPU_SAMPLE == 0 {
-            CPU_SAMPLE
         } else {
-            0
+            match self.countdown.get() {
+                0 => {
+                    let half = CPU_SAMPLE as u32 / 2;
+                    self.countdown.set(half + self.next_rand() % (2 * half));
+                    CPU_SAMPLE
+                }
+                n => {
+                    self.countdown.set(n - 1);
+                    0
+                }
+            }
         };
         let start = if weight != 0 || woken != 0 {
             now_nanos()
@@ -519,6 +548,7 @@ impl LocalProfile {
         }
     }
 
+    #[cold]
     fn stats_of(
         &self,
         profiler: &Profiler,

@@ -541,43 +541,53 @@ impl WorkerContext {
         );
         single_writer_add(&self.counters().tasks_polled, 1);
         self.since_io.set(self.since_io.get() + 1);
-        let h = task.header();
-        let first = h.last_poll.load(Relaxed) == crate::task::NEVER_POLLED;
+        if self.prof.active() {
+            self.run_profiled(task);
+            return;
+        }
+        let sign = self.publish_poll(task.header());
+        task.run();
+        sign.task.store(0, Relaxed);
+    }
+
+    /// Stamps the task's last poll and tells the watchdog what this worker polls; returns the
+    /// sign to clear after the poll.
+    #[inline]
+    fn publish_poll(&self, h: &crate::task::Header) -> &crate::watchdog::CurrentPoll {
         h.last_poll.store(self.timers.now_ms.get(), Relaxed);
         let sign = &self.worker_shared().sign;
         sign.location
             .store(ptr::from_ref(h.location).cast_mut(), Relaxed);
         sign.task.store(h.id.as_u64(), Relaxed);
-        if self.prof.active() {
-            self.run_profiled(task, first);
-        } else {
-            task.run();
-        }
-        sign.task.store(0, Relaxed);
+        sign
     }
 
     /// Runs a task, recording the poll in this worker's profile.
     #[cold]
-    fn run_profiled(&self, task: Notified, first: bool) {
-        let record = {
+    fn run_profiled(&self, task: Notified) {
+        let (sign, record) = {
             let h = task.header();
+            let first = h.last_poll.load(Relaxed) == crate::task::NEVER_POLLED;
+            let sign = self.publish_poll(h);
             let name = || {
                 (h.flags & crate::task::FLAG_NAMED != 0)
                     .then(|| self.shared.task_name(h.id))
                     .flatten()
             };
-            self.prof.before_poll(
+            let record = self.prof.before_poll(
                 &self.shared.profiler,
                 &self.worker_shared().profile,
                 h,
                 name,
                 first,
-            )
+            );
+            (sign, record)
         };
         // The header's borrow ended above: `run` gives the queue's reference away (the borrow
         // rule, on `Header`).
         task.run();
         self.prof.after_poll(record);
+        sign.task.store(0, Relaxed);
     }
 
     fn steal_injector(&self) -> Option<Notified> {

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# User-space instructions per iteration of the core workloads on pinwheel, with task profiling
+# off and on: `valgrind --tool=callgrind` over `core_instructions ROW N`, as the difference
+# between N=3 and N=1 iterations divided by 2 (start-up and exit cancel out). One worker, so
+# the count does not depend on which thread valgrind runs when.
+#
+# Usage: benches/scripts/core_instructions.sh [BINARY (default: build and use target/release)]
+# Installs nothing: says which Debian package to install when valgrind is missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+command -v valgrind >/dev/null 2>&1 || {
+    echo "core_instructions.sh: needs valgrind (Debian package valgrind)" >&2
+    exit 2
+}
+bin=${1:-}
+if [ -z "$bin" ]; then
+    cargo build --release -q -p pinwheel-benches --bin core_instructions
+    bin=target/release/core_instructions
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ir() { # MODE ROW ITERS -> total instructions
+    PINWHEEL_BENCH_PROFILING=$1 valgrind --tool=callgrind --callgrind-out-file="$tmp/out" \
+        "$bin" "$2" "$3" 1 >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
+    sed -n 's/^summary: //p' "$tmp/out"
+}
+printf '%-20s %16s %16s %8s\n' row "off instr/iter" "on instr/iter" "on/off"
+for row in spawn_many_local spawn_many_worker yield_many ping_pong chained_spawn; do
+    off=$(( ($(ir off "$row" 3) - $(ir off "$row" 1)) / 2 ))
+    on=$(( ($(ir on "$row" 3) - $(ir on "$row" 1)) / 2 ))
+    printf '%-20s %16d %16d %8.3f\n' "$row" "$off" "$on" "$(awk -v a="$on" -v b="$off" 'BEGIN { print a / b }')"
+done
