@@ -118,26 +118,8 @@ fn main() -> std::io::Result<()> {
 /// `tokio-console` binary uses), waiting up to 30 s for all three.
 async fn named_tasks(addr: SocketAddr) -> std::io::Result<Vec<String>> {
     use console_api::field::Value;
-    use console_api::instrument::InstrumentRequest;
-    use console_api::instrument::instrument_client::InstrumentClient;
 
-    // The server starts on its own thread: try again until it listens (30 s at most).
-    let mut tries = 0;
-    let mut client = loop {
-        match InstrumentClient::connect(format!("http://{addr}")).await {
-            Ok(c) => break c,
-            Err(_) if tries < 600 => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => return Err(std::io::Error::other(e)),
-        }
-    };
-    let mut updates = client
-        .watch_updates(InstrumentRequest {})
-        .await
-        .map_err(std::io::Error::other)?
-        .into_inner();
+    let mut updates = pinwheel_interop::console_updates(addr).await?;
     let mut names = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !["accept", "ticker", "client"]

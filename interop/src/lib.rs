@@ -113,3 +113,38 @@ pub async fn start_app() -> std::net::SocketAddr {
     }));
     addr
 }
+
+/// Connects to a tokio-console server (console-subscriber's gRPC API) at `addr`, trying again
+/// every 50 ms for up to 30 s while it starts (it runs on a thread of its own), and subscribes
+/// to its stream of updates. Call it inside [`pinwheel::compat::compat`]: the client needs
+/// tokio's reactor.
+///
+/// # Errors
+///
+/// When the server does not answer within 30 s, or refuses the subscription.
+pub async fn console_updates(
+    addr: std::net::SocketAddr,
+) -> io::Result<tonic::Streaming<console_api::instrument::Update>> {
+    use console_api::instrument::InstrumentRequest;
+    use console_api::instrument::instrument_client::InstrumentClient;
+    let mut tries = 0;
+    let mut client = loop {
+        match InstrumentClient::connect(format!("http://{addr}")).await {
+            Ok(c) => break c,
+            Err(_) if tries < 600 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => {
+                return Err(io::Error::other(format!(
+                    "the console server at {addr} never answered: {e}"
+                )));
+            }
+        }
+    };
+    client
+        .watch_updates(InstrumentRequest {})
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(io::Error::other)
+}

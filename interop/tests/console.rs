@@ -11,8 +11,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use console_api::field::Value;
-use console_api::instrument::InstrumentRequest;
-use console_api::instrument::instrument_client::InstrumentClient;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// What the client learned of one task.
@@ -59,23 +57,9 @@ fn console_lists_pinwheel_tasks_with_polls_and_locations() {
     });
 
     let seen = rt.block_on(pinwheel::compat::compat(async move {
-        // The server starts on its own thread: try again until it listens (bounded).
-        let mut tries = 0;
-        let mut client = loop {
-            match InstrumentClient::connect(format!("http://127.0.0.1:{port}")).await {
-                Ok(c) => break c,
-                Err(_) if tries < 600 => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("the console server never answered: {e}"),
-            }
-        };
-        let mut updates = client
-            .watch_updates(InstrumentRequest {})
+        let mut updates = pinwheel_interop::console_updates(([127, 0, 0, 1], port).into())
             .await
-            .expect("watch_updates")
-            .into_inner();
+            .expect("the console server answers");
         let mut tasks: HashMap<u64, Seen> = HashMap::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {

@@ -97,6 +97,17 @@ impl Mode {
     }
 }
 
+/// The next number of a xorshift32 sequence kept in `state` (never 0 if seeded non-zero): a
+/// worker's cheap randomness, for its steal victims and its profiling samples.
+pub(crate) fn xorshift(state: &Cell<u32>) -> u32 {
+    let mut x = state.get();
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    state.set(x);
+    x
+}
+
 /// Nanoseconds on the monotonic clock since the first call in this process.
 fn now_nanos() -> u64 {
     since_base(Instant::now())
@@ -372,12 +383,7 @@ impl LocalProfile {
     }
 
     fn next_rand(&self) -> u32 {
-        let mut x = self.rng.get();
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.rng.set(x);
-        x
+        xorshift(&self.rng)
     }
 
     /// A loop turn starts at `now` (the clock reading of its timers). Ends the previous turn

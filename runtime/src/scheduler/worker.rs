@@ -606,12 +606,7 @@ impl WorkerContext {
     }
 
     fn next_rand(&self) -> u32 {
-        let mut x = self.rng.get();
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.rng.set(x);
-        x
+        crate::profile::xorshift(&self.rng)
     }
 
     /// Looks for work beyond its own run queues: the injector, then the other workers' deques.
