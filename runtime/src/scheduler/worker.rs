@@ -255,9 +255,11 @@ impl WorkerContext {
     /// may steal it (so only then is one woken); a yielding task goes to the back directly.
     pub(crate) fn schedule_here(&self, task: Notified, yielded: bool) {
         let h = task.header();
-        if let Some(lane) = lane_of(h.class()) {
-            self.push_lane(lane, task);
-            return;
+        if !h.is_normal() {
+            if let Some(lane) = lane_of(h.class()) {
+                self.push_lane(lane, task);
+                return;
+            }
         }
         if h.flags & FLAG_STEALABLE != 0 {
             single_writer_add(&self.counters().local_wakes, 1);
@@ -501,9 +503,11 @@ impl WorkerContext {
                 }
             };
             let Some(task) = task else { break };
-            if let Some(lane) = lane_of(task.header().class()) {
-                self.push_lane(lane, task);
-                continue;
+            if !task.header().is_normal() {
+                if let Some(lane) = lane_of(task.header().class()) {
+                    self.push_lane(lane, task);
+                    continue;
+                }
             }
             self.run_task(task);
             ran += 1;
@@ -527,6 +531,7 @@ impl WorkerContext {
         task
     }
 
+    #[inline(always)]
     fn run_task(&self, task: Notified) {
         if self.searching.get() {
             self.searching.set(false);

@@ -123,6 +123,12 @@ impl Header {
         super::Class::from_index(self.class.load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    /// `true` when the task is of the Normal class (the hot path's one check).
+    #[inline]
+    pub(crate) fn is_normal(&self) -> bool {
+        self.class.load(std::sync::atomic::Ordering::Relaxed) == super::Class::Normal.index() as u8
+    }
+
     /// Changes the task's scheduling class (for the queues it goes to from now on).
     pub(crate) fn set_class(&self, class: super::Class) {
         self.class
