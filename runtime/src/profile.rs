@@ -5,9 +5,9 @@
 //!
 //! Per spawn location (and task name, when set): the tasks started, their polls, the time spent
 //! in those polls, and the *schedule latency* of their wakes (from the wake to the poll it
-//! causes). Each worker keeps its own table ([`LocalProfile`]): it alone writes it, with
+//! causes). Each worker keeps its own table (`LocalProfile`): it alone writes it, with
 //! relaxed stores of atomics (no read-modify-write, no lock, no shared cache line), and
-//! [`Profiler::profile`] sums the workers' tables when somebody asks. A location is given a
+//! `Profiler::profile` sums the workers' tables when somebody asks. A location is given a
 //! *slot* number once, by the runtime-wide registry (a mutex, taken once per location per
 //! worker and once per task that has a name); the task's header caches its slot.
 //!
