@@ -197,7 +197,13 @@
 //!   `cpu-map`); [`Builder::on_thread_start`] / [`Builder::on_thread_stop`] run hooks.
 //! - Each task has a `tracing` span (id, name, spawn location) entered on every poll, with
 //!   trace-level events for wake, poll and complete under the `pinwheel::task` target; they
-//!   cost nothing measurable when no subscriber listens or when it filters them out.
+//!   cost nothing measurable when no subscriber listens or when it filters them out. The span
+//!   is the one tokio-console's console-subscriber reads (`runtime.spawn`), and wakers report
+//!   their operations, so tokio-console lists pinwheel's tasks.
+//! - [`profile`]: task profiling (HAProxy's `show profiling`) through [`Handle::profile`];
+//!   each worker's average loop turn and stolen time are in [`WorkerMetrics`].
+//! - [`task::Class`]: scheduling classes (Urgent, Normal, Bulk, Heavy) sharing each worker's
+//!   turn, so heavy work never drowns live sessions.
 //!
 //! ## Guarantees
 //!
