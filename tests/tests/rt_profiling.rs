@@ -187,13 +187,18 @@ fn auto_mode_follows_the_loop_turn_length() {
         assert!(e.polls >= 1);
     }
     assert!(h.metrics().worker(0).avg_loop_nanos > 1_000_000);
-    // Short turns bring the average back down, and profiling turns itself off.
+    // Short turns bring the average back down, and profiling turns itself off. The task
+    // looks at the flag only every 4,096 yields: a turn is then 64 polls that do nothing but
+    // yield (microseconds even under a sanitizer), far below the 0.99 ms that ends auto mode,
+    // where reading the profile on every poll could itself keep turns above it.
     rt.block_on(rt.spawn(async {
-        for _ in 0..50_000_000u64 {
+        for _ in 0..10_000u64 {
             if !Handle::current().profile().workers_profiling()[0] {
                 return;
             }
-            pinwheel::yield_now().await;
+            for _ in 0..4_096 {
+                pinwheel::yield_now().await;
+            }
         }
         panic!("auto never turned profiling off");
     }))
