@@ -194,7 +194,6 @@ pub(crate) fn run<W: Watched>(shared: Arc<W>, threshold: Duration, thread_prefix
                 let ran = now - s.since;
                 if ran >= threshold && !s.reported {
                     s.reported = true;
-                    single_writer_add(&counters.long_polls, 1);
                     let loc = sign.location.load(Relaxed);
                     // SAFETY: the worker stores only `&'static Location`s there (or null).
                     let loc = unsafe { loc.as_ref() };
@@ -211,6 +210,8 @@ pub(crate) fn run<W: Watched>(shared: Arc<W>, threshold: Duration, thread_prefix
                         threshold_ms = threshold.as_millis() as u64,
                         "a task poll has run longer than the long-poll threshold, blocking its worker thread; move blocking work to spawn_blocking or split it with yield_now"
                     );
+                    // Counted once the warning is out: whoever sees the count can find it.
+                    single_writer_add(&counters.long_polls, 1);
                 }
             } else {
                 s.polls = polls;
@@ -224,7 +225,6 @@ pub(crate) fn run<W: Watched>(shared: Arc<W>, threshold: Duration, thread_prefix
             if turns == s.turns && depth > 0 {
                 if now - s.turn_since >= STALL_AFTER && !s.stall_reported {
                     s.stall_reported = true;
-                    single_writer_add(&counters.stalls, 1);
                     tracing::warn!(
                         target: "pinwheel::watchdog",
                         worker = i,
@@ -233,6 +233,7 @@ pub(crate) fn run<W: Watched>(shared: Arc<W>, threshold: Duration, thread_prefix
                         stalled_ms = (now - s.turn_since).as_millis() as u64,
                         "a worker made no loop turn for a second while tasks wait for it; waking another worker to take what it can"
                     );
+                    single_writer_add(&counters.stalls, 1);
                     shared.notify_work();
                 }
             } else {
