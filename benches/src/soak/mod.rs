@@ -374,15 +374,20 @@ pub fn run(opts: &Options) -> bool {
         after.fds == before.fds,
     );
     if before.heap > 0 {
+        // 10%, or 128 KiB: in a heap of ~700 KiB one buffer freed late or grown once (a deque
+        // buffer crossbeam frees when its epoch allows, a hash table doubling) is tens of KiB,
+        // and a 30 s run ends on one sample (seen in CI: +10.9%, then +2.3% and +0.8% on
+        // reruns of the same commit). A leak shows as growth cycle after cycle in long runs.
+        const HEAP_SLACK: u64 = 128 * 1024;
         let heap_growth = after.heap as f64 / before.heap as f64 - 1.0;
         check(
             format!(
-                "live heap within 10% of after warm-up: {} KiB -> {} KiB ({:+.1}%)",
+                "live heap within 10% (or 128 KiB) of after warm-up: {} KiB -> {} KiB ({:+.1}%)",
                 before.heap / 1024,
                 after.heap / 1024,
                 heap_growth * 100.0
             ),
-            heap_growth <= 0.10,
+            heap_growth <= 0.10 || after.heap <= before.heap + HEAP_SLACK,
         );
     }
     let growth = after.rss_kib as f64 / before.rss_kib.max(1) as f64 - 1.0;
