@@ -295,6 +295,9 @@ impl Schedule for Arc<Inner> {
     fn release(&self, task: RawTask) -> bool {
         self.owned.remove(task)
     }
+
+    /// Blocking threads publish no polled task (`task::set_class` panics there).
+    fn unpublish(_task: std::ptr::NonNull<crate::task::Header>) {}
 }
 
 #[cfg(all(test, loom))]

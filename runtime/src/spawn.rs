@@ -300,7 +300,7 @@ impl Builder {
 /// thread that is not a worker, or in a blocking closure): there is no task to change.
 #[track_caller]
 pub fn set_class(class: crate::task::Class) {
-    match crate::task::with_polling_task(|h| h.set_class(class)) {
+    match crate::scheduler::with_polled_task(|h| h.set_class(class)) {
         Some(()) => {}
         None => panic!(
             "task::set_class was called outside a pinwheel task's poll: call it from inside a \
@@ -316,7 +316,7 @@ pub fn set_class(class: crate::task::Class) {
 /// Panics when not called from inside a pinwheel task's poll (see [`set_class`]).
 #[track_caller]
 pub fn current_class() -> crate::task::Class {
-    match crate::task::with_polling_task(|h| h.class()) {
+    match crate::scheduler::with_polled_task(|h| h.class()) {
         Some(c) => c,
         None => panic!(
             "task::current_class was called outside a pinwheel task's poll: call it from \

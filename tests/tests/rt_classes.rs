@@ -93,6 +93,54 @@ fn set_class_outside_a_task_is_a_clear_panic() {
     assert!(msg.contains("task::current_class"), "{msg}");
 }
 
+/// A task can be freed inside its own run (its JoinHandle gone, the poll that completes it
+/// gives up the last reference), and freeing it runs user code: here, the drop of the waker
+/// its JoinHandle registered. That code must find no polled task (the clear panic), never the
+/// task being freed.
+#[test]
+fn code_run_while_a_task_is_freed_finds_no_polled_task() {
+    type Seen = Arc<Mutex<Vec<Result<Class, String>>>>;
+    struct Probe(Seen);
+    impl std::task::Wake for Probe {
+        fn wake(self: Arc<Self>) {}
+    }
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let got = std::panic::catch_unwind(task::current_class).map_err(|e| {
+                let msg = e.downcast_ref::<&str>().copied().unwrap_or_default();
+                msg.to_string()
+            });
+            self.0.lock().unwrap().push(got);
+        }
+    }
+    let rt = rt(1);
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let go = Arc::new(AtomicBool::new(false));
+    let g = go.clone();
+    let mut join = rt.spawn(async move {
+        while !g.load(Ordering::Acquire) {
+            pinwheel::yield_now().await;
+        }
+    });
+    let waker = std::task::Waker::from(Arc::new(Probe(seen.clone())));
+    let polled = std::pin::Pin::new(&mut join).poll(&mut std::task::Context::from_waker(&waker));
+    assert!(polled.is_pending());
+    drop(waker);
+    drop(join);
+    go.store(true, Ordering::Release);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the task was never freed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    match &got[0] {
+        Err(msg) => assert!(msg.contains("task::current_class"), "{msg}"),
+        Ok(class) => panic!("code run while a task was freed saw it as polled ({class:?})"),
+    }
+}
+
 #[test]
 fn urgent_runs_before_queued_normal_work() {
     let rt = rt(1);

@@ -5,7 +5,7 @@
 //! - this file: [`Runtime`], which owns the threads and shuts them down when dropped;
 //! - `handle.rs`: [`Handle`], the cloneable way in (spawn, block_on, metrics, dumps).
 //!
-//! "Which runtime am I in" is answered by `scheduler::context`, the one thread-local.
+//! "Which runtime am I in" is answered by `scheduler::context`, the runtime's thread-locals.
 
 mod builder;
 mod handle;

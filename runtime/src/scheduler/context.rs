@@ -1,10 +1,15 @@
-//! The one thread-local of the runtime: which runtime this thread is in (a worker, or a thread
-//! inside `block_on`), and, on a worker thread, which worker it is.
+//! The runtime's thread-locals: which runtime this thread is in (a worker, or a thread inside
+//! `block_on`), and, on a worker thread, which worker it is.
 //!
-//! It lives in `scheduler/` because both answers are scheduler types ([`Shared`], the
+//! They live in `scheduler/` because both answers are scheduler types ([`Shared`], the
 //! runtime's root, and [`WorkerContext`]) and the scheduler reads them on every spawn and wake;
-//! the layers above (`runtime`, `spawn`, `time`, `net`, `work_list`) ask here too, so no module
-//! keeps a second thread-local and nothing below `scheduler` reaches up for one.
+//! the layers above (`runtime`, `spawn`, `time`, `net`, `work_list`) ask here too, so no other
+//! module keeps a thread-local and nothing below `scheduler` reaches up for one.
+//!
+//! They are two, not one struct: the worker pointer is read on every wake and spawn, and a
+//! `const` thread-local without a destructor is one load from the thread's TLS block; the
+//! runtime handle (an `Arc`, so a destructor to register and a liveness check on each access)
+//! is read only off the workers.
 
 use std::cell::{Cell, RefCell};
 use std::ptr;
@@ -12,29 +17,20 @@ use std::sync::Arc;
 
 use super::{Shared, WorkerContext};
 
-struct Context {
+thread_local! {
     /// The runtime entered by `block_on` or `Handle::enter` (a worker enters its own too).
-    runtime: RefCell<Option<Arc<Shared>>>,
+    static RUNTIME: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
     /// The worker running on this thread, or null.
     ///
     /// The worker rule: the pointer is set by [`enter_worker`] to a `WorkerContext` on that
     /// thread's stack and cleared by the guard it returns, before the context is dropped; only
     /// this thread reads it. Hence a non-null pointer always points to a live context.
-    worker: Cell<*const WorkerContext>,
-}
-
-thread_local! {
-    static CONTEXT: Context = const {
-        Context {
-            runtime: RefCell::new(None),
-            worker: Cell::new(ptr::null()),
-        }
-    };
+    static WORKER: Cell<*const WorkerContext> = const { Cell::new(ptr::null()) };
 }
 
 /// Makes `shared` the current runtime of this thread until the guard drops.
 pub(crate) fn enter(shared: Arc<Shared>) -> EnterGuard {
-    let prev = CONTEXT.with(|c| c.runtime.replace(Some(shared)));
+    let prev = RUNTIME.with(|r| r.replace(Some(shared)));
     EnterGuard { prev }
 }
 
@@ -47,7 +43,7 @@ impl Drop for EnterGuard {
     fn drop(&mut self) {
         let prev = self.prev.take();
         // `try_with`: a guard dropped during thread-local destruction has nothing to restore.
-        let _ = CONTEXT.try_with(|c| *c.runtime.borrow_mut() = prev);
+        let _ = RUNTIME.try_with(|r| *r.borrow_mut() = prev);
     }
 }
 
@@ -55,14 +51,14 @@ impl Drop for EnterGuard {
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
     with_worker(|w| match w {
         Some(w) => f(Some(&w.shared)),
-        None => CONTEXT.with(|c| f(c.runtime.borrow().as_ref())),
+        None => RUNTIME.with(|r| f(r.borrow().as_ref())),
     })
 }
 
 /// Marks this thread as running worker `w` (and enters its runtime) until the guard drops.
 pub(crate) fn enter_worker(w: &WorkerContext) -> WorkerGuard<'_> {
     let enter = enter(w.shared.clone());
-    CONTEXT.with(|c| c.worker.set(w));
+    WORKER.with(|c| c.set(w));
     WorkerGuard {
         _worker: w,
         _enter: enter,
@@ -78,16 +74,22 @@ pub(crate) struct WorkerGuard<'a> {
 
 impl Drop for WorkerGuard<'_> {
     fn drop(&mut self) {
-        let _ = CONTEXT.try_with(|c| c.worker.set(ptr::null()));
+        let _ = WORKER.try_with(|c| c.set(ptr::null()));
     }
 }
 
 /// Runs `f` with the calling thread's worker context, if it is a worker thread.
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
-    let w = CONTEXT.with(|c| c.worker.get());
+    let w = WORKER.with(Cell::get);
     // SAFETY: the worker rule (on `Context::worker`): non-null means a live context of this
     // thread, and the borrow ends with `f`, inside the guard's lifetime.
     f(unsafe { w.as_ref() })
+}
+
+/// Runs `f` with the header of the task the calling worker thread is running, if any (what
+/// `task::set_class` acts on).
+pub(crate) fn with_polled_task<R>(f: impl FnOnce(&crate::task::Header) -> R) -> Option<R> {
+    with_worker(|w| w.and_then(|w| w.with_polled(f)))
 }
 
 /// The index of the calling worker thread, or `None` off the workers.

@@ -31,7 +31,7 @@ use crossbeam_deque::{Injector, Stealer};
 
 use crate::ThreadMask;
 pub use context::current_worker;
-pub(crate) use context::with_worker;
+pub(crate) use context::{with_polled_task, with_worker};
 pub(crate) use worker::{WorkerContext, WorkerDeques};
 
 use crate::loom::{Mutex, lock};
@@ -474,6 +474,14 @@ impl Schedule for Arc<Shared> {
         } else {
             self.owned.remove(task)
         }
+    }
+
+    fn unpublish(task: std::ptr::NonNull<crate::task::Header>) {
+        with_worker(|w| {
+            if let Some(w) = w {
+                w.unpublish(task.as_ptr());
+            }
+        });
     }
 }
 

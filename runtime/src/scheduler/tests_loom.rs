@@ -125,6 +125,7 @@ impl crate::task::Schedule for Inert {
     fn release(&self, _task: crate::task::RawTask) -> bool {
         false
     }
+    fn unpublish(_task: std::ptr::NonNull<crate::task::Header>) {}
 }
 
 #[test]

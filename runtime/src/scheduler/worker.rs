@@ -97,6 +97,9 @@ const MAX_LIFO_STREAK: usize = 3;
 pub(crate) struct WorkerContext {
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
+    /// `shared.workers[index]`, held directly: the hot path reaches its counters, LIFO slot
+    /// and inbox through one pointer instead of an index checked against the workers' count.
+    me: Arc<WorkerShared>,
     stealable: Worker<Notified>,
     pinned: RefCell<VecDeque<Notified>>,
     /// The queues of Urgent, Bulk and Heavy tasks (by `lane_of`).
@@ -115,6 +118,12 @@ pub(crate) struct WorkerContext {
     io_active: Cell<bool>,
     /// This worker's side of task profiling and loop health.
     prof: crate::profile::LocalProfile,
+    /// The header of the task this worker is running (null between tasks): what
+    /// `task::set_class` and `task::current_class` act on. Set around each `run` by
+    /// [`run_task`](Self::run_task), and cleared by the task's `dealloc` if the task is freed
+    /// inside that `run` (the polled-task rule, on `Schedule::unpublish`): non-null is always
+    /// a live task.
+    polled: Cell<*const crate::task::Header>,
 }
 
 /// A busy worker polls its I/O driver without blocking once every this many task polls, so
@@ -136,6 +145,7 @@ impl WorkerContext {
         let WorkerDeques { normal, lanes } = deques;
         let w = WorkerContext {
             index,
+            me: shared.workers[index].clone(),
             shared,
             stealable: normal,
             pinned: RefCell::new(VecDeque::new()),
@@ -150,6 +160,7 @@ impl WorkerContext {
             since_io: Cell::new(0),
             io_active: Cell::new(false),
             prof: crate::profile::LocalProfile::new(index),
+            polled: Cell::new(ptr::null()),
         };
         let _worker = super::context::enter_worker(&w);
         w.run();
@@ -183,12 +194,12 @@ impl WorkerContext {
     }
 
     pub(crate) fn counters(&self) -> &crate::metrics::WorkerCounters {
-        &self.shared.workers[self.index].counters
+        &self.me.counters
     }
 
     /// What this worker shares with other threads.
     pub(crate) fn worker_shared(&self) -> &Arc<WorkerShared> {
-        &self.shared.workers[self.index]
+        &self.me
     }
 
     /// Reads the clock, applies the timer operations other threads sent, and wakes the tasks
@@ -359,7 +370,7 @@ impl WorkerContext {
     /// Takes what other threads handed over, then polls up to `BUDGET` tasks from its own run
     /// queues, split between the classes that have work (see [`Class`]). Returns how many ran.
     fn run_batch(&self) -> usize {
-        let inbox = &self.shared.workers[self.index].inbox;
+        let inbox = &self.me.inbox;
         let n = inbox.drain_into(&mut self.pinned.borrow_mut());
         if n > 0 {
             single_writer_add(&self.counters().remote_wakes, n as u64);
@@ -414,7 +425,7 @@ impl WorkerContext {
             // arrived meanwhile ends the drain.
             for _ in 0..lane_len[2] / HEAVY_BACKLOG {
                 self.poll_io(Some(std::time::Duration::ZERO));
-                let inbox = &self.shared.workers[self.index].inbox;
+                let inbox = &self.me.inbox;
                 if !self.lanes[0].is_empty()
                     || self.has_normal_work()
                     || !inbox.is_empty()
@@ -517,7 +528,7 @@ impl WorkerContext {
 
     /// This worker's LIFO slot: the task most recently spawned or woken here, run next.
     fn lifo(&self) -> &super::lifo::LifoSlot {
-        &self.shared.workers[self.index].lifo
+        &self.me.lifo
     }
 
     fn pop_pinned(&self) -> Option<Notified> {
@@ -552,13 +563,32 @@ impl WorkerContext {
         }
         let sign = self.publish_poll(task.header());
         task.run();
+        self.polled.set(ptr::null());
         sign.task.store(0, Relaxed);
+    }
+
+    /// Runs `f` with the header of the task this worker is running, if any (`task::set_class`).
+    pub(crate) fn with_polled<R>(&self, f: impl FnOnce(&crate::task::Header) -> R) -> Option<R> {
+        let h = self.polled.get();
+        // SAFETY: a published header is a live task's (the polled-task rule, on
+        // `Schedule::unpublish`), and the borrow ends with `f`, a call made from inside that
+        // task's `run` on this thread, before anything else can free it.
+        (!h.is_null()).then(|| f(unsafe { &*h }))
+    }
+
+    /// The task at `task` is being freed: stop publishing it if it is the one running here
+    /// (the polled-task rule).
+    pub(crate) fn unpublish(&self, task: *const crate::task::Header) {
+        if ptr::eq(self.polled.get(), task) {
+            self.polled.set(ptr::null());
+        }
     }
 
     /// Stamps the task's last poll and tells the watchdog what this worker polls; returns the
     /// sign to clear after the poll.
     #[inline]
     fn publish_poll(&self, h: &crate::task::Header) -> &crate::watchdog::CurrentPoll {
+        self.polled.set(h);
         h.last_poll.store(self.timers.now_ms.get(), Relaxed);
         let sign = &self.worker_shared().sign;
         sign.location
@@ -591,6 +621,7 @@ impl WorkerContext {
         // The header's borrow ended above: `run` gives the queue's reference away (the borrow
         // rule, on `Header`).
         task.run();
+        self.polled.set(ptr::null());
         self.prof.after_poll(record);
         sign.task.store(0, Relaxed);
     }
@@ -711,8 +742,8 @@ impl WorkerContext {
             || !self.pinned.borrow().is_empty()
             || !self.stealable.is_empty()
             || self.lanes.iter().any(|l| !l.is_empty())
-            || !shared.workers[self.index].inbox.is_empty()
-            || !shared.workers[self.index].timer_inbox.is_empty()
+            || !self.me.inbox.is_empty()
+            || !self.me.timer_inbox.is_empty()
             || self.timer_timeout().is_some_and(|t| t.is_zero())
     }
 
@@ -763,7 +794,7 @@ impl WorkerContext {
         if self.searching.replace(false) {
             self.shared.idle.stop_searching();
         }
-        let inbox = &self.shared.workers[self.index].inbox;
+        let inbox = &self.me.inbox;
         loop {
             let mut any = false;
             for task in self.owned_local().close() {

@@ -153,8 +153,15 @@ where
     } else {
         flags
     };
-    let cell = Box::new(Cell {
-        header: Header {
+    // Built in place, field by field: a `Box::new` of the whole cell builds it on the stack
+    // and copies it, and past 128 bytes that copy is a `memcpy` call per spawn.
+    let mut cell = Box::<Cell<F, S>>::new_uninit();
+    let p = cell.as_mut_ptr();
+    // SAFETY: `p` points at the allocation just made, valid for writes of a `Cell<F, S>`; each
+    // write below initialises one field, through a raw pointer (no reference to the
+    // uninitialised cell is made).
+    unsafe {
+        (&raw mut (*p).header).write(Header {
             state: State::new(),
             vtable: vtable::<F, S>(),
             id,
@@ -167,12 +174,14 @@ where
             woken_at: AtomicU32::new(0),
             flags,
             class: std::sync::atomic::AtomicU8::new(meta.class.index() as u8),
-        },
-        scheduler,
-        span,
-        stage: UnsafeCell::new(Stage::Running(future)),
-        join_waker: UnsafeCell::new(None),
-    });
+        });
+        (&raw mut (*p).scheduler).write(scheduler);
+        (&raw mut (*p).span).write(span);
+        (&raw mut (*p).stage).write(UnsafeCell::new(Stage::Running(future)));
+        (&raw mut (*p).join_waker).write(UnsafeCell::new(None));
+    }
+    // SAFETY: every field of the cell was written just above.
+    let cell = unsafe { cell.assume_init() };
     // SAFETY: the header of the allocation just made, which holds the three references below.
     let raw = unsafe { RawTask::from_raw(NonNull::from(Box::leak(cell)).cast::<Header>()) };
     NewTask {
@@ -275,45 +284,12 @@ unsafe fn poll_in_span<F: Future, S>(cell: &Cell<F, S>) -> std::thread::Result<P
     polled
 }
 
-thread_local! {
-    /// The header of the task whose future this thread is polling now (null outside a poll):
-    /// what `task::set_class` and `task::current_class` act on.
-    static POLLING: std::cell::Cell<*const Header> = const { std::cell::Cell::new(std::ptr::null()) };
-}
-
-/// Runs `f` with the header of the task whose future the calling thread is polling, if any.
-pub(crate) fn with_polling_task<R>(f: impl FnOnce(&Header) -> R) -> Option<R> {
-    let ptr = POLLING.with(std::cell::Cell::get);
-    // SAFETY: `POLLING` holds a header only while that task's future is being polled on this
-    // thread (`PollingGuard`), and the poller holds RUNNING and the queue's reference until
-    // the poll returns, so the header is alive for this call, made from inside that poll (the
-    // borrow rule, on `Header`).
-    (!ptr.is_null()).then(|| f(unsafe { &*ptr }))
-}
-
-/// Publishes the polled task in `POLLING` for the length of one poll of its future, and puts
-/// back what was there (a poll may nest another runtime's `block_on`) even if it panics.
-struct PollingGuard(*const Header);
-
-impl PollingGuard {
-    fn enter(header: &Header) -> PollingGuard {
-        PollingGuard(POLLING.with(|p| p.replace(header)))
-    }
-}
-
-impl Drop for PollingGuard {
-    fn drop(&mut self) {
-        POLLING.with(|p| p.set(self.0));
-    }
-}
-
 /// Polls the future; drops it right away when it is done.
 ///
 /// # Safety
 ///
 /// The caller holds `RUNNING`.
 unsafe fn poll_future<F: Future, S>(cell: &Cell<F, S>, cx: &mut Context<'_>) -> Poll<F::Output> {
-    let _polling = PollingGuard::enter(&cell.header);
     let poll = |stage: &mut Stage<F>| {
         let Stage::Running(future) = stage else {
             unreachable!("pinwheel: a task was polled after its future was dropped")
@@ -404,7 +380,11 @@ unsafe fn schedule_with<F: Future, S: Schedule>(ptr: NonNull<Header>, yielded: b
     }
 }
 
-unsafe fn dealloc<F: Future, S>(ptr: NonNull<Header>) {
+unsafe fn dealloc<F: Future, S: Schedule>(ptr: NonNull<Header>) {
+    // Before anything of the task is dropped (its span, its scheduler, a join waker: code of
+    // the user's may run there): the worker polling it stops publishing it (the polled-task
+    // rule, on `Schedule::unpublish`).
+    S::unpublish(ptr);
     // SAFETY: the last reference is gone; the allocation was made by Box in `new_task`.
     drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) });
 }

@@ -31,7 +31,7 @@ pub use id::Id;
 pub use join::{AbortHandle, JoinHandle};
 pub(crate) use mask::ThreadMask;
 
-pub(crate) use harness::{NewTask, TaskMeta, new_task, with_polling_task};
+pub(crate) use harness::{NewTask, TaskMeta, new_task};
 pub(crate) use list::{LocalOwnedTasks, OwnedTasks};
 pub(crate) use raw::{
     FLAG_LOCAL, FLAG_NAMED, FLAG_STEALABLE, Header, NEVER_POLLED, Notified, RawTask, Schedule,

@@ -24,6 +24,16 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     /// Removes a completed task from the owned-task list. Returns `true` when the list's
     /// reference was given back (the caller drops it), `false` when shutdown took it already.
     fn release(&self, task: RawTask) -> bool;
+
+    /// The task is about to be freed: a scheduler that publishes the task its thread is
+    /// polling (for `task::set_class`) must stop pointing at it now.
+    ///
+    /// *The polled-task rule*: a worker publishes the header of the task it polls for the
+    /// length of that task's `run`; the task may be freed inside that `run` (its last reference
+    /// given up by the poll), and freeing it may run user code (a span's subscriber, a waker's
+    /// drop) that asks for the polled task. So `dealloc` calls this first, on the freeing
+    /// thread, and a published header is always a live task's.
+    fn unpublish(task: NonNull<Header>);
 }
 
 /// Functions that know the concrete future and scheduler of a task.

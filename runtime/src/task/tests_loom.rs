@@ -37,6 +37,8 @@ impl Schedule for Arc<Sched> {
             false
         }
     }
+
+    fn unpublish(_task: std::ptr::NonNull<crate::task::Header>) {}
 }
 
 fn spawn<F: Future + Send + 'static>(sched: &Arc<Sched>, f: F) -> JoinHandle<F::Output> {
