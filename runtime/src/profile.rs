@@ -13,7 +13,8 @@
 //!
 //! # Clocks, and sampling
 //!
-//! Poll times are read from the monotonic clock (`Instant`), not the thread's CPU clock: on
+//! Poll times are read from the monotonic clock (`CLOCK_MONOTONIC`, the one `Instant` reads,
+//! read directly as a number of nanoseconds), not the thread's CPU clock: on
 //! Linux the thread CPU clock is a system call (0.7 µs on the VM this was written on, against
 //! 56 ns for the monotonic clock through the vDSO), too slow to read twice per poll. A poll's
 //! wall time equals its CPU time unless the OS switched the worker out during it, which the
@@ -21,10 +22,23 @@
 //!
 //! Even the monotonic clock costs about as much as a whole poll of a small task, so timing is
 //! sampled: every poll is counted, the first [`EXACT_POLLS`] polls of each location on each
-//! worker are timed, and after that one poll in [`CPU_SAMPLE`], each sampled poll standing for
-//! `CPU_SAMPLE` polls (an unbiased estimate of the total). Wakes are stamped one in
-//! [`WAKE_SAMPLE`] (per waking thread); the latency average and percentiles are those of the
-//! stamped wakes.
+//! worker are timed, and after that one poll in [`CPU_SAMPLE`] (a per-worker countdown drawn
+//! at random), each sampled poll standing for `CPU_SAMPLE` polls (an unbiased estimate of the
+//! total). Schedule latency is measured on the wakes that follow timed polls: a timed poll
+//! marks the task's header (`WAKE_ASKED`), the next wake of a marked task writes its time
+//! there, and the poll it causes reads it (so a wake costs one compare of a header word, in
+//! every mode); one spawn in [`SPAWN_SAMPLE`] is stamped too, for the latency from spawn to
+//! first poll. The latency average and percentiles are those of the measured wakes.
+//!
+//! # What a poll costs
+//!
+//! A profiled poll takes one of two paths. The fast one, inlined in the worker's loop, is a
+//! handful of instructions: the task's slot is the one the worker cached (a location past its
+//! exact polls; or the task is new, unnamed, and spawned where the last new task was, which
+//! sets its slot), its header holds no stamp, and the countdown does not pick it: the poll is
+//! counted, the countdown moves. Every other poll (timed, carrying a stamp, of another
+//! location than the cached one, or named and new) takes the slow path, out of line, which
+//! looks the slot up, records what there is, and reads the clock if it must.
 //!
 //! # Modes
 //!
@@ -48,7 +62,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::metrics::single_writer_add;
@@ -56,10 +70,18 @@ use crate::task::Header;
 
 /// Polls of a location that a worker times one by one before it starts sampling.
 pub const EXACT_POLLS: u64 = 64;
-/// After [`EXACT_POLLS`], one poll in this many is timed.
+/// After [`EXACT_POLLS`], one poll in this many (on average) is timed.
 pub const CPU_SAMPLE: u64 = 64;
-/// One wake in this many (per waking thread) is stamped to measure schedule latency.
-pub const WAKE_SAMPLE: u32 = 64;
+/// One spawn in this many is stamped, for the latency from a spawn to the task's first poll.
+pub const SPAWN_SAMPLE: u64 = 64;
+
+/// `Header::woken_at` holds no stamp and asks for none.
+pub(crate) const WAKE_NONE: u32 = 0;
+/// `Header::woken_at` asks the task's next wake for its time (a timed poll sets it, so the
+/// wakes measured are those after the polls timed).
+pub(crate) const WAKE_ASKED: u32 = 1;
+/// The least value of a stamp (`stamp_of`): every value above [`WAKE_ASKED`] is one.
+const STAMP_MIN: u32 = 2;
 
 /// Latency histogram buckets: bucket `k` counts latencies below `2^(k+1)` ns (and at least
 /// `2^k`, but for bucket 0); the last one counts everything above.
@@ -108,21 +130,34 @@ pub(crate) fn xorshift(state: &Cell<u32>) -> u32 {
     x
 }
 
-/// Nanoseconds on the monotonic clock since the first call in this process.
+/// Nanoseconds on the monotonic clock (the one `Instant` reads), from an arbitrary origin.
+/// Read directly: converting an `Instant` to a number costs more than reading the clock.
 fn now_nanos() -> u64 {
-    since_base(Instant::now())
-}
-
-fn since_base(t: Instant) -> u64 {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    let base = *BASE.get_or_init(Instant::now);
-    t.saturating_duration_since(base).as_nanos() as u64
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; the call writes only it.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        (ts.tv_sec as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(ts.tv_nsec as u64)
+    }
+    #[cfg(not(unix))]
+    {
+        static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        let base = *BASE.get_or_init(Instant::now);
+        Instant::now().saturating_duration_since(base).as_nanos() as u64
+    }
 }
 
 /// A wake stamp: the clock in units of 64 ns, truncated to 32 bits (it wraps every 274 s, so
-/// a latency is measured right if it is shorter than that); never 0, which means "no stamp".
+/// a latency is measured right if it is shorter than that); never [`WAKE_NONE`] or
+/// [`WAKE_ASKED`].
 fn stamp_of(nanos: u64) -> u32 {
-    ((nanos >> 6) as u32).max(1)
+    ((nanos >> 6) as u32).max(STAMP_MIN)
 }
 
 /// The latency between a stamp and `nanos`, in nanoseconds.
@@ -130,18 +165,28 @@ fn latency_since(stamp: u32, nanos: u64) -> u64 {
     u64::from(stamp_of(nanos).wrapping_sub(stamp)) << 6
 }
 
-thread_local! {
-    /// Wakes made by this thread, for the one-in-`WAKE_SAMPLE` stamp.
-    static WAKES: Cell<u32> = const { Cell::new(0) };
+/// The wake side: a task whose next wake was asked for (`WAKE_ASKED`) is stamped with the
+/// time of this one. Called for every wake of a task of this runtime, before it is queued:
+/// one load and compare of a header word the wake touches anyway, whatever the mode.
+#[inline]
+pub(crate) fn on_wake(header: &Header) {
+    if header.woken_at.load(Relaxed) == WAKE_ASKED {
+        stamp(header);
+    }
 }
 
-/// The runtime-wide part: the mode, whether wakes are stamped, and the slot registry. On a
-/// cache line of its own: every wake and every loop turn reads it, and it must not share a
+#[cold]
+fn stamp(header: &Header) {
+    header.woken_at.store(stamp_of(now_nanos()), Relaxed);
+}
+
+/// The runtime-wide part: the mode, how many workers profile, and the slot registry. On a
+/// cache line of its own: every spawn and every loop turn reads it, and it must not share a
 /// line with counters other threads write (the injector's, say).
 #[repr(align(64))]
 pub(crate) struct Profiler {
     mode: AtomicU8,
-    /// Workers profiling now; wakes are stamped while it is not 0.
+    /// Workers profiling now; spawns are sampled for stamps while it is not 0.
     active_workers: AtomicUsize,
     registry: Mutex<Registry>,
 }
@@ -170,28 +215,18 @@ impl Profiler {
         self.mode.store(mode.to_u8(), Relaxed);
     }
 
-    /// Called for every wake and spawn of a task of this runtime, before it is queued: stamps
-    /// one wake in `WAKE_SAMPLE` while some worker profiles.
+    /// Called for every spawn of a task of this runtime, before it is queued: while some
+    /// worker profiles, stamps one spawn in [`SPAWN_SAMPLE`] (chosen by a hash of the task id),
+    /// for the latency from the spawn to the first poll.
     #[inline]
-    pub(crate) fn on_wake(&self, header: &Header) {
+    pub(crate) fn on_spawn(&self, header: &Header) {
         if self.active_workers.load(Relaxed) != 0 {
-            self.stamp(header);
+            spawn_sample(header);
         }
     }
 
-    #[cold]
-    fn stamp(&self, header: &Header) {
-        let n = WAKES.with(|w| {
-            let n = w.get().wrapping_add(1);
-            w.set(n);
-            n
-        });
-        if n % WAKE_SAMPLE == 0 {
-            header.woken_at.store(stamp_of(now_nanos()), Relaxed);
-        }
-    }
-
-    /// The slot of a location (and name), made on first sight.
+    /// The slot of a location (and name), made on first sight. Slots count up from 1; 0 and
+    /// `u32::MAX` are never handed out (`LocalProfile::last_stats` relies on the latter).
     fn slot(&self, location: &'static Location<'static>, name: Option<Arc<str>>) -> u32 {
         let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         let key = (std::ptr::from_ref(location) as usize, name);
@@ -199,7 +234,10 @@ impl Profiler {
             return slot;
         }
         reg.keys.push((location, key.1.clone()));
-        let slot = reg.keys.len() as u32;
+        let slot = u32::try_from(reg.keys.len())
+            .ok()
+            .filter(|&s| s != u32::MAX)
+            .expect("pinwheel: more than 4 billion spawn locations and task names profiled");
         reg.slots.insert(key, slot);
         slot
     }
@@ -234,6 +272,16 @@ impl Profiler {
             workers_profiling: active,
             entries,
         }
+    }
+}
+
+#[cold]
+fn spawn_sample(header: &Header) {
+    // The top bits of the id times a 64-bit odd constant: spread evenly, however ids are
+    // handed out, and independent of what a workload spawns in which order.
+    let h = header.id.as_u64().wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    if h >> (64 - SPAWN_SAMPLE.trailing_zeros()) == 0 {
+        stamp(header);
     }
 }
 
@@ -328,9 +376,16 @@ pub(crate) struct LocalProfile {
     by_location: RefCell<HashMap<usize, u32>>,
     /// The last (location address, slot) found there: tasks spawned in a loop hit it.
     last_location: Cell<(usize, u32)>,
-    /// The last (slot, its stats) a poll used: a poll of the same location needs no lookup.
-    /// The pointer follows `PollRecord::stats`'s rule.
+    /// The (slot, its stats) of the last poll recorded in full whose location was past its
+    /// first [`EXACT_POLLS`] (so its polls are no longer all timed): a poll of that slot may
+    /// take [`count_poll`](Self::count_poll)'s fast path. The pointer follows
+    /// `PollRecord::stats`'s rule; `(u32::MAX, null)` at first (no task has slot `u32::MAX`,
+    /// see `Profiler::slot`).
     last_stats: Cell<(u32, *const SlotStats)>,
+    /// When (`now_nanos`) this worker last started profiling: a wake stamp older than that
+    /// was left from an earlier period (a task asked for one, then profiling stopped before
+    /// the poll that would have read it) and is not a latency of this one.
+    active_since: Cell<u64>,
     /// Polls until the next timed one (past a location's first `EXACT_POLLS`): redrawn at
     /// random between `CPU_SAMPLE / 2` and `3 * CPU_SAMPLE / 2` each time, so one poll in
     /// `CPU_SAMPLE` on average is timed without lining up with a workload's own period.
@@ -366,7 +421,8 @@ impl LocalProfile {
             slots: RefCell::new(Vec::new()),
             by_location: RefCell::new(HashMap::new()),
             last_location: Cell::new((0, 0)),
-            last_stats: Cell::new((0, std::ptr::null())),
+            last_stats: Cell::new((u32::MAX, std::ptr::null())),
+            active_since: Cell::new(0),
             countdown: Cell::new(CPU_SAMPLE as u32),
             rng: Cell::new((0x2545_F491 ^ (index as u32).wrapping_mul(0x9E37_79B9)) | 1),
             loop_sum: Cell::new(0),
@@ -407,6 +463,7 @@ impl LocalProfile {
             self.active.set(want);
             shared.active.store(want, Relaxed);
             if want {
+                self.active_since.set(now_nanos());
                 profiler.active_workers.fetch_add(1, Relaxed);
             } else {
                 profiler.active_workers.fetch_sub(1, Relaxed);
@@ -473,42 +530,71 @@ impl LocalProfile {
         }
     }
 
-    /// Records the start of a poll: counts it, reads (and clears) the task's wake stamp, and
-    /// decides whether to time it. `first` says the task was never polled before. The caller
-    /// polls the task, then hands the result to [`after_poll`](Self::after_poll); the borrow of
-    /// the header ends here, before the poll may give the task's last reference away (the
-    /// borrow rule, on `Header`).
-    #[inline]
-    pub(crate) fn before_poll(
+    /// The fast path of a profiled poll, before it: counts the poll and returns `true` when
+    /// that is all there is to record: the task's slot is the cached one (`last_stats`: a
+    /// location past its exact polls), or the task is new, unnamed and spawned where the last
+    /// new task the slow path saw was (then its slot is set and the task counted); it carries
+    /// no wake stamp; and the sampling countdown does not pick this poll to time. `false` sends
+    /// the poll to [`begin_poll`](Self::begin_poll) instead (nothing is counted here then).
+    #[inline(always)]
+    pub(crate) fn count_poll(&self, header: &Header) -> bool {
+        let (last_slot, ptr) = self.last_stats.get();
+        let n = self.countdown.get();
+        if n == 0 || header.woken_at.load(Relaxed) > WAKE_ASKED {
+            return false;
+        }
+        let new = header.prof_slot.load(Relaxed) != last_slot;
+        if new && !self.same_as_last_new(header, last_slot) {
+            return false;
+        }
+        // SAFETY: the slot is the cached one, so the pointer is the one `begin_poll` cached for
+        // this worker (`self`), whose slots keep their Arcs for the worker's life
+        // (`PollRecord::stats`).
+        let stats = unsafe { &*ptr };
+        if new {
+            header.prof_slot.store(last_slot, Relaxed);
+            single_writer_add(&stats.tasks, 1);
+        }
+        single_writer_add(&stats.polls, 1);
+        self.countdown.set(n - 1);
+        true
+    }
+
+    /// `true` when `header` is a task the profiler has not seen, unnamed, spawned at the
+    /// location whose slot the slow path found last, and that slot is `slot`.
+    #[inline(always)]
+    fn same_as_last_new(&self, header: &Header, slot: u32) -> bool {
+        let (addr, last) = self.last_location.get();
+        header.prof_slot.load(Relaxed) == 0
+            && header.flags & crate::task::FLAG_NAMED == 0
+            && std::ptr::from_ref(header.location) as usize == addr
+            && last == slot
+    }
+
+    /// Records the start of a poll [`count_poll`](Self::count_poll) did not take: finds the
+    /// task's slot (counting the task if the profiler never saw it), counts the poll, reads
+    /// the task's wake stamp into the latency figures, and decides whether to time the poll
+    /// (then it asks for the task's next wake to be stamped). The caller polls the task, then
+    /// hands the record to [`end_poll`](Self::end_poll); the borrow of the header ends here,
+    /// before the poll may give the task's last reference away (the borrow rule, on
+    /// `Header`).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn begin_poll(
         &self,
         profiler: &Profiler,
         shared: &WorkerProfile,
         header: &Header,
         name: impl FnOnce() -> Option<Arc<str>>,
-        first: bool,
     ) -> PollRecord {
-        let slot = header.prof_slot.load(Relaxed);
-        let (last_slot, last_ptr) = self.last_stats.get();
-        let stats = if slot != 0 && slot == last_slot {
-            // SAFETY: the pointer came from `stats_of` for this worker (`self`), whose slots
-            // keep their Arcs for the worker's life (`PollRecord::stats`).
-            unsafe { &*last_ptr }
-        } else {
-            let stats = self.stats_of(profiler, shared, header, name);
-            self.last_stats
-                .set((header.prof_slot.load(Relaxed), std::ptr::from_ref(stats)));
-            stats
-        };
-        single_writer_add(&stats.polls, 1);
-        if first {
-            single_writer_add(&stats.tasks, 1);
+        let (slot, stats) = self.stats_of(profiler, shared, header, name);
+        let polls = stats.polls.load(Relaxed);
+        stats.polls.store(polls + 1, Relaxed);
+        if polls + 1 >= EXACT_POLLS {
+            // Past its exact polls: the next poll of this slot may take the fast path.
+            self.last_stats.set((slot, std::ptr::from_ref(stats)));
         }
-        let woken = header.woken_at.load(Relaxed);
-        if woken != 0 {
-            header.woken_at.store(0, Relaxed);
-        }
-        let samples = stats.cpu_samples.load(Relaxed);
-        let weight = if samples < EXACT_POLLS {
+        let weight = if polls < EXACT_POLLS {
             1
         } else {
             match self.countdown.get() {
@@ -523,27 +609,36 @@ impl LocalProfile {
                 }
             }
         };
-        let start = if weight != 0 || woken != 0 {
+        let woken = header.woken_at.load(Relaxed);
+        let stamped = woken > WAKE_ASKED;
+        let now = if weight != 0 || stamped {
             now_nanos()
         } else {
             0
         };
-        if woken != 0 {
-            let lat = latency_since(woken, start);
-            single_writer_add(&stats.lat_samples, 1);
-            single_writer_add(&stats.lat_nanos, lat);
-            let bucket = (63 - lat.max(1).leading_zeros() as usize).min(BUCKETS - 1);
-            single_writer_add(&stats.lat_hist[bucket], 1);
+        if stamped {
+            let lat = latency_since(woken, now);
+            if lat <= now.wrapping_sub(self.active_since.get()) {
+                single_writer_add(&stats.lat_samples, 1);
+                single_writer_add(&stats.lat_nanos, lat);
+                let bucket = (63 - lat.max(1).leading_zeros() as usize).min(BUCKETS - 1);
+                single_writer_add(&stats.lat_hist[bucket], 1);
+            }
+        }
+        if weight != 0 {
+            header.woken_at.store(WAKE_ASKED, Relaxed);
+        } else if stamped {
+            header.woken_at.store(WAKE_NONE, Relaxed);
         }
         PollRecord {
             stats: std::ptr::from_ref(stats),
             weight,
-            start,
+            start: now,
         }
     }
 
-    /// Records the end of a poll begun with [`before_poll`](Self::before_poll).
-    pub(crate) fn after_poll(&self, rec: PollRecord) {
+    /// Records the end of a poll begun with [`begin_poll`](Self::begin_poll).
+    pub(crate) fn end_poll(&self, rec: PollRecord) {
         if rec.weight != 0 {
             let took = now_nanos().saturating_sub(rec.start);
             // SAFETY: `rec.stats` points into an Arc of `self.slots`, which keeps its entries
@@ -561,9 +656,10 @@ impl LocalProfile {
         shared: &WorkerProfile,
         header: &Header,
         name: impl FnOnce() -> Option<Arc<str>>,
-    ) -> &SlotStats {
+    ) -> (u32, &SlotStats) {
         let mut slot = header.prof_slot.load(Relaxed);
-        if slot == 0 {
+        let new = slot == 0;
+        if new {
             slot = match name() {
                 None => {
                     let addr = std::ptr::from_ref(header.location) as usize;
@@ -584,6 +680,24 @@ impl LocalProfile {
             };
             header.prof_slot.store(slot, Relaxed);
         }
+        let (last_slot, last_ptr) = self.last_stats.get();
+        let ptr = if slot == last_slot {
+            last_ptr
+        } else {
+            self.lookup(shared, slot)
+        };
+        // SAFETY: the pointer came from `lookup` for this worker (`self`), whose slots keep
+        // their Arcs for the worker's life (`PollRecord::stats`).
+        let stats = unsafe { &*ptr };
+        if new {
+            // The profiler sees this task for the first time.
+            single_writer_add(&stats.tasks, 1);
+        }
+        (slot, stats)
+    }
+
+    /// This worker's stats of slot `slot`, made on first use (and shared in its table).
+    fn lookup(&self, shared: &WorkerProfile, slot: u32) -> *const SlotStats {
         let mut slots = self.slots.borrow_mut();
         let i = slot as usize;
         if slots.len() <= i {
@@ -595,11 +709,9 @@ impl LocalProfile {
             table.push((slot, stats.clone()));
             stats
         });
-        let ptr = Arc::as_ptr(stats);
-        drop(slots);
-        // SAFETY: the Arc stays in `self.slots` for the worker's life (entries are never
-        // removed or replaced), so its target outlives this borrow of `self`.
-        unsafe { &*ptr }
+        // The Arc stays in `self.slots` for the worker's life (entries are never removed or
+        // replaced), so this pointer stays valid as long as the worker (`PollRecord::stats`).
+        Arc::as_ptr(stats)
     }
 }
 
@@ -673,8 +785,8 @@ pub struct ProfileEntry {
     pub location: &'static Location<'static>,
     /// Their name ([`task::Builder::name`](crate::task::Builder::name)), if they had one.
     pub name: Option<Arc<str>>,
-    /// Tasks whose first poll was recorded (a task cancelled before it ran, or first polled
-    /// while profiling was off, is not counted).
+    /// Tasks polled while profiling was on, each counted once, at the first such poll (a task
+    /// cancelled before it ran, or polled only while profiling was off, is not counted).
     pub tasks: u64,
     /// Polls recorded.
     pub polls: u64,

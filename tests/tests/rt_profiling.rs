@@ -83,7 +83,8 @@ fn every_poll_is_counted_per_location_and_name() {
     assert_eq!((unnamed.tasks, unnamed.polls), (10, 50));
     let named = entry_at(h, named_line, Some("reader")).expect("an entry for the named tasks");
     assert_eq!((named.tasks, named.polls), (3, 600));
-    // 600 wakes, one in 64 stamped per waking thread: some latencies were measured.
+    // Every timed poll (the first 64 of a location on a worker, one in 64 after) asks for the
+    // task's next wake to be stamped: some latencies were measured.
     assert!(named.latency_samples > 0, "{named:?}");
     assert!(named.latency_avg.is_some() && named.latency_p99 >= named.latency_p50);
     let text = rt.handle().profile().to_string();
@@ -95,6 +96,48 @@ fn every_poll_is_counted_per_location_and_name() {
         text.contains(&format!("rt_profiling.rs:{named_line}")) && text.contains("\"reader\""),
         "{text}"
     );
+}
+
+/// Past a location's first 64 polls on a worker, polls take the fast path (a count and a
+/// countdown), and new tasks spawned where the last new task was are counted there too: the
+/// counts stay exact, on one worker and on two (tasks stolen, polled on either).
+#[test]
+fn counts_stay_exact_past_the_timed_polls() {
+    for workers in [1, 2] {
+        let rt = Builder::new()
+            .worker_threads(workers)
+            .task_profiling(Mode::On)
+            .build()
+            .unwrap();
+        let (line, yields_line) = rt
+            .block_on(rt.spawn(async {
+                let mut handles = Vec::new();
+                let line = line!() + 2;
+                for _ in 0..2_000 {
+                    handles.push(pinwheel::spawn(polled(3)));
+                }
+                let yields_line = line!() + 2;
+                for _ in 0..4 {
+                    handles.push(pinwheel::spawn(polled(5_000)));
+                }
+                for h in handles {
+                    h.await.unwrap();
+                }
+                (line, yields_line)
+            }))
+            .unwrap();
+        let h = rt.handle();
+        let many = entry_at(h, line, None).expect("an entry for the many tasks");
+        assert_eq!(
+            (many.tasks, many.polls),
+            (2_000, 6_000),
+            "{workers} workers"
+        );
+        let long = entry_at(h, yields_line, None).expect("an entry for the yielding tasks");
+        assert_eq!((long.tasks, long.polls), (4, 20_000), "{workers} workers");
+        assert!(long.latency_samples > 0, "{long:?}");
+        assert!(long.cpu_total > Duration::ZERO, "{long:?}");
+    }
 }
 
 #[test]

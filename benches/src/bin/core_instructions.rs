@@ -12,7 +12,8 @@
 use std::process::ExitCode;
 
 use pinwheel_benches::{
-    ChainedSpawn, Exec, PingPong, Pinwheel, SpawnManyLocal, SpawnManyWorker, Workload, YieldMany,
+    ChainedSpawn, Exec, Mailbox, PingPong, Pinwheel, SleepFire, SpawnManyLocal,
+    SpawnManyRemoteIdle, SpawnManyWorker, TimeoutCancel, TimerReset, Workload, YieldMany,
 };
 
 fn run<W: Default + Workload<Pinwheel>>(iters: usize, workers: usize) {
@@ -26,7 +27,8 @@ fn run<W: Default + Workload<Pinwheel>>(iters: usize, workers: usize) {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: core_instructions ROW ITERS [WORKERS] (ROW: spawn_many_local, \
-                 spawn_many_worker, yield_many, ping_pong, chained_spawn)";
+                 spawn_many_worker, spawn_many_remote_idle, yield_many, ping_pong, chained_spawn, \
+                 mailbox, timeout_cancel, sleep_fire, timer_reset)";
     let (Some(row), Some(Ok(iters))) = (args.first(), args.get(1).map(|s| s.parse::<usize>()))
     else {
         eprintln!("{usage}");
@@ -46,6 +48,11 @@ fn main() -> ExitCode {
         "yield_many" => run::<YieldMany>(iters, workers),
         "ping_pong" => run::<PingPong>(iters, workers),
         "chained_spawn" => run::<ChainedSpawn>(iters, workers),
+        "spawn_many_remote_idle" => run::<SpawnManyRemoteIdle>(iters, workers),
+        "mailbox" => run::<Mailbox>(iters, workers),
+        "timeout_cancel" => run::<TimeoutCancel>(iters, workers),
+        "sleep_fire" => run::<SleepFire>(iters, workers),
+        "timer_reset" => run::<TimerReset>(iters, workers),
         _ => {
             eprintln!("core_instructions: unknown row {row:?}; {usage}");
             return ExitCode::from(2);

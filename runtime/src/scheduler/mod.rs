@@ -286,7 +286,7 @@ impl Shared {
             None => self.owned.insert(owned),
         };
         if inserted {
-            self.profiler.on_wake(notified.header());
+            self.profiler.on_spawn(notified.header());
             self.route(notified);
         } else {
             // The runtime is shutting down: the future is dropped here, and the JoinHandle
@@ -449,8 +449,7 @@ impl Schedule for Arc<Shared> {
     unsafe fn schedule(this: *const Self, task: Notified, yielded: bool) {
         // SAFETY: per the trait, `this` is alive until `task` is queued; it is only read here.
         let ptr = unsafe { Arc::as_ptr(&*this) };
-        // SAFETY: as above; the borrow of the header ends before the task is queued.
-        unsafe { (*ptr).profiler.on_wake(task.header()) };
+        crate::profile::on_wake(task.header());
         with_worker(|w| match w {
             Some(w) if Arc::as_ptr(&w.shared) == ptr => w.schedule_here(task, yielded),
             _ => {

@@ -557,8 +557,8 @@ impl WorkerContext {
         );
         single_writer_add(&self.counters().tasks_polled, 1);
         self.since_io.set(self.since_io.get() + 1);
-        if self.prof.active() {
-            self.run_profiled(task);
+        if self.prof.active() && !self.prof.count_poll(task.header()) {
+            self.run_recorded(task);
             return;
         }
         let sign = self.publish_poll(task.header());
@@ -597,24 +597,25 @@ impl WorkerContext {
         sign
     }
 
-    /// Runs a task, recording the poll in this worker's profile.
+    /// Runs a task while profiling, recording more of its poll than the count
+    /// [`LocalProfile::count_poll`](crate::profile::LocalProfile::count_poll) makes: its slot,
+    /// its wake stamp, and (one poll in `CPU_SAMPLE`) its time.
     #[cold]
-    fn run_profiled(&self, task: Notified) {
+    #[inline(never)]
+    fn run_recorded(&self, task: Notified) {
         let (sign, record) = {
             let h = task.header();
-            let first = h.last_poll.load(Relaxed) == crate::task::NEVER_POLLED;
             let sign = self.publish_poll(h);
             let name = || {
                 (h.flags & crate::task::FLAG_NAMED != 0)
                     .then(|| self.shared.task_name(h.id))
                     .flatten()
             };
-            let record = self.prof.before_poll(
+            let record = self.prof.begin_poll(
                 &self.shared.profiler,
                 &self.worker_shared().profile,
                 h,
                 name,
-                first,
             );
             (sign, record)
         };
@@ -622,7 +623,7 @@ impl WorkerContext {
         // rule, on `Header`).
         task.run();
         self.polled.set(ptr::null());
-        self.prof.after_poll(record);
+        self.prof.end_poll(record);
         sign.task.store(0, Relaxed);
     }
 
