@@ -1,7 +1,8 @@
 //! tokio-console on pinwheel: console-subscriber's server runs in this test process while
 //! pinwheel runs named tasks; console-api's gRPC client (the protocol the `tokio-console`
 //! binary speaks), called through `pinwheel::compat`, must list those tasks with their poll
-//! counts and spawn locations.
+//! counts and spawn locations, and a pinwheel timer as a resource (kind timer, type `Sleep`,
+//! its location and its duration).
 //!
 //! console-subscriber refuses to start unless built with `--cfg tokio_unstable` or
 //! `--cfg console_without_tokio_unstable`; the workspace's `.cargo/config.toml` sets the
@@ -12,6 +13,17 @@ use std::time::Duration;
 
 use console_api::field::Value;
 use tracing_subscriber::layer::SubscriberExt;
+
+/// What the client learned of one resource.
+#[derive(Debug, Default, Clone)]
+struct Resource {
+    concrete_type: String,
+    timer: bool,
+    line: Option<u32>,
+    /// The `duration` attribute, in its unit.
+    duration: Option<u64>,
+    unit: Option<String>,
+}
 
 /// What the client learned of one task.
 #[derive(Debug, Default, Clone)]
@@ -40,6 +52,11 @@ fn console_lists_pinwheel_tasks_with_polls_and_locations() {
 
     let rt = pinwheel::Builder::new().worker_threads(2).build().unwrap();
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
+    let stop = stop_rx.clone();
+    let timer_line = line!() + 2;
+    let timed = rt.spawn(async move {
+        let _ = pinwheel::time::timeout(Duration::from_secs(3600), stop.recv()).await;
+    });
     let spawn_line = line!() + 6;
     let workers: Vec<_> = rt.block_on(async {
         (0..3)
@@ -56,25 +73,61 @@ fn console_lists_pinwheel_tasks_with_polls_and_locations() {
             .collect()
     });
 
-    let seen = rt.block_on(pinwheel::compat::compat(async move {
+    let (seen, resources) = rt.block_on(pinwheel::compat::compat(async move {
         let mut updates = pinwheel_interop::console_updates(([127, 0, 0, 1], port).into())
             .await
             .expect("the console server answers");
         let mut tasks: HashMap<u64, Seen> = HashMap::new();
+        let mut resources: HashMap<u64, Resource> = HashMap::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let named: Vec<&Seen> = tasks
                 .values()
                 .filter(|t| t.name.as_deref() == Some("console-reader"))
                 .collect();
-            if named.len() == 3 && named.iter().all(|t| t.polls >= 20 && t.wakes >= 20) {
-                return tasks;
+            let timer_seen = resources
+                .values()
+                .any(|r| r.line == Some(timer_line) && r.duration.is_some());
+            if named.len() == 3
+                && named.iter().all(|t| t.polls >= 20 && t.wakes >= 20)
+                && timer_seen
+            {
+                return (tasks, resources);
             }
             let update = tokio::time::timeout_at(deadline, updates.message())
                 .await
-                .unwrap_or_else(|_| panic!("the console never showed the tasks: {tasks:#?}"))
+                .unwrap_or_else(|_| {
+                    panic!("the console never showed the tasks and the timer: {tasks:#?} {resources:#?}")
+                })
                 .expect("the update stream")
                 .expect("the update stream ended");
+            if let Some(ru) = update.resource_update {
+                for r in ru.new_resources {
+                    let id = r.id.map(|i| i.id).unwrap_or_default();
+                    let seen = resources.entry(id).or_default();
+                    seen.concrete_type = r.concrete_type;
+                    seen.timer = matches!(
+                        r.kind.and_then(|k| k.kind),
+                        Some(console_api::resources::resource::kind::Kind::Known(k))
+                            if k == console_api::resources::resource::kind::Known::Timer as i32
+                    );
+                    seen.line = r.location.and_then(|l| l.line);
+                }
+                for (id, stats) in ru.stats_update {
+                    let seen = resources.entry(id).or_default();
+                    for a in stats.attributes {
+                        let Some(f) = a.field else { continue };
+                        let named_duration = matches!(
+                            &f.name,
+                            Some(console_api::field::Name::StrName(n)) if n == "duration"
+                        );
+                        if let (true, Some(Value::U64Val(v))) = (named_duration, f.value) {
+                            seen.duration = Some(v);
+                            seen.unit = a.unit;
+                        }
+                    }
+                }
+            }
             let Some(tu) = update.task_update else {
                 continue;
             };
@@ -114,8 +167,19 @@ fn console_lists_pinwheel_tasks_with_polls_and_locations() {
         );
         assert_eq!(t.line, Some(spawn_line), "{t:?}");
     }
+    let timer = resources
+        .values()
+        .find(|r| r.line == Some(timer_line))
+        .expect("the timer's resource");
+    assert_eq!(timer.concrete_type, "Sleep", "{timer:?}");
+    assert!(timer.timer, "{timer:?}");
+    // An hour, in milliseconds, less the little that passed before it was armed.
+    let ms = timer.duration.unwrap_or_default();
+    assert!((3_500_000..=3_600_000).contains(&ms), "{timer:?}");
+    assert_eq!(timer.unit.as_deref(), Some("ms"), "{timer:?}");
     drop(stop_tx);
     for w in workers {
         rt.block_on(w).unwrap();
     }
+    rt.block_on(timed).unwrap();
 }

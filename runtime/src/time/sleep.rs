@@ -39,6 +39,51 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 pub struct Sleep {
     deadline: Instant,
     reg: Reg,
+    /// Its tokio-console resource (feature `console`; nothing without it).
+    resource: Resource,
+}
+
+/// A sleep's tokio-console resource: with feature `console`, a `runtime.resource` span of kind
+/// `timer`, made only when a subscriber wanted it when the sleep was made (otherwise a null
+/// pointer, and a branch where the sleep would report to it), closed when the sleep is
+/// dropped. Without the feature, nothing: a sleep is made and dropped millions of times a
+/// second in a busy proxy, and even a disabled span's check and the pointer's room in every
+/// `Sleep` and `Timeout` cost 10% of `timeout_cancel` (BENCHMARKS.md, issue 16).
+struct Resource {
+    #[cfg(feature = "console")]
+    span: Option<Box<tracing::Span>>,
+}
+
+impl Resource {
+    /// The resource of a sleep made at the caller's location.
+    #[track_caller]
+    #[inline]
+    fn new() -> Resource {
+        Resource {
+            #[cfg(feature = "console")]
+            span: resource_span(),
+        }
+    }
+
+    /// The sleep's deadline is now `deadline` (armed or reset at `now`).
+    #[inline]
+    fn report(&self, deadline: Instant, now: Instant) {
+        #[cfg(feature = "console")]
+        if let Some(span) = &self.span {
+            report_duration(span, deadline, now);
+        }
+        #[cfg(not(feature = "console"))]
+        let _ = (deadline, now);
+    }
+
+    /// `true` when the resource reports to a subscriber.
+    #[inline]
+    fn is_traced(&self) -> bool {
+        #[cfg(feature = "console")]
+        return self.span.is_some();
+        #[cfg(not(feature = "console"))]
+        false
+    }
 }
 
 /// Where a sleep's timer is registered.
@@ -60,11 +105,47 @@ enum Reg {
 
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
+#[cfg(feature = "console")]
+/// The console resource span of a sleep made at the caller's location, if a subscriber wants
+/// it: the shape console-subscriber reads (tokio's `Sleep` resource), a root span as tokio's
+/// is, so the resource outlives nothing but the sleep.
+#[track_caller]
+fn resource_span() -> Option<Box<tracing::Span>> {
+    let location = std::panic::Location::caller();
+    let span = tracing::trace_span!(
+        target: "pinwheel::time",
+        parent: None,
+        "runtime.resource",
+        concrete_type = "Sleep",
+        kind = "timer",
+        loc.file = location.file(),
+        loc.line = location.line(),
+        loc.col = location.column(),
+    );
+    (!span.is_disabled()).then(|| Box::new(span))
+}
+
+#[cfg(feature = "console")]
+/// Tells the console how long the sleep has left (the resource's `duration` attribute, in
+/// milliseconds), from inside its span, as tokio's `Sleep` does when it arms or resets.
+#[cold]
+fn report_duration(span: &tracing::Span, deadline: Instant, now: Instant) {
+    let _entered = span.enter();
+    tracing::trace!(
+        target: "runtime::resource::state_update",
+        duration = deadline.saturating_duration_since(now).as_millis() as u64,
+        duration.unit = "ms",
+        duration.op = "override",
+    );
+}
+
 impl Sleep {
+    #[track_caller]
     pub(crate) fn new(deadline: Instant) -> Sleep {
         Sleep {
             deadline,
             reg: Reg::None,
+            resource: Resource::new(),
         }
     }
 
@@ -83,6 +164,9 @@ impl Sleep {
     /// timer in its wheel, in O(1).
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
+        if self.resource.is_traced() {
+            self.resource.report(deadline, Instant::now());
+        }
         match &mut self.reg {
             Reg::None => {}
             Reg::Local { worker, key, tick } => {
@@ -208,6 +292,10 @@ impl Future for Sleep {
             if now >= this.deadline {
                 this.deregister(w);
                 return Poll::Ready(());
+            }
+            if matches!(this.reg, Reg::None) {
+                // Armed now: the console learns its duration.
+                this.resource.report(this.deadline, now);
             }
             match w {
                 Some(w) => this.register_local(w, cx.waker()),
