@@ -24,9 +24,14 @@ ir() { # MODE ROW ITERS -> total instructions
         "$bin" "$2" "$3" 1 >/dev/null 2>"$tmp/err" || { cat "$tmp/err" >&2; exit 1; }
     sed -n 's/^summary: //p' "$tmp/out"
 }
-printf '%-20s %16s %16s %8s\n' row "off instr/iter" "on instr/iter" "on/off"
-for row in spawn_many_local spawn_many_worker yield_many ping_pong chained_spawn; do
+logs=
+printf '%-24s %16s %16s %8s\n' row "off instr/iter" "on instr/iter" "on/off"
+for row in spawn_many_local spawn_many_worker spawn_many_remote_idle yield_many ping_pong \
+    chained_spawn mailbox timeout_cancel sleep_fire timer_reset; do
     off=$(( ($(ir off "$row" 3) - $(ir off "$row" 1)) / 2 ))
     on=$(( ($(ir on "$row" 3) - $(ir on "$row" 1)) / 2 ))
-    printf '%-20s %16d %16d %8.3f\n' "$row" "$off" "$on" "$(awk -v a="$on" -v b="$off" 'BEGIN { print a / b }')"
+    ratio=$(awk -v a="$on" -v b="$off" 'BEGIN { print a / b }')
+    printf '%-24s %16d %16d %8.4f\n' "$row" "$off" "$on" "$ratio"
+    logs="$logs $ratio"
 done
+awk -v r="$logs" 'BEGIN { n = split(r, x, " "); for (i = 1; i <= n; i++) s += log(x[i]); printf "geometric mean of on/off: %.4f\n", exp(s / n) }'

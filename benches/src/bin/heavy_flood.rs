@@ -184,32 +184,49 @@ fn due_now(start: Instant, per_sec: f64, spawned: u64) -> u64 {
     ((start.elapsed().as_secs_f64() * per_sec) as u64).saturating_sub(spawned)
 }
 
+/// A heavy task: burns `HEAVY` of CPU, then counts itself in `done`.
+async fn heavy(done: Arc<AtomicU64>) {
+    burn(HEAVY);
+    done.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The flood, on runtime `E`: spawns heavy tasks with `spawn_heavy` at 1.5 times what
+/// `workers` workers absorb, looking every millisecond, until `stop`.
+async fn flood<E: Exec>(
+    workers: usize,
+    done: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    spawn_heavy: impl Fn(Arc<AtomicU64>),
+) {
+    let per_sec = 1.5 * workers as f64 * (1.0 / HEAVY.as_secs_f64());
+    let start = Instant::now();
+    let mut spawned = 0;
+    while !stop.load(Ordering::Relaxed) {
+        for _ in 0..due_now(start, per_sec, spawned) {
+            spawn_heavy(done.clone());
+            spawned += 1;
+        }
+        E::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 fn run_pinwheel(workers: usize, rate: u32, seconds: u64) -> io::Result<Figures> {
     let rt = Pinwheel::build(workers);
     let addr = pinwheel_echo(&rt);
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let per_sec = 1.5 * workers as f64 * (1.0 / HEAVY.as_secs_f64());
-    let (d, s) = (done.clone(), stop.clone());
-    let _flood = rt.0.spawn(async move {
-        let start = Instant::now();
-        let mut spawned = 0;
-        while !s.load(Ordering::Relaxed) {
-            for _ in 0..due_now(start, per_sec, spawned) {
-                let d = d.clone();
-                drop(
-                    pinwheel::task::Builder::new()
-                        .class(pinwheel::task::Class::Heavy)
-                        .spawn(async move {
-                            burn(HEAVY);
-                            d.fetch_add(1, Ordering::Relaxed);
-                        }),
-                );
-                spawned += 1;
-            }
-            pinwheel::time::sleep(Duration::from_millis(1)).await;
-        }
-    });
+    let _flood = rt.0.spawn(flood::<Pinwheel>(
+        workers,
+        done.clone(),
+        stop.clone(),
+        |d| {
+            drop(
+                pinwheel::task::Builder::new()
+                    .class(pinwheel::task::Class::Heavy)
+                    .spawn(heavy(d)),
+            );
+        },
+    ));
     measure(addr, rate, seconds, &done, &stop)
 }
 
@@ -218,23 +235,10 @@ fn run_tokio(workers: usize, rate: u32, seconds: u64) -> io::Result<Figures> {
     let addr = tokio_echo(&rt);
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let per_sec = 1.5 * workers as f64 * (1.0 / HEAVY.as_secs_f64());
-    let (d, s) = (done.clone(), stop.clone());
-    let _flood = rt.0.spawn(async move {
-        let start = Instant::now();
-        let mut spawned = 0;
-        while !s.load(Ordering::Relaxed) {
-            for _ in 0..due_now(start, per_sec, spawned) {
-                let d = d.clone();
-                drop(tokio::spawn(async move {
-                    burn(HEAVY);
-                    d.fetch_add(1, Ordering::Relaxed);
-                }));
-                spawned += 1;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    });
+    let _flood =
+        rt.0.spawn(flood::<Tokio>(workers, done.clone(), stop.clone(), |d| {
+            drop(tokio::spawn(heavy(d)))
+        }));
     let figures = measure(addr, rate, seconds, &done, &stop);
     // The backlog left is dropped with the runtime, without waiting for it.
     rt.0.shutdown_background();
