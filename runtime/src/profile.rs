@@ -382,6 +382,9 @@ pub(crate) struct LocalProfile {
     /// `PollRecord::stats`'s rule; `(u32::MAX, null)` at first (no task has slot `u32::MAX`,
     /// see `Profiler::slot`).
     last_stats: Cell<(u32, *const SlotStats)>,
+    /// The spawn location (address) of the cached slot when that slot is an unnamed
+    /// location's, 0 otherwise: a new unnamed task spawned there has the cached slot.
+    last_new: Cell<usize>,
     /// When (`now_nanos`) this worker last started profiling: a wake stamp older than that
     /// was left from an earlier period (a task asked for one, then profiling stopped before
     /// the poll that would have read it) and is not a latency of this one.
@@ -422,6 +425,7 @@ impl LocalProfile {
             by_location: RefCell::new(HashMap::new()),
             last_location: Cell::new((0, 0)),
             last_stats: Cell::new((u32::MAX, std::ptr::null())),
+            last_new: Cell::new(0),
             active_since: Cell::new(0),
             countdown: Cell::new(CPU_SAMPLE as u32),
             rng: Cell::new((0x2545_F491 ^ (index as u32).wrapping_mul(0x9E37_79B9)) | 1),
@@ -543,8 +547,14 @@ impl LocalProfile {
         if n == 0 || header.woken_at.load(Relaxed) > WAKE_ASKED {
             return false;
         }
-        let new = header.prof_slot.load(Relaxed) != last_slot;
-        if new && !self.same_as_last_new(header, last_slot) {
+        let slot = header.prof_slot.load(Relaxed);
+        let new = slot != last_slot;
+        if new
+            && !(slot == 0
+                && header.flags & crate::task::FLAG_NAMED == 0
+                && std::ptr::from_ref(header.location) as usize == self.last_new.get())
+        {
+            // Another location's task, or a named one, or seen before elsewhere.
             return false;
         }
         // SAFETY: the slot is the cached one, so the pointer is the one `begin_poll` cached for
@@ -558,17 +568,6 @@ impl LocalProfile {
         single_writer_add(&stats.polls, 1);
         self.countdown.set(n - 1);
         true
-    }
-
-    /// `true` when `header` is a task the profiler has not seen, unnamed, spawned at the
-    /// location whose slot the slow path found last, and that slot is `slot`.
-    #[inline(always)]
-    fn same_as_last_new(&self, header: &Header, slot: u32) -> bool {
-        let (addr, last) = self.last_location.get();
-        header.prof_slot.load(Relaxed) == 0
-            && header.flags & crate::task::FLAG_NAMED == 0
-            && std::ptr::from_ref(header.location) as usize == addr
-            && last == slot
     }
 
     /// Records the start of a poll [`count_poll`](Self::count_poll) did not take: finds the
@@ -593,6 +592,9 @@ impl LocalProfile {
         if polls + 1 >= EXACT_POLLS {
             // Past its exact polls: the next poll of this slot may take the fast path.
             self.last_stats.set((slot, std::ptr::from_ref(stats)));
+            let named = header.flags & crate::task::FLAG_NAMED != 0;
+            let location = std::ptr::from_ref(header.location) as usize;
+            self.last_new.set(if named { 0 } else { location });
         }
         let weight = if polls < EXACT_POLLS {
             1
