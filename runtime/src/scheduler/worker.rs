@@ -121,8 +121,8 @@ pub(crate) struct WorkerContext {
     /// The header of the task this worker is running (null between tasks): what
     /// `task::set_class` and `task::current_class` act on. Set around each `run` by
     /// [`run_task`](Self::run_task), and cleared by the task's `dealloc` if the task is freed
-    /// inside that `run` (the polled-task rule, on `Schedule::unpublish`): non-null is always
-    /// a live task.
+    /// inside that `run` (the polled-task rule, on `Schedule::unpublish`): whenever code that
+    /// may read it runs, non-null is a live task.
     polled: Cell<*const crate::task::Header>,
 }
 

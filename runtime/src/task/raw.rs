@@ -32,7 +32,12 @@ pub(crate) trait Schedule: Send + Sync + Sized + 'static {
     /// length of that task's `run`; the task may be freed inside that `run` (its last reference
     /// given up by the poll), and freeing it may run user code (a span's subscriber, a waker's
     /// drop) that asks for the polled task. So `dealloc` calls this first, on the freeing
-    /// thread, and a published header is always a live task's.
+    /// thread. The task may also be freed by another thread once the poll has handed its
+    /// reference on (to a queue, or dropped it while others held theirs); from then until
+    /// `run` returns, the harness and the scheduler run no user code on the polling thread
+    /// (no waker, no tracing event, no drop of a user's value), so nothing reads the published
+    /// header there. Hence whenever code that may ask for the polled task runs, a published
+    /// header is a live task's.
     fn unpublish(task: NonNull<Header>);
 }
 
