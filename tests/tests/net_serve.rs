@@ -9,8 +9,8 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pinwheel::Runtime;
 use pinwheel::net::{Balance, Server, TcpListener, TcpSocket, TcpStream};
+use pinwheel::{Runtime, ThreadMask};
 use pinwheel_tests::rt;
 
 type Seen = Arc<Mutex<Vec<HashSet<Option<usize>>>>>;
@@ -73,6 +73,22 @@ fn clients(addr: SocketAddr, n: usize, rounds: usize, between: impl FnOnce()) {
     drop(exchange(conns));
 }
 
+/// Lets the last wakes of the server's set-up land before the measured phase: an empty task
+/// on each worker, twice over. The first round cannot run on a worker until that worker has
+/// finished whatever poll it was in (so every set-up wake has been sent: a shard's "I am
+/// registered", `mark_ready` waking the accept loops); the second cannot run until each
+/// worker has taken in its inbox (so each such wake is counted). Without it a worker kept off
+/// the CPU through the warm-up (CI's parallel tests on two cores) delivers one of them during
+/// the exchange, and the exchange looks as if it caused a remote wake.
+fn quiesce(rt: &Runtime) {
+    for _ in 0..2 {
+        for i in 0..rt.worker_threads() {
+            rt.block_on(rt.handle().spawn_on(ThreadMask::one(i), async {}))
+                .unwrap();
+        }
+    }
+}
+
 fn run_mode(
     balance: Balance,
     listener: impl FnOnce(&Runtime) -> TcpListener,
@@ -89,6 +105,7 @@ fn run_mode(
     let rt_ref = &rt;
     clients(addr, 8, 50, || {
         // From here on, the exchange: count the remote wakes it causes.
+        quiesce(rt_ref);
         remote_during_exchange = rt_ref.metrics().total().remote_wakes;
     });
     remote_during_exchange = rt.metrics().total().remote_wakes - remote_during_exchange;
