@@ -156,6 +156,10 @@
 //! - Feature `tokio-compat`: the `pinwheel::compat` bridge polls a future inside a small
 //!   tokio runtime of its own, for client crates that need tokio's reactor, timers or spawn
 //!   (reqwest, tonic's `Channel`).
+//! - tokio-console lists pinwheel's tasks (names, spawn locations, polls, wakes) with no
+//!   feature: the task spans are the ones console-subscriber reads. Feature `console` adds the
+//!   timers (`time::sleep`, `time::timeout`, `time::interval`) to its resources view; without
+//!   it a timer pays nothing for the console.
 //!
 //! **Where is `pinwheel::sync`?** There is none on purpose: channels and locks that do not
 //! depend on a runtime work between pinwheel tasks on any workers, and they are well kept
