@@ -688,8 +688,9 @@ impl LocalProfile {
         } else {
             self.lookup(shared, slot)
         };
-        // SAFETY: the pointer came from `lookup` for this worker (`self`), whose slots keep
-        // their Arcs for the worker's life (`PollRecord::stats`).
+        // SAFETY: the pointer came from `lookup` for this worker (`self`), directly or through
+        // `last_stats`, and its slots keep their Arcs for the worker's life
+        // (`PollRecord::stats`).
         let stats = unsafe { &*ptr };
         if new {
             // The profiler sees this task for the first time.

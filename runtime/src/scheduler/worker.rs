@@ -563,8 +563,7 @@ impl WorkerContext {
         }
         let sign = self.publish_poll(task.header());
         task.run();
-        self.polled.set(ptr::null());
-        sign.task.store(0, Relaxed);
+        self.unpublish_poll(sign);
     }
 
     /// Runs `f` with the header of the task this worker is running, if any (`task::set_class`).
@@ -597,6 +596,14 @@ impl WorkerContext {
         sign
     }
 
+    /// Undoes [`publish_poll`](Self::publish_poll) once the task's `run` returned: no task is
+    /// polled here any more.
+    #[inline]
+    fn unpublish_poll(&self, sign: &crate::watchdog::CurrentPoll) {
+        self.polled.set(ptr::null());
+        sign.task.store(0, Relaxed);
+    }
+
     /// Runs a task while profiling, recording more of its poll than the count
     /// [`LocalProfile::count_poll`](crate::profile::LocalProfile::count_poll) makes: its slot,
     /// its wake stamp, and (one poll in `CPU_SAMPLE`) its time.
@@ -622,9 +629,8 @@ impl WorkerContext {
         // The header's borrow ended above: `run` gives the queue's reference away (the borrow
         // rule, on `Header`).
         task.run();
-        self.polled.set(ptr::null());
         self.prof.end_poll(record);
-        sign.task.store(0, Relaxed);
+        self.unpublish_poll(sign);
     }
 
     fn steal_injector(&self) -> Option<Notified> {

@@ -65,24 +65,16 @@ impl Resource {
         }
     }
 
-    /// The sleep's deadline is now `deadline` (armed or reset at `now`).
+    /// The sleep's deadline is now `deadline` (armed or reset at `now()`, read only when a
+    /// subscriber listens).
     #[inline]
-    fn report(&self, deadline: Instant, now: Instant) {
+    fn report(&self, deadline: Instant, now: impl FnOnce() -> Instant) {
         #[cfg(feature = "console")]
         if let Some(span) = &self.span {
-            report_duration(span, deadline, now);
+            report_duration(span, deadline, now());
         }
         #[cfg(not(feature = "console"))]
         let _ = (deadline, now);
-    }
-
-    /// `true` when the resource reports to a subscriber.
-    #[inline]
-    fn is_traced(&self) -> bool {
-        #[cfg(feature = "console")]
-        return self.span.is_some();
-        #[cfg(not(feature = "console"))]
-        false
     }
 }
 
@@ -164,9 +156,7 @@ impl Sleep {
     /// timer in its wheel, in O(1).
     pub fn reset(&mut self, deadline: Instant) {
         self.deadline = deadline;
-        if self.resource.is_traced() {
-            self.resource.report(deadline, Instant::now());
-        }
+        self.resource.report(deadline, Instant::now);
         match &mut self.reg {
             Reg::None => {}
             Reg::Local { worker, key, tick } => {
@@ -295,7 +285,7 @@ impl Future for Sleep {
             }
             if matches!(this.reg, Reg::None) {
                 // Armed now: the console learns its duration.
-                this.resource.report(this.deadline, now);
+                this.resource.report(this.deadline, || now);
             }
             match w {
                 Some(w) => this.register_local(w, cx.waker()),
