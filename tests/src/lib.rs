@@ -158,3 +158,220 @@ pub mod capture {
         .clone()
     }
 }
+
+pub mod pin_check {
+    //! Checks of `Pin`'s drop guarantee: a future, once polled, is dropped where it was polled.
+    //!
+    //! [`PinProbe::wrap`] gives a `!Unpin` future ([`PinCheck`]) that records its address at
+    //! each poll and compares it with its address when it is dropped; [`PinProbe::self_ref`]
+    //! gives a self-referential async block (a local borrowed across an await) that checks,
+    //! when dropped, that the borrow still points into the block. A runtime that moves a
+    //! pinned future before dropping it (a `mem::replace` of the task's stage) makes the probe
+    //! report a violation. Use the probe wherever a test lets the runtime drop a future:
+    //! completion, cancellation, abort, shutdown.
+    //!
+    //! ```
+    //! use pinwheel_tests::pin_check::PinProbe;
+    //!
+    //! let probe = PinProbe::new();
+    //! let rt = pinwheel::Runtime::new().unwrap();
+    //! rt.block_on(rt.spawn(probe.wrap(pinwheel::yield_now()))).unwrap();
+    //! drop(rt);
+    //! probe.assert_dropped_in_place(1);
+    //! ```
+
+    use std::future::Future;
+    use std::marker::PhantomPinned;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    /// What the probe's futures saw; shared by the probe and every future it made.
+    #[derive(Default, Debug)]
+    struct Seen {
+        polls: AtomicUsize,
+        drops: AtomicUsize,
+        /// One sentence per broken rule.
+        violations: Mutex<Vec<String>>,
+    }
+
+    impl Seen {
+        fn violation(&self, what: String) {
+            self.violations
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(what);
+        }
+    }
+
+    /// Makes checked futures and says what they saw. Cloning it shares the record.
+    #[derive(Clone, Default, Debug)]
+    pub struct PinProbe {
+        seen: Arc<Seen>,
+    }
+
+    impl PinProbe {
+        /// A probe that has seen nothing yet.
+        pub fn new() -> PinProbe {
+            PinProbe::default()
+        }
+
+        /// Wraps `inner` in a `!Unpin` future that checks it is never moved once polled,
+        /// neither between polls nor before it is dropped.
+        pub fn wrap<F: Future>(&self, inner: F) -> PinCheck<F> {
+            PinCheck {
+                inner,
+                polled_at: AtomicUsize::new(0),
+                seen: self.seen.clone(),
+                _pinned: PhantomPinned,
+            }
+        }
+
+        /// A self-referential future, as `async fn`s, `select!` and `join!` make: it borrows a
+        /// local of its own across the await of `inner`, and checks when it is dropped
+        /// (completed or not) that the borrow still points at that local, i.e. that it was
+        /// dropped where it was polled.
+        pub fn self_ref<F: Future>(&self, inner: F) -> impl Future<Output = F::Output> + use<F> {
+            let seen = self.seen.clone();
+            async move {
+                let anchor = Anchor { seen };
+                let borrow = Borrow(&anchor);
+                let out = inner.await;
+                drop(borrow);
+                out
+            }
+        }
+
+        /// Polls of the futures made by [`wrap`](Self::wrap).
+        pub fn polls(&self) -> usize {
+            self.seen.polls.load(Ordering::SeqCst)
+        }
+
+        /// Drops of the futures made by [`wrap`](Self::wrap) and [`self_ref`](Self::self_ref).
+        pub fn drops(&self) -> usize {
+            self.seen.drops.load(Ordering::SeqCst)
+        }
+
+        /// Every rule broken so far, one sentence each.
+        pub fn violations(&self) -> Vec<String> {
+            self.seen
+                .violations
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        }
+
+        /// Asserts that exactly `drops` futures of this probe were dropped, and that none was
+        /// moved after its first poll.
+        ///
+        /// # Panics
+        ///
+        /// With the violations seen, or the drop count, when the check fails.
+        #[track_caller]
+        pub fn assert_dropped_in_place(&self, drops: usize) {
+            let violations = self.violations();
+            assert!(
+                violations.is_empty(),
+                "pinned futures were moved ({} times): {}",
+                violations.len(),
+                violations.join("; ")
+            );
+            assert_eq!(
+                self.drops(),
+                drops,
+                "futures of this probe dropped (polled {} times)",
+                self.polls()
+            );
+        }
+    }
+
+    /// The future of [`PinProbe::wrap`]: `!Unpin`, checks its own address.
+    pub struct PinCheck<F> {
+        inner: F,
+        /// Where it was first polled; 0 before.
+        polled_at: AtomicUsize,
+        seen: Arc<Seen>,
+        _pinned: PhantomPinned,
+    }
+
+    impl<F> std::fmt::Debug for PinCheck<F> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("PinCheck")
+                .field("polled_at", &self.polled_at)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl<F: Future> Future for PinCheck<F> {
+        type Output = F::Output;
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+            let here = std::ptr::from_ref::<Self>(&self) as usize;
+            self.seen.polls.fetch_add(1, Ordering::SeqCst);
+            match self
+                .polled_at
+                .compare_exchange(0, here, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => {}
+                Err(first) if first == here => {}
+                Err(first) => self.seen.violation(format!(
+                    "polled at {here:#x} after a poll at {first:#x} (moved while pinned)"
+                )),
+            }
+            // SAFETY: `inner` is structurally pinned: `PinCheck` is `!Unpin`, never moves it
+            // out, and drops it in place.
+            unsafe { self.map_unchecked_mut(|s| &mut s.inner) }.poll(cx)
+        }
+    }
+
+    impl<F> Drop for PinCheck<F> {
+        fn drop(&mut self) {
+            let here = std::ptr::from_ref::<Self>(self) as usize;
+            let first = self.polled_at.load(Ordering::SeqCst);
+            if first != 0 && first != here {
+                self.seen.violation(format!(
+                    "dropped at {here:#x}, polled at {first:#x} (moved before its drop)"
+                ));
+            }
+            self.seen.drops.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A local of [`PinProbe::self_ref`]'s block, borrowed across its await.
+    struct Anchor {
+        seen: Arc<Seen>,
+    }
+
+    impl Drop for Anchor {
+        fn drop(&mut self) {
+            let here = std::ptr::from_ref::<Self>(self) as usize;
+            // The block's borrow of this anchor was dropped just before, on this thread (the
+            // borrow is the later local, and locals drop in reverse order).
+            let pointed = POINTED.with(|p| p.replace(0));
+            if pointed != here {
+                self.seen.violation(format!(
+                    "a self-referential future was moved: its borrow points at {pointed:#x}, its local is at {here:#x}"
+                ));
+            }
+            self.seen.drops.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The borrow of an [`Anchor`]: says, when dropped, where it points. If the block was
+    /// moved, it points at the anchor's old place, which may hold anything by now: so it is
+    /// never read through, only its address is handed to the anchor's `Drop`, which runs next.
+    struct Borrow<'a>(&'a Anchor);
+
+    impl Drop for Borrow<'_> {
+        fn drop(&mut self) {
+            let at = std::ptr::from_ref::<Anchor>(self.0) as usize;
+            POINTED.with(|p| p.set(at));
+        }
+    }
+
+    thread_local! {
+        /// Where the last dropped [`Borrow`] of this thread pointed.
+        static POINTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+}

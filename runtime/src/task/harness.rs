@@ -98,10 +98,52 @@ impl<F: Future, S> Cell<F, S> {
     }
 }
 
+/// What the cell holds: the future, then its output, then nothing.
+///
+/// # The pinning rule
+///
+/// A task's future is pinned from the moment `new_task` writes it into the cell until it is
+/// dropped: the cell's allocation never moves (tasks are reached through pointers to it), the
+/// future is never moved out of `Stage::Running`, and it is dropped *where it lives*, by
+/// [`Stage::drop_in_place`] (a `drop_in_place` on the stage, then `Consumed` written over the
+/// dead bytes, also when the future's `Drop` panics). Nothing reads or writes the stage by value
+/// while it holds the future: no `mem::replace`, `mem::take` or `mem::swap` of a `Running`
+/// stage. Only the output (`Finished`) is ever moved out, once the future is gone, as
+/// `Pin`'s drop guarantee allows. A self-referential future (`select!`, `join!`, an `async fn`
+/// holding a borrow of its own local across an await, an intrusive waiter node such as tokio's
+/// `broadcast::Recv`) relies on this: moved before its drop, its `Drop` would follow pointers
+/// into the old location.
 enum Stage<F: Future> {
     Running(F),
     Finished(Result<F::Output, JoinError>),
     Consumed,
+}
+
+impl<F: Future> Stage<F> {
+    /// Drops the future or the output held here in place, and leaves `Consumed`: on every
+    /// path, even when that `Drop` panics (the panic goes on unwinding after `Consumed` is
+    /// written, so the dead value is never dropped or read again). The pinning rule, above.
+    fn drop_in_place(&mut self) {
+        /// Writes `Consumed` over the stage when dropped: after the stage's value was dropped,
+        /// normally or by unwinding. (A raw pointer: no reference to the dead value is held.)
+        struct Consume<F: Future>(*mut Stage<F>);
+        impl<F: Future> Drop for Consume<F> {
+            fn drop(&mut self) {
+                // SAFETY: the pointer comes from the `&mut` below, still exclusive; the value
+                // there was dropped just before (`drop_in_place` returned or is unwinding), so
+                // it is overwritten without being dropped again (the pinning rule).
+                unsafe { std::ptr::write(self.0, Stage::Consumed) }
+            }
+        }
+        if matches!(self, Stage::Consumed) {
+            return;
+        }
+        let consume = Consume(self as *mut Stage<F>);
+        // SAFETY: the stage holds a live value (every drop goes through here, which writes
+        // `Consumed` right after); it is dropped at its own address, as the pinning rule asks,
+        // and `consume` overwrites it before anything can see it.
+        unsafe { std::ptr::drop_in_place(consume.0) };
+    }
 }
 
 /// What `new_task` hands back: the three references a new task starts with.
@@ -294,11 +336,13 @@ unsafe fn poll_future<F: Future, S>(cell: &Cell<F, S>, cx: &mut Context<'_>) -> 
         let Stage::Running(future) = stage else {
             unreachable!("pinwheel: a task was polled after its future was dropped")
         };
-        // SAFETY: the future lives inside the task allocation, which never moves.
+        // SAFETY: the pinning rule (on `Stage`): the future is never moved out of the cell,
+        // which never moves, and is dropped in place.
         let future = unsafe { Pin::new_unchecked(future) };
         let out = future.poll(cx);
         if out.is_ready() {
-            drop(mem::replace(stage, Stage::Consumed));
+            // Dropped where it lives, before the output is stored (the pinning rule).
+            stage.drop_in_place();
         }
         out
     };
@@ -314,7 +358,8 @@ unsafe fn poll_future<F: Future, S>(cell: &Cell<F, S>, cx: &mut Context<'_>) -> 
 unsafe fn cancel_future<F: Future, S>(cell: &Cell<F, S>) -> Result<F::Output, JoinError> {
     let dropped = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: the stage row "not COMPLETE": the caller holds RUNNING.
-        unsafe { cell.with_stage(|stage| drop(mem::replace(stage, Stage::Consumed))) }
+        // Dropped where it lives (the pinning rule, on `Stage`).
+        unsafe { cell.with_stage(Stage::drop_in_place) }
     }));
     match dropped {
         Ok(()) => Err(JoinError::cancelled(cell.header.id)),
@@ -339,14 +384,20 @@ unsafe fn finish<F: Future, S: Schedule>(
         // SAFETY: the caller's references keep the cell alive until the decrement that ends
         // this scope (the borrow rule, 3).
         let cell = unsafe { cell::<F, S>(ptr) };
-        // SAFETY: the stage row "not COMPLETE": the caller holds RUNNING.
-        unsafe { cell.with_stage(|stage| *stage = Stage::Finished(out)) };
+        // SAFETY: the stage row "not COMPLETE": the caller holds RUNNING. The future was
+        // dropped in place already (poll_future or cancel_future): the stage is `Consumed`.
+        unsafe {
+            cell.with_stage(|stage| {
+                debug_assert!(matches!(stage, Stage::Consumed));
+                *stage = Stage::Finished(out);
+            });
+        }
         let prev = cell.header.state.transition_to_complete();
         if !prev.has(JOIN_INTEREST) {
             // Nobody will read the output: drop it here, on the task's thread.
             let _ = catch_unwind(AssertUnwindSafe(|| {
                 // SAFETY: the stage row "COMPLETE": no JOIN_INTEREST, so the completer owns it.
-                unsafe { cell.with_stage(|stage| drop(mem::replace(stage, Stage::Consumed))) }
+                unsafe { cell.with_stage(Stage::drop_in_place) }
             }));
         } else if prev.has(JOIN_WAKER) {
             // SAFETY: the join_waker row "set": JOIN_WAKER was set when COMPLETE was, so the
@@ -399,6 +450,8 @@ unsafe fn try_read_output<F: Future, S: Schedule>(
     let cell = unsafe { cell::<F, S>(ptr) };
     if can_read_output(cell, waker) {
         // SAFETY: the stage row "COMPLETE": JOIN_INTEREST is set and we are the JoinHandle.
+        // Once COMPLETE the stage holds the output (the future was dropped in place before
+        // it was stored), which may be moved (the pinning rule, on `Stage`).
         let out = unsafe { cell.with_stage(|stage| mem::replace(stage, Stage::Consumed)) };
         let Stage::Finished(out) = out else {
             panic!("JoinHandle polled after it returned Ready: a JoinHandle yields its output once")
@@ -446,7 +499,7 @@ unsafe fn drop_join_handle<F: Future, S: Schedule>(ptr: NonNull<Header>) {
         let _ = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: the stage row "COMPLETE": the JoinHandle cleared JOIN_INTEREST after the
             // task completed, so the output is its to drop.
-            unsafe { cell.with_stage(|stage| drop(mem::replace(stage, Stage::Consumed))) }
+            unsafe { cell.with_stage(Stage::drop_in_place) }
         }));
     }
     // SAFETY: the JoinHandle's reference, given up here.
