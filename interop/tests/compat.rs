@@ -96,3 +96,27 @@ fn configure_after_start_and_zero_threads_are_errors() {
     let err = configure(Config::default()).unwrap_err();
     assert!(err.to_string().contains("already started"), "{err}");
 }
+
+#[test]
+fn a_compat_future_is_dropped_in_place_when_aborted_and_at_shutdown() {
+    use pinwheel_tests::pin_check::PinProbe;
+    let rt = rt();
+    let probe = PinProbe::new();
+    // A tokio sleep (its timer entry is an intrusive node in tokio's wheel) inside a
+    // self-referential block inside `Compat`, itself checked: all dropped where they live.
+    let sleeping = |probe: &PinProbe| {
+        probe.wrap(compat(probe.self_ref(async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        })))
+    };
+    let aborted = rt.spawn(sleeping(&probe));
+    let _cancelled = rt.spawn(sleeping(&probe));
+    pinwheel_tests::wait_until(Duration::from_secs(20), "both tasks polled", || {
+        probe.polls() >= 2
+    });
+    aborted.abort();
+    assert!(rt.block_on(aborted).unwrap_err().is_cancelled());
+    probe.assert_dropped_in_place(2);
+    drop(rt);
+    probe.assert_dropped_in_place(4);
+}
