@@ -262,3 +262,19 @@ fn block_on_drops_its_future_in_place() {
     rt.block_on(checked(&probe, after_a_pending_poll(|| ())));
     probe.assert_dropped_in_place(2);
 }
+
+#[test]
+fn hyper_executors_futures_are_dropped_in_place_at_shutdown() {
+    use hyper::rt::Executor as _;
+    let rt = rt(2);
+    let probe = PinProbe::new();
+    let p = probe.clone();
+    rt.block_on(rt.spawn(async move {
+        pinwheel::hyper::Executor.execute(checked(&p, pending::<()>()));
+        pinwheel::hyper::LocalExecutor.execute(checked(&p, pending::<()>()));
+    }))
+    .unwrap();
+    wait_polled(&probe, 2);
+    drop(rt);
+    probe.assert_dropped_in_place(4);
+}

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pinwheel::{Builder, JoinHandle, Runtime, ThreadMask};
+use pinwheel_tests::pin_check::PinProbe;
 
 /// Counts drops and records the worker that dropped it.
 struct DropProbe {
@@ -52,25 +53,30 @@ impl Counters {
 fn rt_shutdown_drops_every_kind_of_pending_task_once() {
     let rt = Builder::new().worker_threads(3).build().unwrap();
     let c = Counters::new();
+    // Every future is also a `!Unpin` address check: dropped where it was polled.
+    let pins = PinProbe::new();
     let mut handles: Vec<JoinHandle<()>> = Vec::new();
     const N: usize = 200;
 
     // Stealable tasks, parked forever.
     for _ in 0..N {
         let p = c.probe(None);
-        handles.push(rt.spawn(async move {
+        handles.push(rt.spawn(pins.wrap(async move {
             let _p = p;
             std::future::pending::<()>().await
-        }));
+        })));
     }
     // Pinned Send tasks on each worker.
     for k in 0..3 {
         for _ in 0..N {
             let p = c.probe(Some(k));
-            handles.push(rt.handle().spawn_on(ThreadMask::one(k), async move {
-                let _p = p;
-                std::future::pending::<()>().await
-            }));
+            handles.push(rt.handle().spawn_on(
+                ThreadMask::one(k),
+                pins.wrap(async move {
+                    let _p = p;
+                    std::future::pending::<()>().await
+                }),
+            ));
         }
     }
     // spawn_local tasks (not Send) on each worker; their handles are kept on the worker.
@@ -78,14 +84,15 @@ fn rt_shutdown_drops_every_kind_of_pending_task_once() {
     for k in 0..3 {
         let probes: Vec<_> = (0..N).map(|_| c.probe(Some(k))).collect();
         let lh = local_handles.clone();
+        let pins = pins.clone();
         rt.block_on(rt.handle().spawn_on(ThreadMask::one(k), async move {
             for p in probes {
                 let rc = Rc::new(Cell::new(0));
-                let h = pinwheel::spawn_local(async move {
+                let h = pinwheel::spawn_local(pins.wrap(async move {
                     let _p = p;
                     rc.set(1);
                     std::future::pending::<()>().await
-                });
+                }));
                 lh.lock().unwrap().push(h);
             }
             // Let them all be polled once.
@@ -109,10 +116,13 @@ fn rt_shutdown_drops_every_kind_of_pending_task_once() {
     .unwrap();
     for _ in 0..N {
         let p = c.probe(Some(0));
-        handles.push(rt.handle().spawn_on(ThreadMask::one(0), async move {
-            let _p = p;
-            std::future::pending::<()>().await
-        }));
+        handles.push(rt.handle().spawn_on(
+            ThreadMask::one(0),
+            pins.wrap(async move {
+                let _p = p;
+                std::future::pending::<()>().await
+            }),
+        ));
     }
 
     let expected = N * 8;
@@ -138,6 +148,7 @@ fn rt_shutdown_drops_every_kind_of_pending_task_once() {
         0,
         "pinned futures dropped off their thread"
     );
+    pins.assert_dropped_in_place(expected);
     for h in handles {
         assert!(h.is_finished());
         // Awaiting a JoinHandle needs no runtime.

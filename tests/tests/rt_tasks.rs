@@ -4,18 +4,20 @@ use std::sync::mpsc;
 
 use pinwheel::ThreadMask;
 use pinwheel::task::{Builder, TaskState};
+use pinwheel_tests::pin_check::PinProbe;
 use pinwheel_tests::rt;
 
 #[test]
 fn dump_lists_names_masks_states_and_spawn_locations() {
     let rt = rt(2);
+    let pins = PinProbe::new();
     let line = line!();
     let (named, plain) = rt.block_on(async {
         let named = Builder::new()
             .name("parked forever")
             .mask(ThreadMask::one(1))
-            .spawn(std::future::pending::<()>());
-        let plain = pinwheel::spawn(std::future::pending::<()>());
+            .spawn(pins.wrap(std::future::pending::<()>()));
+        let plain = pinwheel::spawn(pins.wrap(std::future::pending::<()>()));
         // Let both be polled once.
         pinwheel::yield_now().await;
         (named, plain)
@@ -68,6 +70,7 @@ fn dump_lists_names_masks_states_and_spawn_locations() {
         assert!(named.await.unwrap_err().is_cancelled());
         assert!(plain.await.unwrap_err().is_cancelled());
     });
+    pins.assert_dropped_in_place(2);
     // The JoinHandle may see the end a moment before the worker takes the task off its list:
     // wait (boundedly) for that.
     let start = std::time::Instant::now();
