@@ -13,9 +13,9 @@ use mio::{Events, Interest, Token};
 use slab::Slab;
 
 use crate::readiness::{
-    ERROR, READ_CLOSED, READABLE, SHUTDOWN, ScheduledIo, WRITABLE, WRITE_CLOSED, Wakers,
+    ERROR, READ_CLOSED, READABLE, SHUTDOWN, ScheduledIo, WRITABLE, WRITE_CLOSED,
 };
-use crate::{AtomicUsize, Mutex, Registration, lock};
+use crate::{Mutex, Registration, lock};
 
 /// The token of the driver's own waker.
 const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -183,10 +183,7 @@ impl Handle {
         source: &mut impl Source,
         interest: Interest,
     ) -> io::Result<Registration> {
-        let io = Arc::new(ScheduledIo {
-            readiness: AtomicUsize::new(0),
-            wakers: Mutex::new(Wakers::default()),
-        });
+        let io = Arc::new(ScheduledIo::new());
         let token = {
             let mut ios = lock(&self.shared.ios);
             if ios.shut_down {

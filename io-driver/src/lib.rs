@@ -8,7 +8,9 @@
 //! - A [`Handle`] (cloneable, `Send + Sync`) registers sources with that poller from any thread,
 //!   and [`Handle::wake`] interrupts a blocked [`Driver::poll`] (a `mio::Waker`).
 //! - A [`Registration`] holds a source's readiness (readable, writable, closed halves, error)
-//!   and one waker per direction. Readiness is edge-triggered and carries a tick that grows with
+//!   and, per direction, the wakers of the tasks waiting on it: one poll slot for `poll_*`
+//!   callers and a [`Waiter`] entry for each waiting operation, all woken by an event.
+//!   Readiness is edge-triggered and carries a tick that grows with
 //!   every event, so clearing readiness after a `WouldBlock` never erases an event that arrived
 //!   meanwhile ([`Registration::clear_readiness`] only clears what it saw).
 //! - Tokens carry a generation: an event for a slot that was deregistered and reused is ignored.
@@ -57,7 +59,7 @@ pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
 pub use driver::{Driver, Handle};
-pub use readiness::{Direction, ReadyEvent};
+pub use readiness::{Direction, ReadyEvent, Waiter};
 pub use registration::Registration;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -167,5 +169,127 @@ mod tests {
         assert!(err.to_string().contains("shut down"), "{err}");
         let (_c, mut s) = pair();
         assert!(handle.register(&mut s, Interest::READABLE).is_err());
+    }
+
+    /// A waker that counts its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (std::sync::Arc<Count>, Waker) {
+        let c = std::sync::Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    fn wakes(c: &Count) -> usize {
+        c.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Fires a readable event on `io` by hand and wakes what it returns.
+    fn fire(io: &readiness::ScheduledIo) {
+        let mut out = Vec::new();
+        io.set_readiness(readiness::READABLE, &mut out);
+        for w in out {
+            w.wake();
+        }
+        let ev = io.ready(Direction::Read).unwrap().unwrap();
+        io.clear_readiness(ev);
+    }
+
+    #[test]
+    fn every_waiter_of_a_direction_is_woken_and_the_poll_slot_too() {
+        let io = readiness::ScheduledIo::new();
+        let reg_io = &io;
+        let counts: Vec<_> = (0..5).map(|_| counter()).collect();
+        let mut waiters: Vec<_> = (0..4)
+            .map(|_| readiness::Waiter {
+                io: reg_io,
+                direction: Direction::Read,
+                key: None,
+            })
+            .collect();
+        for (w, (_, waker)) in waiters.iter_mut().zip(&counts) {
+            assert!(w.poll_ready(&mut Context::from_waker(waker)).is_pending());
+        }
+        // The poll slot keeps one waker, the last one given.
+        let (_, other) = &counts[4];
+        let mut cx = Context::from_waker(other);
+        assert!(
+            io.poll_ready(&mut cx, Direction::Read, readiness::Who::PollSlot)
+                .is_pending()
+        );
+        fire(&io);
+        for (c, _) in &counts {
+            assert_eq!(wakes(c), 1, "every waiting task is woken once");
+        }
+        // A writable event wakes none of them.
+        let mut out = Vec::new();
+        io.set_readiness(readiness::WRITABLE, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_dropped_waiter_leaves_and_a_stale_key_removes_nothing() {
+        let io = readiness::ScheduledIo::new();
+        let (ca, a) = counter();
+        let (cb, b) = counter();
+        let (cc, c) = counter();
+        // A waits, is woken by an event, and is still alive (its key is stale now).
+        let mut wa = readiness::Waiter {
+            io: &io,
+            direction: Direction::Read,
+            key: None,
+        };
+        assert!(wa.poll_ready(&mut Context::from_waker(&a)).is_pending());
+        fire(&io);
+        assert_eq!(wakes(&ca), 1);
+        // B registers in the new epoch, likely at A's old index.
+        let mut wb = readiness::Waiter {
+            io: &io,
+            direction: Direction::Read,
+            key: None,
+        };
+        assert!(wb.poll_ready(&mut Context::from_waker(&b)).is_pending());
+        // Dropping A must not take B's entry out.
+        drop(wa);
+        // C waits and is dropped before any event: its entry leaves.
+        let mut wc = readiness::Waiter {
+            io: &io,
+            direction: Direction::Read,
+            key: None,
+        };
+        assert!(wc.poll_ready(&mut Context::from_waker(&c)).is_pending());
+        drop(wc);
+        fire(&io);
+        assert_eq!(wakes(&cb), 1, "B was woken");
+        assert_eq!(wakes(&cc), 0, "C left when it was dropped");
+        assert_eq!(wakes(&ca), 1);
+        drop(wb);
+    }
+
+    #[test]
+    fn a_waiter_polled_again_keeps_one_entry() {
+        let io = readiness::ScheduledIo::new();
+        let (c1, w1) = counter();
+        let (c2, w2) = counter();
+        let mut w = readiness::Waiter {
+            io: &io,
+            direction: Direction::Read,
+            key: None,
+        };
+        assert!(w.poll_ready(&mut Context::from_waker(&w1)).is_pending());
+        let key = w.key;
+        // Polled again with another waker (the task moved): the entry is replaced, not added.
+        assert!(w.poll_ready(&mut Context::from_waker(&w2)).is_pending());
+        assert_eq!(w.key, key);
+        fire(&io);
+        assert_eq!((wakes(&c1), wakes(&c2)), (0, 1));
     }
 }

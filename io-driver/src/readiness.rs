@@ -1,5 +1,6 @@
 //! The readiness of one registered source: a word of readiness bits with a tick that grows
-//! with every event, and one waker per direction ([`ScheduledIo`]); the [`Direction`] a task
+//! with every event, and the wakers of the tasks waiting in each direction ([`ScheduledIo`],
+//! [`Waiter`]); the [`Direction`] a task
 //! waits on and the [`ReadyEvent`] it sees.
 
 use std::io;
@@ -71,34 +72,157 @@ impl ReadyEvent {
 }
 
 /// Readiness and wakers of one registered source.
+///
+/// # Who is woken (the waiter rule)
+///
+/// Each direction has two kinds of waiting task, and an event for that direction wakes all of
+/// them:
+/// - the *poll slot*: one waker, replaced by each `poll_*` call ([`Registration::poll_ready`](crate::Registration::poll_ready),
+///   the `AsyncRead`/`AsyncWrite` traits), as tokio's `poll_read_ready` keeps one: a stream
+///   polled through a trait has one reader and one writer;
+/// - the *waiters*: one entry per waiting `&self` operation ([`Waiter`], made by the async
+///   methods: `accept`, `read`, `recv_from`, `readable`...), so any number of tasks may wait on
+///   one socket and each is woken. The first waiter's entry is inline (no allocation); a
+///   [`Waiter`] that is dropped takes its entry out.
+///
+/// An event takes every waker of its direction under the lock and moves the direction's
+/// *epoch* on: the waiters' entries are all gone then, and a [`Waiter`] holding a key of an
+/// older epoch knows (without the lock) that it has nothing to remove. Keys of one epoch are
+/// never reused within it, so a stale key never removes another waiter's entry.
 pub(crate) struct ScheduledIo {
     pub(crate) readiness: AtomicUsize,
     pub(crate) wakers: Mutex<Wakers>,
+    /// Per direction (read, write): bumped under the `wakers` lock each time its waiters are
+    /// taken; read without it by a dropped [`Waiter`].
+    epochs: [AtomicUsize; 2],
+}
+
+/// The wakers of both directions (read, write).
+#[derive(Default)]
+pub(crate) struct Wakers {
+    dirs: [DirWakers; 2],
 }
 
 #[derive(Default)]
-pub(crate) struct Wakers {
-    reader: Option<Waker>,
-    writer: Option<Waker>,
+struct DirWakers {
+    /// The poll slot.
+    poll: Option<Waker>,
+    /// The waiters' entries: index 0 inline, then `more[i]` at index `i + 1`.
+    first: Option<Waker>,
+    more: slab::Slab<Waker>,
+}
+
+impl DirWakers {
+    /// Stores `waker` as a waiter's entry; returns its index.
+    fn insert(&mut self, waker: &Waker) -> usize {
+        if self.first.is_none() {
+            self.first = Some(waker.clone());
+            0
+        } else {
+            self.more.insert(waker.clone()) + 1
+        }
+    }
+
+    fn get_mut(&mut self, index: usize) -> Option<&mut Waker> {
+        match index {
+            0 => self.first.as_mut(),
+            i => self.more.get_mut(i - 1),
+        }
+    }
+
+    fn remove(&mut self, index: usize) -> Option<Waker> {
+        match index {
+            0 => self.first.take(),
+            i => self.more.try_remove(i - 1),
+        }
+    }
+
+    /// Moves every waker of this direction to `out`; `true` if a waiter's entry was among them.
+    fn take_all(&mut self, out: &mut Vec<Waker>) -> bool {
+        out.extend(self.poll.take());
+        let had = self.first.is_some() || !self.more.is_empty();
+        out.extend(self.first.take());
+        if !self.more.is_empty() {
+            // `drain` keeps the slab's capacity for the next waiters.
+            out.extend(self.more.drain());
+        }
+        had
+    }
+}
+
+/// A waiter's place among its direction's waiters: the epoch it registered in, and its index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WaiterKey {
+    epoch: usize,
+    index: usize,
+}
+
+/// Whose waker a poll registers: the direction's poll slot, or a waiter's own entry.
+pub(crate) enum Who<'a> {
+    PollSlot,
+    Waiter(&'a mut Option<WaiterKey>),
+}
+
+impl Direction {
+    fn index(self) -> usize {
+        match self {
+            Direction::Read => 0,
+            Direction::Write => 1,
+        }
+    }
 }
 
 impl ScheduledIo {
+    pub(crate) fn new() -> ScheduledIo {
+        ScheduledIo {
+            readiness: AtomicUsize::new(0),
+            wakers: Mutex::new(Wakers::default()),
+            epochs: [AtomicUsize::new(0), AtomicUsize::new(0)],
+        }
+    }
+
     pub(crate) fn poll_ready(
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
+        who: Who<'_>,
     ) -> Poll<io::Result<ReadyEvent>> {
         if let Some(ev) = self.ready(direction) {
             return Poll::Ready(ev);
         }
         {
             let mut w = lock(&self.wakers);
-            let slot = match direction {
-                Direction::Read => &mut w.reader,
-                Direction::Write => &mut w.writer,
-            };
-            if !slot.as_ref().is_some_and(|s| s.will_wake(cx.waker())) {
-                *slot = Some(cx.waker().clone());
+            let d = direction.index();
+            let dir = &mut w.dirs[d];
+            let waker = cx.waker();
+            match who {
+                Who::PollSlot => {
+                    if !dir.poll.as_ref().is_some_and(|s| s.will_wake(waker)) {
+                        dir.poll = Some(waker.clone());
+                    }
+                }
+                Who::Waiter(key) => {
+                    // Read under the lock, which every change of it holds.
+                    let epoch = self.epochs[d].load(Ordering::Relaxed);
+                    // An entry of this epoch is still there (only an event, which moves the
+                    // epoch on, or this waiter's drop takes it out): refresh it.
+                    let live = key
+                        .filter(|k| k.epoch == epoch)
+                        .and_then(|k| dir.get_mut(k.index));
+                    match live {
+                        Some(slot) => {
+                            if !slot.will_wake(waker) {
+                                *slot = waker.clone();
+                            }
+                        }
+                        None => {
+                            *key = Some(WaiterKey {
+                                epoch,
+                                index: dir.insert(waker),
+                            });
+                        }
+                    }
+                }
             }
         }
         // Look again: an event may have come between the first look and the waker's
@@ -106,6 +230,19 @@ impl ScheduledIo {
         match self.ready(direction) {
             Some(ev) => Poll::Ready(ev),
             None => Poll::Pending,
+        }
+    }
+
+    /// Takes a dropped waiter's entry out, if an event has not taken it already.
+    pub(crate) fn remove_waiter(&self, direction: Direction, key: WaiterKey) {
+        let d = direction.index();
+        // An older epoch: the entry went with the event that moved it on (the waiter rule).
+        if self.epochs[d].load(Ordering::Acquire) != key.epoch {
+            return;
+        }
+        let mut w = lock(&self.wakers);
+        if self.epochs[d].load(Ordering::Relaxed) == key.epoch {
+            drop(w.dirs[d].remove(key.index));
         }
     }
 
@@ -130,7 +267,8 @@ impl ScheduledIo {
             });
     }
 
-    /// Adds `bits` and moves the tick on; returns the wakers to call for them.
+    /// Adds `bits` and moves the tick on; moves to `out` the wakers to call for them: every
+    /// waiting task of each direction the bits concern (the waiter rule).
     pub(crate) fn set_readiness(&self, bits: usize, out: &mut Vec<Waker>) {
         let _ = self
             .readiness
@@ -139,11 +277,91 @@ impl ScheduledIo {
                 Some((tick << TICK_SHIFT) | (cur & READY_MASK) | bits)
             });
         let mut w = lock(&self.wakers);
-        if bits & (Direction::Read.mask() | SHUTDOWN) != 0 {
-            out.extend(w.reader.take());
+        for direction in [Direction::Read, Direction::Write] {
+            if bits & (direction.mask() | SHUTDOWN) != 0 {
+                let d = direction.index();
+                if w.dirs[d].take_all(out) {
+                    let epoch = &self.epochs[d];
+                    epoch.store(
+                        epoch.load(Ordering::Relaxed).wrapping_add(1),
+                        Ordering::Release,
+                    );
+                }
+            }
         }
-        if bits & (Direction::Write.mask() | SHUTDOWN) != 0 {
-            out.extend(w.writer.take());
+    }
+}
+
+/// One waiting `&self` operation on a registered source (the waiter rule, on `ScheduledIo`):
+/// its own entry among the direction's waiters, so that every task waiting at once is woken,
+/// and taken out when it is dropped (a cancelled `accept`, a `read` under a timeout).
+///
+/// Made by [`Registration::waiter`](crate::Registration::waiter); used for the length of one
+/// operation.
+pub struct Waiter<'a> {
+    pub(crate) io: &'a ScheduledIo,
+    pub(crate) direction: Direction,
+    pub(crate) key: Option<WaiterKey>,
+}
+
+impl Waiter<'_> {
+    /// Ready when the source is ready in this waiter's direction (or closed, or errored, or the
+    /// driver shut down, which is an error); otherwise keeps `cx`'s waker in this waiter's
+    /// entry.
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
+        self.io
+            .poll_ready(cx, self.direction, Who::Waiter(&mut self.key))
+    }
+
+    /// Waits until ready, then runs `op`, until it does not return `WouldBlock` (as
+    /// [`Registration::poll_io`](crate::Registration::poll_io), as this waiter).
+    pub fn poll_io<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let (io, direction, key) = (self.io, self.direction, &mut self.key);
+        crate::registration::poll_io_with(
+            io,
+            cx,
+            |cx| io.poll_ready(cx, direction, Who::Waiter(key)),
+            op,
+            |_| false,
+        )
+    }
+
+    /// [`poll_io`](Self::poll_io) for a stream read or write of `len` bytes (as
+    /// [`Registration::poll_io_len`](crate::Registration::poll_io_len)).
+    pub fn poll_io_len(
+        &mut self,
+        cx: &mut Context<'_>,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let (io, direction, key) = (self.io, self.direction, &mut self.key);
+        crate::registration::poll_io_with(
+            io,
+            cx,
+            |cx| io.poll_ready(cx, direction, Who::Waiter(key)),
+            op,
+            crate::registration::short(len),
+        )
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.io.remove_waiter(self.direction, key);
         }
+    }
+}
+
+impl std::fmt::Debug for Waiter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiter")
+            .field("direction", &self.direction)
+            .field("key", &self.key)
+            .finish()
     }
 }

@@ -10,7 +10,7 @@ use mio::Token;
 use mio::event::Source;
 
 use crate::driver::{INDEX_BITS, INDEX_MASK};
-use crate::readiness::{Direction, ReadyEvent, ScheduledIo};
+use crate::readiness::{Direction, ReadyEvent, ScheduledIo, Waiter, Who};
 use crate::{Handle, lock};
 
 /// A source registered with a driver: its readiness and wakers.
@@ -30,13 +30,28 @@ impl fmt::Debug for Registration {
 
 impl Registration {
     /// Ready when the source is ready in `direction` (or closed, or errored, or the driver shut
-    /// down, which is an error); otherwise keeps `cx`'s waker for that direction.
+    /// down, which is an error); otherwise keeps `cx`'s waker in the direction's poll slot,
+    /// replacing the one there: one task per direction polls this way (a stream's reader and
+    /// writer through `AsyncRead`/`AsyncWrite`). Any number of tasks may wait at once through
+    /// [`waiter`](Self::waiter)s.
     pub fn poll_ready(
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
     ) -> Poll<io::Result<ReadyEvent>> {
-        self.io.poll_ready(cx, direction)
+        self.io.poll_ready(cx, direction, Who::PollSlot)
+    }
+
+    /// A waiter for one operation in `direction`: it has an entry of its own among the tasks
+    /// waiting on this source, so every waiting task is woken by an event, and it leaves when
+    /// dropped. `&self` operations that several tasks may run at once (`accept`, `read`,
+    /// `recv_from`) wait through one.
+    pub fn waiter(&self, direction: Direction) -> Waiter<'_> {
+        Waiter {
+            io: &self.io,
+            direction,
+            key: None,
+        }
     }
 
     pub(crate) fn ready(&self, direction: Direction) -> Option<io::Result<ReadyEvent>> {
@@ -91,12 +106,7 @@ impl Registration {
         len: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        self.poll_io_then(
-            cx,
-            direction,
-            op,
-            |r| matches!(r, Ok(n) if *n > 0 && *n < len),
-        )
+        self.poll_io_then(cx, direction, op, short(len))
     }
 
     /// Runs `op` when ready; clears the readiness it saw on `WouldBlock` (and tries again), or
@@ -105,25 +115,16 @@ impl Registration {
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
-        mut op: impl FnMut() -> io::Result<R>,
+        op: impl FnMut() -> io::Result<R>,
         drained: impl Fn(&io::Result<R>) -> bool,
     ) -> Poll<io::Result<R>> {
-        loop {
-            let ev = match self.poll_ready(cx, direction) {
-                Poll::Ready(Ok(ev)) => ev,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            };
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear_readiness(ev),
-                r => {
-                    if drained(&r) {
-                        self.clear_readiness(ev);
-                    }
-                    return Poll::Ready(r);
-                }
-            }
-        }
+        poll_io_with(
+            &self.io,
+            cx,
+            |cx| self.poll_ready(cx, direction),
+            op,
+            drained,
+        )
     }
 
     /// The driver this source is registered with.
@@ -154,6 +155,40 @@ impl Registration {
             ios.slab.remove(index);
         }
     }
+}
+
+/// The loop of every `poll_io`: waits with `poll_ready`, runs `op`, clears the readiness it saw
+/// on `WouldBlock` (and tries again) or when `drained` says the source has nothing more.
+pub(crate) fn poll_io_with<R>(
+    io: &ScheduledIo,
+    cx: &mut Context<'_>,
+    mut poll_ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<ReadyEvent>>,
+    mut op: impl FnMut() -> io::Result<R>,
+    drained: impl Fn(&io::Result<R>) -> bool,
+) -> Poll<io::Result<R>> {
+    loop {
+        let ev = match poll_ready(cx) {
+            Poll::Ready(Ok(ev)) => ev,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        };
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => io.clear_readiness(ev),
+            r => {
+                if drained(&r) {
+                    io.clear_readiness(ev);
+                }
+                return Poll::Ready(r);
+            }
+        }
+    }
+}
+
+/// `true` when a stream operation of `len` bytes moved some but fewer: the socket buffer is
+/// drained (or full), so the readiness can be cleared right away, sparing the syscall that would
+/// only return `WouldBlock` (edge-triggered epoll reports the next change).
+pub(crate) fn short(len: usize) -> impl Fn(&io::Result<usize>) -> bool {
+    move |r| matches!(r, Ok(n) if *n > 0 && *n < len)
 }
 
 impl Drop for Registration {

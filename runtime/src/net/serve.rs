@@ -15,6 +15,7 @@ use super::{TcpListener, TcpSocket, TcpStream};
 use crate::ThreadMask;
 use crate::scheduler::with_worker;
 use crate::{Handle, WorkList};
+use pinwheel_io_driver::{Direction, Waiter};
 
 /// How accepted connections are spread over the workers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,8 +47,16 @@ pub trait Listener: Send + Sync + Sized + 'static + sealed::Sealed {
     #[doc(hidden)]
     type Raw: Send + 'static;
 
+    /// A waiter for accepting (each accept loop has its own: several may share a listener).
     #[doc(hidden)]
-    fn poll_accept_raw(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Raw, Self::Addr)>>;
+    fn accept_waiter(&self) -> Waiter<'_>;
+
+    #[doc(hidden)]
+    fn poll_accept_raw(
+        &self,
+        cx: &mut Context<'_>,
+        waiter: &mut Waiter<'_>,
+    ) -> Poll<io::Result<(Self::Raw, Self::Addr)>>;
 
     /// Registers an accepted socket with the calling worker's poller.
     #[doc(hidden)]
@@ -77,8 +86,16 @@ impl Listener for TcpListener {
     type Addr = SocketAddr;
     type Raw = mio::net::TcpStream;
 
-    fn poll_accept_raw(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Raw, SocketAddr)>> {
-        TcpListener::poll_accept_raw(self, cx)
+    fn accept_waiter(&self) -> Waiter<'_> {
+        self.reg.waiter(Direction::Read)
+    }
+
+    fn poll_accept_raw(
+        &self,
+        cx: &mut Context<'_>,
+        waiter: &mut Waiter<'_>,
+    ) -> Poll<io::Result<(Self::Raw, SocketAddr)>> {
+        TcpListener::poll_accept_raw(self, cx, waiter)
     }
 
     fn register(raw: Self::Raw) -> io::Result<TcpStream> {
@@ -113,8 +130,16 @@ impl Listener for super::UnixListener {
     type Addr = super::unix::SocketAddr;
     type Raw = mio::net::UnixStream;
 
-    fn poll_accept_raw(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Self::Raw, Self::Addr)>> {
-        super::UnixListener::poll_accept_raw(self, cx)
+    fn accept_waiter(&self) -> Waiter<'_> {
+        self.reg.waiter(Direction::Read)
+    }
+
+    fn poll_accept_raw(
+        &self,
+        cx: &mut Context<'_>,
+        waiter: &mut Waiter<'_>,
+    ) -> Poll<io::Result<(Self::Raw, Self::Addr)>> {
+        super::UnixListener::poll_accept_raw(self, cx, waiter)
     }
 
     fn register(raw: Self::Raw) -> io::Result<super::UnixStream> {
@@ -491,8 +516,9 @@ impl Server {
         listener: &L,
         slot: &WaiterSlot,
     ) -> io::Result<Option<(L::Raw, L::Addr)>> {
+        let mut waiter = listener.accept_waiter();
         std::future::poll_fn(|cx| {
-            if let Poll::Ready(r) = listener.poll_accept_raw(cx) {
+            if let Poll::Ready(r) = listener.poll_accept_raw(cx, &mut waiter) {
                 return Poll::Ready(r.map(Some));
             }
             // Register before looking at the flag: `stop` sets it, then wakes the registered.

@@ -66,16 +66,23 @@ where
         self.reg.try_io(Direction::Write, || (&self.mio).write(buf))
     }
 
+    /// Waits for readiness as a waiter of its own (any number of tasks may wait at once).
     pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
-        poll_fn(|cx| self.reg.poll_ready(cx, dir)).await.map(drop)
+        let mut waiter = self.reg.waiter(dir);
+        poll_fn(|cx| waiter.poll_ready(cx)).await.map(drop)
     }
 
+    /// Reads as a waiter of its own: `read(&self)` may be awaited by several tasks at once.
     pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_read(cx, buf)).await
+        let len = buf.len();
+        let mut waiter = self.reg.waiter(Direction::Read);
+        poll_fn(|cx| waiter.poll_io_len(cx, len, || (&self.mio).read(buf))).await
     }
 
+    /// Writes as a waiter of its own.
     pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.poll_write(cx, buf)).await
+        let mut waiter = self.reg.waiter(Direction::Write);
+        poll_fn(|cx| waiter.poll_io_len(cx, buf.len(), || (&self.mio).write(buf))).await
     }
 
     pub(crate) async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {

@@ -5,7 +5,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::task::{Context, Poll};
 
 use mio::Interest;
-use pinwheel_io_driver::{Direction, Registration};
+use pinwheel_io_driver::{Direction, Registration, Waiter};
 
 use super::addr::{ToSocketAddrs, resolve};
 use super::current_driver;
@@ -14,7 +14,7 @@ use super::stream::Stream;
 /// A TCP listening socket.
 pub struct TcpListener {
     mio: mio::net::TcpListener,
-    reg: Registration,
+    pub(super) reg: Registration,
 }
 
 /// A TCP connection.
@@ -63,16 +63,20 @@ impl TcpListener {
     ///
     /// Other accept errors, e.g. `EMFILE` when the process is out of file descriptors.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, addr) = poll_fn(|cx| self.poll_accept_raw(cx)).await?;
+        let mut waiter = self.reg.waiter(Direction::Read);
+        let (stream, addr) = poll_fn(|cx| self.poll_accept_raw(cx, &mut waiter)).await?;
         Ok((TcpStream::from_mio(stream)?, addr))
     }
 
+    /// Accepts as `waiter` (one of this listener's, for `Direction::Read`): any number of
+    /// tasks may accept at once, each with its own waiter.
     pub(crate) fn poll_accept_raw(
         &self,
         cx: &mut Context<'_>,
+        waiter: &mut Waiter<'_>,
     ) -> Poll<io::Result<(mio::net::TcpStream, SocketAddr)>> {
         loop {
-            match self.reg.poll_io(cx, Direction::Read, || self.mio.accept()) {
+            match waiter.poll_io(cx, || self.mio.accept()) {
                 Poll::Ready(Err(e))
                     if matches!(
                         e.kind(),

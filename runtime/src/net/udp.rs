@@ -97,11 +97,8 @@ impl UdpSocket {
     ///
     /// The OS error (e.g. `ConnectionRefused` after an ICMP port unreachable).
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| {
-            self.reg
-                .poll_io(cx, Direction::Write, || self.mio.send(buf))
-        })
-        .await
+        let mut waiter = self.reg.waiter(Direction::Write);
+        poll_fn(|cx| waiter.poll_io(cx, || self.mio.send(buf))).await
     }
 
     /// Receives a datagram from the connected peer.
@@ -110,7 +107,8 @@ impl UdpSocket {
     ///
     /// The OS error.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.reg.poll_io(cx, Direction::Read, || self.mio.recv(buf))).await
+        let mut waiter = self.reg.waiter(Direction::Read);
+        poll_fn(|cx| waiter.poll_io(cx, || self.mio.recv(buf))).await
     }
 
     /// Sends a datagram to `target`.
@@ -119,11 +117,8 @@ impl UdpSocket {
     ///
     /// The OS error.
     pub async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
-        poll_fn(|cx| {
-            self.reg
-                .poll_io(cx, Direction::Write, || self.mio.send_to(buf, target))
-        })
-        .await
+        let mut waiter = self.reg.waiter(Direction::Write);
+        poll_fn(|cx| waiter.poll_io(cx, || self.mio.send_to(buf, target))).await
     }
 
     /// Receives a datagram and its sender.
@@ -132,11 +127,8 @@ impl UdpSocket {
     ///
     /// The OS error.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| {
-            self.reg
-                .poll_io(cx, Direction::Read, || self.mio.recv_from(buf))
-        })
-        .await
+        let mut waiter = self.reg.waiter(Direction::Read);
+        poll_fn(|cx| waiter.poll_io(cx, || self.mio.recv_from(buf))).await
     }
 
     /// Looks at the next datagram and its sender without taking it.
@@ -145,11 +137,8 @@ impl UdpSocket {
     ///
     /// The OS error.
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| {
-            self.reg
-                .poll_io(cx, Direction::Read, || self.mio.peek_from(buf))
-        })
-        .await
+        let mut waiter = self.reg.waiter(Direction::Read);
+        poll_fn(|cx| waiter.poll_io(cx, || self.mio.peek_from(buf))).await
     }
 }
 

@@ -42,7 +42,7 @@ use std::path::Path;
 use std::task::{Context, Poll};
 
 use mio::Interest;
-use pinwheel_io_driver::{Direction, Registration};
+use pinwheel_io_driver::{Direction, Registration, Waiter};
 
 use super::current_driver;
 use super::stream::Stream;
@@ -110,7 +110,7 @@ fn bind_error(path: &Path, e: io::Error) -> io::Error {
 /// A Unix stream listening socket.
 pub struct UnixListener {
     mio: mio::net::UnixListener,
-    reg: Registration,
+    pub(super) reg: Registration,
 }
 
 impl UnixListener {
@@ -149,16 +149,19 @@ impl UnixListener {
     ///
     /// Accept errors, e.g. `EMFILE` when the process is out of file descriptors.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (stream, addr) = poll_fn(|cx| self.poll_accept_raw(cx)).await?;
+        let mut waiter = self.reg.waiter(Direction::Read);
+        let (stream, addr) = poll_fn(|cx| self.poll_accept_raw(cx, &mut waiter)).await?;
         Ok((UnixStream::from_mio(stream)?, addr))
     }
 
+    /// Accepts as `waiter` (one of this listener's, for `Direction::Read`).
     pub(crate) fn poll_accept_raw(
         &self,
         cx: &mut Context<'_>,
+        waiter: &mut Waiter<'_>,
     ) -> Poll<io::Result<(mio::net::UnixStream, SocketAddr)>> {
         loop {
-            match self.reg.poll_io(cx, Direction::Read, || self.mio.accept()) {
+            match waiter.poll_io(cx, || self.mio.accept()) {
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => return other,
             }
@@ -436,11 +439,8 @@ impl UnixDatagram {
     ///
     /// The send's error (`NotConnected` when the socket is not connected).
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| {
-            self.reg
-                .poll_io(cx, Direction::Write, || self.mio.send(buf))
-        })
-        .await
+        let mut waiter = self.reg.waiter(Direction::Write);
+        poll_fn(|cx| waiter.poll_io(cx, || self.mio.send(buf))).await
     }
 
     /// Receives one datagram from the connected peer.
@@ -449,7 +449,8 @@ impl UnixDatagram {
     ///
     /// The receive's error.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.reg.poll_io(cx, Direction::Read, || self.mio.recv(buf))).await
+        let mut waiter = self.reg.waiter(Direction::Read);
+        poll_fn(|cx| waiter.poll_io(cx, || self.mio.recv(buf))).await
     }
 
     /// Sends `buf` to the socket at `path`.
@@ -460,11 +461,8 @@ impl UnixDatagram {
     pub async fn send_to(&self, buf: &[u8], path: impl AsRef<Path>) -> io::Result<usize> {
         let addr = sock_addr(path.as_ref())?;
         let sock = socket2::SockRef::from(&self.mio);
-        poll_fn(|cx| {
-            self.reg
-                .poll_io(cx, Direction::Write, || sock.send_to(buf, &addr))
-        })
-        .await
+        let mut waiter = self.reg.waiter(Direction::Write);
+        poll_fn(|cx| waiter.poll_io(cx, || sock.send_to(buf, &addr))).await
     }
 
     /// Receives one datagram and the address it came from.
@@ -473,11 +471,8 @@ impl UnixDatagram {
     ///
     /// The receive's error.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| {
-            self.reg
-                .poll_io(cx, Direction::Read, || self.mio.recv_from(buf))
-        })
-        .await
+        let mut waiter = self.reg.waiter(Direction::Read);
+        poll_fn(|cx| waiter.poll_io(cx, || self.mio.recv_from(buf))).await
     }
 
     /// This socket's address.
