@@ -73,7 +73,14 @@ struct Inner {
     exited: Condvar,
     owned: OwnedTasks,
     config: PoolConfig,
+    /// Runs a closure with the runtime's context entered (set once by the runtime's builder,
+    /// which owns the pool: the pool knows nothing of the runtime above it). Without it, a
+    /// closure runs as it is.
+    context: std::sync::OnceLock<EnterContext>,
 }
+
+/// Runs the given closure inside the runtime's context; see [`BlockingPool::set_context`].
+pub(crate) type EnterContext = Box<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
 
 #[derive(Default)]
 struct State {
@@ -102,8 +109,16 @@ impl BlockingPool {
                 exited: Condvar::new(),
                 owned: OwnedTasks::new(1),
                 config,
+                context: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Makes every closure run inside `enter`, which enters the runtime's context (so that
+    /// `spawn`, timers, sockets and `Handle::current` work in a blocking closure, as in
+    /// tokio). Set once, by the builder; a second call is ignored.
+    pub(crate) fn set_context(&self, enter: EnterContext) {
+        let _ = self.inner.context.set(enter);
     }
 
     /// Runs `f` on a pool thread.
@@ -248,7 +263,7 @@ impl Inner {
             while let Some(task) = st.queue.pop_front() {
                 let key = st.running.insert((task.header().location, Instant::now()));
                 drop(st);
-                task.run();
+                self.run_in_context(task);
                 st = lock(&self.state);
                 st.running.remove(key);
             }
@@ -282,6 +297,28 @@ impl Inner {
         self.config.hooks.stop();
         lock(&self.state).alive -= 1;
         self.exited.notify_all();
+    }
+}
+
+impl Inner {
+    /// Runs a queued blocking task inside the runtime's context, when the builder gave one.
+    fn run_in_context(&self, task: Notified) {
+        match self.context.get() {
+            Some(enter) => {
+                let mut task = Some(task);
+                enter(&mut || {
+                    if let Some(t) = task.take() {
+                        t.run();
+                    }
+                });
+                // A context that did not call its closure (it cannot fail today) still runs
+                // the task: a blocking task is never dropped unrun.
+                if let Some(t) = task {
+                    t.run();
+                }
+            }
+            None => task.run(),
+        }
     }
 }
 

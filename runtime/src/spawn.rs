@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::runtime::check_mask;
+use crate::runtime::mask_fits;
 use crate::scheduler::context::with_current;
 use crate::scheduler::with_worker;
 use crate::task::TaskMeta;
@@ -37,10 +37,12 @@ where
     F::Output: Send + 'static,
 {
     let meta = TaskMeta::caller();
-    with_current(|s| match s {
-        Some(s) => s.spawn(future, ThreadMask::all(), None, meta),
+    // Each misuse panics out here, not in the closure: `#[track_caller]` does not reach into a
+    // closure, and the panic must name the user's line.
+    match with_current(|s| s.map(|s| s.spawn(future, ThreadMask::all(), None, meta))) {
+        Some(handle) => handle,
         None => no_runtime("spawn"),
-    })
+    }
 }
 
 /// Spawns a task that only the workers in `mask` may poll.
@@ -55,13 +57,13 @@ where
     F::Output: Send + 'static,
 {
     let meta = TaskMeta::caller();
-    with_current(|s| match s {
-        Some(s) => {
-            check_mask("spawn_on", mask, s);
-            s.spawn(future, mask, None, meta)
-        }
+    let spawned =
+        with_current(|s| s.map(|s| mask_fits(mask, s).map(|()| s.spawn(future, mask, None, meta))));
+    match spawned {
+        Some(Ok(handle)) => handle,
+        Some(Err(misfit)) => misfit.panic("spawn_on"),
         None => no_runtime("spawn_on"),
-    })
+    }
 }
 
 /// Spawns a future that need not be `Send`, pinned to the calling worker thread: it is polled
@@ -86,14 +88,18 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    with_worker(|w| match w {
-        Some(w) => w
-            .shared
-            .spawn(future, ThreadMask::one(w.index), Some(w), meta),
+    let spawned = with_worker(|w| {
+        w.map(|w| {
+            w.shared
+                .spawn(future, ThreadMask::one(w.index), Some(w), meta)
+        })
+    });
+    match spawned {
+        Some(handle) => handle,
         None => panic!(
             "pinwheel::spawn_local must be called on a pinwheel worker thread (from inside a task): it pins the future to the calling worker. Use pinwheel::spawn or spawn_on elsewhere"
         ),
-    })
+    }
 }
 
 /// Runs the blocking closure `f` on the runtime's blocking pool, a set of threads apart from
@@ -125,10 +131,10 @@ where
     T: Send + 'static,
 {
     let location = std::panic::Location::caller();
-    with_current(|s| match s {
-        Some(s) => s.blocking.spawn(f, location),
+    match with_current(|s| s.map(|s| s.blocking.spawn(f, location))) {
+        Some(handle) => handle,
         None => no_runtime("spawn_blocking"),
-    })
+    }
 }
 
 /// Yields to the scheduler once: the task goes to the back of its worker's queue.
@@ -241,20 +247,15 @@ impl Builder {
             name: self.name,
             class: self.class,
         };
-        let mask = self.mask;
-        with_current(|s| match s {
-            Some(s) => {
-                let mask = match mask {
-                    Some(m) => {
-                        check_mask("task::Builder::spawn", m, s);
-                        m
-                    }
-                    None => ThreadMask::all(),
-                };
-                s.spawn(future, mask, None, meta)
-            }
+        let mask = self.mask.unwrap_or(ThreadMask::all());
+        let spawned = with_current(|s| {
+            s.map(|s| mask_fits(mask, s).map(|()| s.spawn(future, mask, None, meta)))
+        });
+        match spawned {
+            Some(Ok(handle)) => handle,
+            Some(Err(misfit)) => misfit.panic("task::Builder::spawn"),
             None => no_runtime("task::Builder::spawn"),
-        })
+        }
     }
 
     /// Spawns a future that need not be `Send`, pinned to the calling worker (see

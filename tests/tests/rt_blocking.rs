@@ -248,3 +248,64 @@ fn a_panicking_thread_hook_does_not_take_the_runtime_down() {
     }
     assert_eq!(rt.block_on(rt.handle().spawn_blocking(|| 5)).unwrap(), 5);
 }
+
+#[test]
+fn a_blocking_closure_runs_inside_the_runtime_context() {
+    let rt = Builder::new().worker_threads(2).build().unwrap();
+    let out = rt
+        .block_on(async {
+            pinwheel::spawn_blocking(|| {
+                // Handle::current works, and is this runtime.
+                let handle = pinwheel::Handle::current();
+                assert_eq!(handle.worker_threads(), 2);
+                // spawn: the task runs on a worker.
+                let spawned = pinwheel::spawn(async { pinwheel::current_worker().is_some() });
+                // spawn_blocking from a blocking closure.
+                let nested = pinwheel::spawn_blocking(|| 40);
+                // Timers and sockets, driven by the runtime's workers.
+                let slept = pinwheel::time::sleep(Duration::from_millis(1));
+                handle.block_on(async move {
+                    slept.await;
+                    let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0").await?;
+                    let addr = listener.local_addr()?;
+                    let client = pinwheel::net::TcpStream::connect(addr).await?;
+                    let (server, _) = listener.accept().await?;
+                    client.write_all(b"k").await?;
+                    let mut b = [0u8; 1];
+                    server.read_exact(&mut b).await?;
+                    assert_eq!(&b, b"k");
+                    let on_worker = spawned.await.unwrap();
+                    Ok::<_, std::io::Error>((on_worker, nested.await.unwrap() + 2))
+                })
+            })
+            .await
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(out, (true, 42));
+}
+
+#[test]
+fn a_blocking_closure_leaves_the_context_when_it_ends() {
+    // The pool thread runs the next closure of another runtime with that runtime's context,
+    // and nothing is left entered between closures.
+    let a = Builder::new().worker_threads(1).build().unwrap();
+    let b = Builder::new().worker_threads(3).build().unwrap();
+    let in_a = a
+        .block_on(
+            a.handle()
+                .spawn_blocking(|| pinwheel::Handle::current().worker_threads()),
+        )
+        .unwrap();
+    let in_b = b
+        .block_on(
+            b.handle()
+                .spawn_blocking(|| pinwheel::Handle::current().worker_threads()),
+        )
+        .unwrap();
+    assert_eq!((in_a, in_b), (1, 3));
+    let outside = std::thread::spawn(|| pinwheel::Handle::try_current().is_err())
+        .join()
+        .unwrap();
+    assert!(outside);
+}

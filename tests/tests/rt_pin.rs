@@ -278,3 +278,86 @@ fn hyper_executors_futures_are_dropped_in_place_at_shutdown() {
     drop(rt);
     probe.assert_dropped_in_place(4);
 }
+
+/// A future around `F` whose own `Drop` records whether a panic was unwinding then (1) or not
+/// (2). (A local of an async block would not do: the block drops its own locals as a panic
+/// leaves its poll, whatever the runtime does.)
+struct SeesPanic<F> {
+    inner: F,
+    seen: Arc<AtomicUsize>,
+}
+
+impl<F: Future> Future for SeesPanic<F> {
+    type Output = F::Output;
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        // SAFETY: structural pinning: `inner` is never moved out.
+        unsafe { self.map_unchecked_mut(|s| &mut s.inner) }.poll(cx)
+    }
+}
+
+impl<F> Drop for SeesPanic<F> {
+    fn drop(&mut self) {
+        let code = if std::thread::panicking() { 1 } else { 2 };
+        self.seen.store(code, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_future_that_panics_in_poll_is_dropped_while_the_panic_unwinds() {
+    // tokio drops it from a guard while unwinding: its Drop sees `thread::panicking()`.
+    let rt = rt(1);
+    let probe = PinProbe::new();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let fut = SeesPanic {
+        inner: after_a_pending_poll(|| panic!("pin test: a deliberate panic")),
+        seen: seen.clone(),
+    };
+    // Only the address check around it: an async block around it would drop it as the panic
+    // leaves the block.
+    let err = rt.block_on(rt.spawn(probe.wrap(fut))).unwrap_err();
+    assert!(err.is_panic());
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        1,
+        "the future was dropped after the panic was caught, not while it unwound"
+    );
+    probe.assert_dropped_in_place(1);
+}
+
+#[test]
+fn a_second_panic_from_drop_while_unwinding_is_swallowed_and_the_first_reported() {
+    // A future whose own `Drop` panics, around one whose poll panics: the runtime drops it
+    // while the first panic unwinds, catches the second, and reports the first. (A local of
+    // the panicking async block itself that panics in `Drop` aborts the process in any
+    // runtime: the block drops its locals as it unwinds.)
+    struct PanicOnDrop<F>(F);
+    impl<F: Future> Future for PanicOnDrop<F> {
+        type Output = F::Output;
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> Poll<F::Output> {
+            // SAFETY: structural pinning: the field is never moved out.
+            unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
+        }
+    }
+    impl<F> Drop for PanicOnDrop<F> {
+        fn drop(&mut self) {
+            panic!("pin test: the second panic, from Drop");
+        }
+    }
+    let rt = rt(1);
+    let err = rt
+        .block_on(rt.spawn(PanicOnDrop(async {
+            pinwheel::yield_now().await;
+            panic!("pin test: the first panic");
+        })))
+        .unwrap_err();
+    let payload = err.into_panic();
+    assert_eq!(
+        *payload.downcast_ref::<&str>().unwrap(),
+        "pin test: the first panic"
+    );
+    // The worker goes on.
+    assert_eq!(rt.block_on(rt.spawn(async { 3 })).unwrap(), 3);
+}

@@ -343,6 +343,18 @@ impl Builder {
             self.spin_before_park,
             self.task_profiling,
         ));
+        // Blocking closures run inside the runtime's context (tokio's `spawn_blocking` does):
+        // through a weak reference, so the pool (owned by `shared`) keeps no cycle alive.
+        let weak = Arc::downgrade(&shared);
+        shared
+            .blocking
+            .set_context(Box::new(move |run| match weak.upgrade() {
+                Some(shared) => {
+                    let _entered = crate::scheduler::context::enter(shared);
+                    run();
+                }
+                None => run(),
+            }));
         let exits = Arc::new(Exits {
             count: Mutex::new(0),
             cond: Condvar::new(),

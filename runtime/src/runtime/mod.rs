@@ -240,13 +240,40 @@ impl fmt::Debug for Runtime {
     }
 }
 
+/// Panics (at the caller of the API) when `mask` names no worker of `shared`.
 #[track_caller]
 pub(crate) fn check_mask(api: &str, mask: ThreadMask, shared: &Shared) {
+    if let Err(misfit) = mask_fits(mask, shared) {
+        misfit.panic(api);
+    }
+}
+
+/// `Ok` when `mask` names a worker of `shared`; otherwise what [`MaskMisfit::panic`] says, to
+/// be raised where `#[track_caller]` still reaches the user's call (outside any closure).
+pub(crate) fn mask_fits(mask: ThreadMask, shared: &Shared) -> Result<(), MaskMisfit> {
     if (mask & shared.all).is_empty() {
+        Err(MaskMisfit {
+            mask,
+            workers: shared.worker_threads(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// A mask that names no worker of the runtime it was given to.
+pub(crate) struct MaskMisfit {
+    mask: ThreadMask,
+    workers: usize,
+}
+
+impl MaskMisfit {
+    /// Panics, naming `api` and the rule broken, at the caller's location.
+    #[track_caller]
+    pub(crate) fn panic(self, api: &str) -> ! {
+        let MaskMisfit { mask, workers } = self;
         panic!(
-            "pinwheel::{api}: {mask:?} names no worker of this runtime, which has {} workers (indices 0..{}); a task needs at least one thread it may run on",
-            shared.worker_threads(),
-            shared.worker_threads()
+            "pinwheel::{api}: {mask:?} names no worker of this runtime, which has {workers} workers (indices 0..{workers}); a task needs at least one thread it may run on"
         );
     }
 }

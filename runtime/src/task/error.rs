@@ -98,11 +98,20 @@ impl fmt::Display for JoinError {
     }
 }
 
+/// tokio's shape, which tests and logs match on: `JoinError::Cancelled(Id(7))`,
+/// `JoinError::Panic(Id(7), "boom", ...)`, or `JoinError::Panic(Id(7), ...)` for a payload that
+/// is not a string.
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({:?})", self.id),
-            Repr::Panic(_) => write!(f, "JoinError::Panic({:?}, {})", self.id, self),
+            Repr::Panic(p) => {
+                let p = p.lock().unwrap_or_else(|e| e.into_inner());
+                match panic_message(&**p) {
+                    Some(msg) => write!(f, "JoinError::Panic({:?}, {:?}, ...)", self.id, msg),
+                    None => write!(f, "JoinError::Panic({:?}, ...)", self.id),
+                }
+            }
         }
     }
 }

@@ -293,8 +293,8 @@ unsafe fn poll<F: Future + 'static, S: Schedule>(ptr: NonNull<Header>) {
             // SAFETY: we hold RUNNING and the queue's reference, and give it up.
             Ok(Poll::Ready(out)) => unsafe { finish::<F, S>(ptr, Ok(out), 1) },
             Err(payload) => {
-                // The future is dropped here, on its own thread; a second panic from its
-                // Drop is swallowed so the first payload is the one reported.
+                // The future was dropped while the panic unwound (`poll_future`), on its own
+                // thread; this only makes sure of it (nothing is left to drop).
                 // SAFETY: RUNNING is still ours.
                 let _ = unsafe { cancel_future(cell) };
                 let err = JoinError::panic(cell.header.id, payload);
@@ -326,20 +326,38 @@ unsafe fn poll_in_span<F: Future, S>(cell: &Cell<F, S>) -> std::thread::Result<P
     polled
 }
 
-/// Polls the future; drops it right away when it is done.
+/// Polls the future; drops it right away when it is done, and while unwinding when the poll
+/// panics (as tokio does: a `Drop` of the future sees `std::thread::panicking()`), in place
+/// either way (the pinning rule, on `Stage`).
 ///
 /// # Safety
 ///
 /// The caller holds `RUNNING`.
 unsafe fn poll_future<F: Future, S>(cell: &Cell<F, S>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    /// Drops the future in place if the poll unwinds; forgotten when it returns.
+    struct DropOnUnwind<F: Future>(*mut Stage<F>);
+    impl<F: Future> Drop for DropOnUnwind<F> {
+        fn drop(&mut self) {
+            // A second panic, from the future's `Drop`, is caught here: the first one goes on
+            // unwinding and is the one reported.
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: the pointer is the stage the poll below had to itself (the caller
+                // holds RUNNING), and that poll's borrow ended with the unwinding.
+                unsafe { (*self.0).drop_in_place() }
+            }));
+        }
+    }
     let poll = |stage: &mut Stage<F>| {
-        let Stage::Running(future) = stage else {
+        let guard = DropOnUnwind(stage as *mut Stage<F>);
+        // SAFETY: the pointer comes from the `&mut` just above, which is not used while it is.
+        let Stage::Running(future) = (unsafe { &mut *guard.0 }) else {
             unreachable!("pinwheel: a task was polled after its future was dropped")
         };
         // SAFETY: the pinning rule (on `Stage`): the future is never moved out of the cell,
         // which never moves, and is dropped in place.
         let future = unsafe { Pin::new_unchecked(future) };
         let out = future.poll(cx);
+        std::mem::forget(guard);
         if out.is_ready() {
             // Dropped where it lives, before the output is stored (the pinning rule).
             stage.drop_in_place();
