@@ -137,7 +137,11 @@ where
     }
 }
 
-/// Yields to the scheduler once: the task goes to the back of its worker's queue.
+/// Yields to the scheduler once: the task goes to the back of its worker's queue, once the
+/// worker has looked at its poller (at the start of its next loop turn), so a task that yields
+/// while it waits for an I/O event or a timer sees it rather than being polled again and
+/// again before the poller is read (tokio defers a yielded task the same way). Off the
+/// workers (inside `block_on`), the task is woken at once.
 ///
 /// ```
 /// let rt = pinwheel::Runtime::new().unwrap();
@@ -162,7 +166,7 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        cx.waker().wake_by_ref();
+        crate::scheduler::defer(cx.waker());
         Poll::Pending
     }
 }

@@ -95,3 +95,74 @@ fn rt_two_spinners_share_one_worker() {
     rt.block_on(a).unwrap();
     rt.block_on(b).unwrap();
 }
+
+#[test]
+fn a_yielded_task_sees_an_io_event_at_its_next_poll() {
+    // The data is on the socket before the task starts: its first `try_read` finds no
+    // readiness yet (the poller has not been read since the socket was registered); it yields,
+    // and the worker looks at its poller before polling it again, so the second try succeeds.
+    // Before, a yielded task was polled again at once, ~64 times before the poller was read.
+    use std::io::Write;
+    let rt = Builder::new().worker_threads(1).build().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    client.write_all(b"x").unwrap();
+    let yields = rt
+        .block_on(rt.spawn(async move {
+            let stream = pinwheel::net::TcpStream::from_std(server).unwrap();
+            let mut buf = [0u8; 8];
+            let mut yields = 0u32;
+            loop {
+                match stream.try_read(&mut buf) {
+                    Ok(n) => {
+                        assert_eq!(&buf[..n], b"x");
+                        return yields;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        assert!(yields < 10_000, "the event never reached the yielding task");
+                        yields += 1;
+                        pinwheel::yield_now().await;
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }))
+        .unwrap();
+    assert!(
+        yields <= 2,
+        "the task was polled {yields} times before its worker looked at the poller"
+    );
+}
+
+#[test]
+fn yielding_tasks_take_turns_with_each_other_and_with_others() {
+    // Two tasks that yield in a loop and a third that waits for both: all finish, and the
+    // yielders alternate (each yield goes to the back, behind the other).
+    // Spawned from a task on the worker, so both are in its own queues.
+    let rt = Builder::new().worker_threads(1).build().unwrap();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let o = order.clone();
+    rt.block_on(rt.spawn(async move {
+        let tasks: Vec<_> = (0..2u8)
+            .map(|id| {
+                let order = o.clone();
+                pinwheel::spawn(async move {
+                    for _ in 0..5 {
+                        order.lock().unwrap().push(id);
+                        pinwheel::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }))
+    .unwrap();
+    let order = order.lock().unwrap().clone();
+    assert_eq!(order.len(), 10);
+    let switches = order.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(switches >= 8, "the yielders did not take turns: {order:?}");
+}

@@ -112,6 +112,8 @@ pub(crate) struct WorkerContext {
     driver: RefCell<pinwheel_io_driver::Driver>,
     /// Tasks polled since the driver was last polled.
     since_io: Cell<usize>,
+    /// Tasks polled from its own queues since the injector was last looked at.
+    since_inject: Cell<usize>,
     /// The driver's last poll that found events delivered several at once (sockets of several
     /// connections ready together: a loaded worker), and no spin found nothing since: the
     /// worker may yield and repoll before sleeping (`Shared::park_spins`).
@@ -124,6 +126,13 @@ pub(crate) struct WorkerContext {
     /// inside that `run` (the polled-task rule, on `Schedule::unpublish`): whenever code that
     /// may read it runs, non-null is a live task.
     polled: Cell<*const crate::task::Header>,
+    /// Wakers of tasks that yielded ([`yield_now`](crate::yield_now)) since the driver was
+    /// last polled: woken at the start of the next loop turn, after a look at the poller, so
+    /// a task that yields while it waits for an event sees the event (tokio defers them too).
+    deferred: RefCell<Vec<std::task::Waker>>,
+    /// Set while the deferred wakers are woken: their tasks go to the back of the queues, as
+    /// yielded tasks do, not to the LIFO slot.
+    waking_deferred: Cell<bool>,
 }
 
 /// A busy worker polls its I/O driver without blocking once every this many task polls, so
@@ -158,9 +167,12 @@ impl WorkerContext {
             timers: super::timers::TimerContext::new(),
             driver: RefCell::new(driver),
             since_io: Cell::new(0),
+            since_inject: Cell::new(0),
             io_active: Cell::new(false),
             prof: crate::profile::LocalProfile::new(index),
             polled: Cell::new(ptr::null()),
+            deferred: RefCell::new(Vec::new()),
+            waking_deferred: Cell::new(false),
         };
         let _worker = super::context::enter_worker(&w);
         w.run();
@@ -265,6 +277,7 @@ impl WorkerContext {
     /// the LIFO slot, and the one it displaces to the back of the deque, where other workers
     /// may steal it (so only then is one woken); a yielding task goes to the back directly.
     pub(crate) fn schedule_here(&self, task: Notified, yielded: bool) {
+        let yielded = yielded || self.waking_deferred.get();
         let h = task.header();
         if !h.is_normal() {
             if let Some(lane) = lane_of(h.class()) {
@@ -328,8 +341,13 @@ impl WorkerContext {
                 &shared.profiler,
                 &self.worker_shared().profile,
             );
-            if self.since_io.get() >= EVENT_INTERVAL {
+            let deferred = !self.deferred.borrow().is_empty();
+            // A yielded task waits for a look at the poller, one turn at most.
+            if self.since_io.get() >= EVENT_INTERVAL || (deferred && self.since_io.get() > 0) {
                 self.poll_io(Some(std::time::Duration::ZERO));
+            }
+            if deferred {
+                self.wake_deferred();
             }
             if self.run_batch() > 0 {
                 continue;
@@ -344,6 +362,21 @@ impl WorkerContext {
             self.prof.before_park(&self.worker_shared().profile);
             self.park();
         }
+    }
+
+    /// Keeps `waker` (of a task that yields) until the next loop turn's look at the poller.
+    pub(crate) fn defer(&self, waker: &std::task::Waker) {
+        self.deferred.borrow_mut().push(waker.clone());
+    }
+
+    /// Wakes the tasks that yielded last turn, to the back of their queues.
+    fn wake_deferred(&self) {
+        let wakers = std::mem::take(&mut *self.deferred.borrow_mut());
+        self.waking_deferred.set(true);
+        for w in wakers {
+            w.wake();
+        }
+        self.waking_deferred.set(false);
     }
 
     /// Out of work right after serving I/O: yield the CPU and poll the driver again without
@@ -387,10 +420,17 @@ impl WorkerContext {
         };
         if ran >= BUDGET {
             single_writer_add(&self.counters().budget_exhaustions, 1);
-            // Still busy: give tasks spawned from outside their turn as well.
+        }
+        // Still busy for `BUDGET` polls (in one turn, or over several short ones: tasks that
+        // yield make a turn of one poll each): give tasks spawned from outside their turn too.
+        let since = self.since_inject.get() + ran;
+        if since >= BUDGET {
+            self.since_inject.set(0);
             if let Some(task) = self.steal_injector() {
                 self.run_task(task);
             }
+        } else {
+            self.since_inject.set(since);
         }
         ran
     }
@@ -418,6 +458,9 @@ impl WorkerContext {
         ran += self.run_normal(share(wn));
         ran += self.run_lane(1, share(wb));
         if lane_len[2] > 0 {
+            // Tasks of the other classes that yielded this turn are live work too (woken at
+            // the next turn's start); what yields from here on is Heavy.
+            let live_deferred = !self.deferred.borrow().is_empty();
             ran += self.run_lane(2, 1);
             // The backlog: more Heavy polls while nothing else waits. A Heavy poll is long, so
             // before each one the worker looks at its poller, its inbox and its timers (a
@@ -428,6 +471,7 @@ impl WorkerContext {
                 let inbox = &self.me.inbox;
                 if !self.lanes[0].is_empty()
                     || self.has_normal_work()
+                    || live_deferred
                     || !inbox.is_empty()
                     || self.timer_timeout().is_some_and(|t| t.is_zero())
                 {
@@ -745,6 +789,7 @@ impl WorkerContext {
     fn has_own_work(&self) -> bool {
         let shared = &*self.shared;
         shared.shutdown.load(SeqCst)
+            || !self.deferred.borrow().is_empty()
             || self.lifo().is_occupied()
             || !self.pinned.borrow().is_empty()
             || !self.stealable.is_empty()
@@ -801,6 +846,8 @@ impl WorkerContext {
         if self.searching.replace(false) {
             self.shared.idle.stop_searching();
         }
+        // Yielded tasks are cancelled below like the others; their wakers only hold references.
+        drop(std::mem::take(&mut *self.deferred.borrow_mut()));
         let inbox = &self.me.inbox;
         loop {
             let mut any = false;
