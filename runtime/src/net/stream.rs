@@ -26,8 +26,10 @@ where
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let len = buf.len();
-        self.reg
-            .poll_io_len(cx, Direction::Read, len, || (&self.mio).read(buf))
+        super::coop(cx, |cx| {
+            self.reg
+                .poll_io_len(cx, Direction::Read, len, || (&self.mio).read(buf))
+        })
     }
 
     /// Reads into memory that need not be initialised: `recv` only writes it. Returns how many
@@ -40,13 +42,17 @@ where
     ) -> Poll<io::Result<usize>> {
         let len = buf.len();
         let sock = socket2::SockRef::from(&self.mio);
-        self.reg
-            .poll_io_len(cx, Direction::Read, len, || sock.recv(&mut *buf))
+        super::coop(cx, |cx| {
+            self.reg
+                .poll_io_len(cx, Direction::Read, len, || sock.recv(&mut *buf))
+        })
     }
 
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.reg
-            .poll_io_len(cx, Direction::Write, buf.len(), || (&self.mio).write(buf))
+        super::coop(cx, |cx| {
+            self.reg
+                .poll_io_len(cx, Direction::Write, buf.len(), || (&self.mio).write(buf))
+        })
     }
 
     pub(crate) fn poll_write_vectored(
@@ -54,8 +60,10 @@ where
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.reg
-            .poll_io(cx, Direction::Write, || (&self.mio).write_vectored(bufs))
+        super::coop(cx, |cx| {
+            self.reg
+                .poll_io(cx, Direction::Write, || (&self.mio).write_vectored(bufs))
+        })
     }
 
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -69,20 +77,32 @@ where
     /// Waits for readiness as a waiter of its own (any number of tasks may wait at once).
     pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
         let mut waiter = self.reg.waiter(dir);
-        poll_fn(|cx| waiter.poll_ready(cx)).await.map(drop)
+        poll_fn(|cx| super::coop(cx, |cx| waiter.poll_ready(cx)))
+            .await
+            .map(drop)
     }
 
     /// Reads as a waiter of its own: `read(&self)` may be awaited by several tasks at once.
     pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len();
         let mut waiter = self.reg.waiter(Direction::Read);
-        poll_fn(|cx| waiter.poll_io_len(cx, len, || (&self.mio).read(buf))).await
+        poll_fn(|cx| {
+            super::coop(cx, |cx| {
+                waiter.poll_io_len(cx, len, || (&self.mio).read(&mut *buf))
+            })
+        })
+        .await
     }
 
     /// Writes as a waiter of its own.
     pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let mut waiter = self.reg.waiter(Direction::Write);
-        poll_fn(|cx| waiter.poll_io_len(cx, buf.len(), || (&self.mio).write(buf))).await
+        poll_fn(|cx| {
+            super::coop(cx, |cx| {
+                waiter.poll_io_len(cx, buf.len(), || (&self.mio).write(buf))
+            })
+        })
+        .await
     }
 
     pub(crate) async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {

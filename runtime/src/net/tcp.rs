@@ -76,7 +76,7 @@ impl TcpListener {
         waiter: &mut Waiter<'_>,
     ) -> Poll<io::Result<(mio::net::TcpStream, SocketAddr)>> {
         loop {
-            match waiter.poll_io(cx, || self.mio.accept()) {
+            match super::coop(cx, |cx| waiter.poll_io(cx, || self.mio.accept())) {
                 Poll::Ready(Err(e))
                     if matches!(
                         e.kind(),

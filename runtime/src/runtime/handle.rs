@@ -113,7 +113,10 @@ impl Handle {
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
         loop {
-            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            // With a cooperative budget, as a task's poll (the budget rule, on `task::coop`).
+            if let Poll::Ready(out) =
+                crate::task::coop::with_budget(|| future.as_mut().poll(&mut cx))
+            {
                 return out;
             }
             while !signal.notified.swap(false, Ordering::Acquire) {

@@ -606,7 +606,8 @@ impl WorkerContext {
             return;
         }
         let sign = self.publish_poll(task.header());
-        task.run();
+        // A full cooperative budget for this poll (the budget rule, on `task::coop`).
+        crate::task::coop::with_budget(|| task.run());
         self.unpublish_poll(sign);
     }
 
@@ -672,7 +673,7 @@ impl WorkerContext {
         };
         // The header's borrow ended above: `run` gives the queue's reference away (the borrow
         // rule, on `Header`).
-        task.run();
+        crate::task::coop::with_budget(|| task.run());
         self.prof.end_poll(record);
         self.unpublish_poll(sign);
     }

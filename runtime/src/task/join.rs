@@ -72,6 +72,10 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // A resource of the cooperative budget: awaiting finished tasks in a loop yields too.
+        let Poll::Ready(coop) = super::coop::poll_proceed(cx) else {
+            return Poll::Pending;
+        };
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: the handle holds a reference and JOIN_INTEREST; `out` has the output type
         // the vtable writes.
@@ -81,6 +85,9 @@ impl<T> Future for JoinHandle<T> {
                 &mut out as *mut _ as *mut (),
                 cx.waker(),
             );
+        }
+        if out.is_ready() {
+            coop.made_progress();
         }
         out
     }

@@ -7,6 +7,7 @@
 //! compare-and-swap, and the loom models in `tests_loom.rs` check the protocol.
 
 mod class;
+pub(crate) mod coop;
 mod dump;
 mod error;
 mod harness;
@@ -25,6 +26,7 @@ mod tests_loom;
 
 pub use crate::spawn::{Builder, current_class, set_class};
 pub use class::Class;
+pub use coop::{Unconstrained, consume_budget, unconstrained};
 pub use dump::{TaskDump, TaskInfo, TaskState};
 pub use error::JoinError;
 pub use id::Id;

@@ -79,12 +79,21 @@ impl<F: Future> Future for Timeout<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let had_budget = crate::task::coop::has_budget_remaining();
         if let Poll::Ready(out) = this.value.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        match Pin::new(this.delay).poll(cx) {
+        let delay = this.delay;
+        let mut poll_delay = || match Pin::new(&mut *delay).poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
             Poll::Pending => Poll::Pending,
+        };
+        if had_budget && !crate::task::coop::has_budget_remaining() {
+            // The future spent the budget (an always-ready one does): the deadline is looked
+            // at all the same, or the timeout could never fire around it.
+            crate::task::coop::with_unconstrained(poll_delay)
+        } else {
+            poll_delay()
         }
     }
 }

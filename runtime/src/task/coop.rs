@@ -1,0 +1,181 @@
+//! The cooperative budget of a task's poll: how many operations on pinwheel's resources
+//! (sockets, timers, `JoinHandle`s) may complete in one poll before they answer `Pending`.
+//!
+//! A future that is always ready (a socket with data always waiting, a timer already due)
+//! would otherwise never return `Pending`: it would keep its worker to itself, starving every
+//! other task there (pinned sessions included), and a `timeout` around it would never fire.
+//! With the budget, its 129th operation in one poll answers `Pending` and wakes the task, which
+//! goes to the back of its queue: the worker runs the others, looks at its poller and timers,
+//! and polls it again with a fresh budget. tokio does the same (128 per poll).
+//!
+//! This is the *task's* budget, beside HAProxy's *turn* budget that pinwheel's worker loop
+//! also has (at most `BUDGET` polls per turn before it looks at its inbox, the injector and its
+//! poller): the turn budget bounds how long one turn keeps the others waiting when many tasks
+//! are ready; the task budget bounds how long one poll does when one task always is.
+//!
+//! # The budget rule
+//!
+//! The budget lives in one thread-local cell, set to a full budget around each poll of a task
+//! (by the worker) and of `block_on`'s future, and restored after it; outside a poll, and
+//! inside [`unconstrained`], there is no budget and every operation proceeds. An operation
+//! takes one unit when it starts ([`poll_proceed`]) and gives it back unless it completed
+//! ([`RestoreOnPending::made_progress`]), so waiting costs nothing. (The cell is the bottom
+//! layer's own: resources of every layer read it, and it has no destructor, so reading it is
+//! one access to the thread's TLS block.)
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Operations on pinwheel's resources one poll of a task may complete (tokio's figure).
+pub(crate) const TASK_BUDGET: u8 = 128;
+
+thread_local! {
+    /// `Some(n)`: a poll with `n` operations left; `None`: no budget (the budget rule).
+    static BUDGET: Cell<Option<u8>> = const { Cell::new(None) };
+}
+
+/// Runs `f` (one poll of a task or of `block_on`'s future) with a full budget, restoring
+/// the budget there was after (the budget rule).
+#[inline]
+pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
+    with(Some(TASK_BUDGET), f)
+}
+
+/// Runs `f` with no budget, restoring the budget there was after.
+#[inline]
+pub(crate) fn with_unconstrained<R>(f: impl FnOnce() -> R) -> R {
+    with(None, f)
+}
+
+#[inline]
+fn with<R>(budget: Option<u8>, f: impl FnOnce() -> R) -> R {
+    /// Restores the budget of the enclosing poll, also when `f` unwinds.
+    struct Reset(Option<u8>);
+    impl Drop for Reset {
+        #[inline]
+        fn drop(&mut self) {
+            // `try_with`: a reset during the thread's TLS teardown has nothing to restore.
+            let _ = BUDGET.try_with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(BUDGET.with(|c| c.replace(budget)));
+    f()
+}
+
+/// `true` unless the current poll has used its whole budget.
+#[inline]
+pub(crate) fn has_budget_remaining() -> bool {
+    BUDGET.with(|c| c.get() != Some(0))
+}
+
+/// Takes one unit of the budget for an operation about to run; when none is left, wakes the
+/// task (it goes to the back of its queue) and answers `Pending`. The unit comes back when the
+/// returned guard drops, unless [`made_progress`](RestoreOnPending::made_progress) says the
+/// operation completed.
+#[inline]
+pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<RestoreOnPending> {
+    BUDGET.with(|c| match c.get() {
+        None => Poll::Ready(RestoreOnPending(Cell::new(None))),
+        Some(0) => {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+        Some(n) => {
+            c.set(Some(n - 1));
+            Poll::Ready(RestoreOnPending(Cell::new(Some(n))))
+        }
+    })
+}
+
+/// Gives back the unit [`poll_proceed`] took, unless the operation made progress.
+#[must_use = "dropping it at once gives the unit back"]
+pub(crate) struct RestoreOnPending(Cell<Option<u8>>);
+
+impl RestoreOnPending {
+    /// The operation completed: the unit stays spent.
+    #[inline]
+    pub(crate) fn made_progress(&self) {
+        self.0.set(None);
+    }
+}
+
+impl Drop for RestoreOnPending {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(before) = self.0.get() {
+            BUDGET.with(|c| c.set(Some(before)));
+        }
+    }
+}
+
+/// Uses one unit of the task's cooperative budget, and yields (the task goes to the back of
+/// its worker's queue) when the budget is spent: for a loop of work that touches no pinwheel
+/// resource (pure computation, a runtime-independent channel) and should still let the other
+/// tasks of its worker run now and then. Outside a task, it never yields.
+///
+/// ```
+/// let rt = pinwheel::Runtime::new()?;
+/// let sum = rt.block_on(rt.spawn(async {
+///     let mut sum = 0u64;
+///     for i in 0..10_000u64 {
+///         // Every 128 rounds, the other tasks of this worker get a turn.
+///         pinwheel::task::consume_budget().await;
+///         sum += i;
+///     }
+///     sum
+/// }));
+/// assert_eq!(sum.unwrap(), 49_995_000);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub async fn consume_budget() {
+    let mut status = Poll::Pending;
+    std::future::poll_fn(move |cx| {
+        if status.is_ready() {
+            return status;
+        }
+        status = poll_proceed(cx).map(|restore| restore.made_progress());
+        status
+    })
+    .await;
+}
+
+/// Runs `inner` without a cooperative budget: its operations on pinwheel's resources never
+/// answer `Pending` for want of budget. For a future that must not be interrupted (and that
+/// bounds its own work): it can starve the other tasks of its worker, as any future could
+/// before the budget existed.
+///
+/// ```
+/// let rt = pinwheel::Runtime::new()?;
+/// rt.block_on(rt.spawn(pinwheel::task::unconstrained(async {
+///     for _ in 0..1_000 {
+///         // Never yields here.
+///         pinwheel::task::consume_budget().await;
+///     }
+/// })))
+/// .unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn unconstrained<F: Future>(inner: F) -> Unconstrained<F> {
+    Unconstrained { inner }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`unconstrained`].
+    #[must_use = "futures do nothing unless awaited"]
+    #[derive(Debug)]
+    pub struct Unconstrained<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F: Future> Future for Unconstrained<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let inner = self.project().inner;
+        with_unconstrained(|| inner.poll(cx))
+    }
+}
