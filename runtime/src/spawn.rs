@@ -166,7 +166,10 @@ impl Future for YieldNow {
             return Poll::Ready(());
         }
         self.yielded = true;
-        crate::scheduler::defer(cx.waker());
+        // Woken during its own poll, and deferred: the worker queues it again only after its
+        // next look at the poller (`WorkerContext::schedule_here`).
+        crate::scheduler::request_defer();
+        cx.waker().wake_by_ref();
         Poll::Pending
     }
 }

@@ -79,18 +79,11 @@ pub(crate) fn current_driver() -> io::Result<pinwheel_io_driver::Handle> {
 
 /// Runs one socket operation as a resource of the task's cooperative budget (the budget rule,
 /// on `task::coop`): `Pending` (the task woken to run again later) once the poll's budget is
-/// spent, and the unit given back when the operation does not complete.
+/// spent; a unit spent only when the operation completes.
 #[inline]
 pub(crate) fn coop<R>(
     cx: &mut std::task::Context<'_>,
     op: impl FnOnce(&mut std::task::Context<'_>) -> std::task::Poll<R>,
 ) -> std::task::Poll<R> {
-    let std::task::Poll::Ready(restore) = crate::task::coop::poll_proceed(cx) else {
-        return std::task::Poll::Pending;
-    };
-    let out = op(cx);
-    if out.is_ready() {
-        restore.made_progress();
-    }
-    out
+    crate::task::coop::budgeted(cx, op)
 }

@@ -26,6 +26,30 @@ thread_local! {
     /// thread's stack and cleared by the guard it returns, before the context is dropped; only
     /// this thread reads it. Hence a non-null pointer always points to a live context.
     static WORKER: Cell<*const WorkerContext> = const { Cell::new(ptr::null()) };
+    /// Set by `yield_now` during a poll: the polled task's self-wake waits for the worker's
+    /// next look at its poller. Read and cleared by the worker (a cell of its own, not a field
+    /// of the worker's context: `yield_now` is called on every yield, and this is one store).
+    static DEFER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The task being polled yields: when it wakes itself, its worker queues it again only after
+/// its next look at the poller. Off the workers, nobody reads it (and the next poll on a
+/// worker starts with it cleared).
+#[inline]
+pub(crate) fn request_defer() {
+    DEFER.with(|d| d.set(true));
+}
+
+/// Clears a request the poll left (its task did not wake itself after all).
+#[inline]
+pub(crate) fn clear_defer_request() {
+    DEFER.with(|d| d.set(false));
+}
+
+/// Whether the poll running asked for its self-wake to be deferred; clears the request.
+#[inline]
+pub(crate) fn take_defer_request() -> bool {
+    DEFER.with(|d| d.replace(false))
 }
 
 /// Makes `shared` the current runtime of this thread until the guard drops.

@@ -31,18 +31,8 @@ use crossbeam_deque::{Injector, Stealer};
 
 use crate::ThreadMask;
 pub use context::current_worker;
-pub(crate) use context::{with_polled_task, with_worker};
+pub(crate) use context::{request_defer, with_polled_task, with_worker};
 pub(crate) use worker::{WorkerContext, WorkerDeques};
-
-/// Wakes `waker` once this worker has looked at its poller (at the start of its next loop
-/// turn), to the back of the queues: what a task that yields asks for. Off the workers, wakes
-/// it now.
-pub(crate) fn defer(waker: &std::task::Waker) {
-    with_worker(|w| match w {
-        Some(w) => w.defer(waker),
-        None => waker.wake_by_ref(),
-    });
-}
 
 use crate::loom::{Mutex, lock};
 use crate::metrics::WorkerCounters;

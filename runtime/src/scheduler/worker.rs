@@ -126,13 +126,12 @@ pub(crate) struct WorkerContext {
     /// inside that `run` (the polled-task rule, on `Schedule::unpublish`): whenever code that
     /// may read it runs, non-null is a live task.
     polled: Cell<*const crate::task::Header>,
-    /// Wakers of tasks that yielded ([`yield_now`](crate::yield_now)) since the driver was
-    /// last polled: woken at the start of the next loop turn, after a look at the poller, so
-    /// a task that yields while it waits for an event sees the event (tokio defers them too).
-    deferred: RefCell<Vec<std::task::Waker>>,
-    /// Set while the deferred wakers are woken: their tasks go to the back of the queues, as
-    /// yielded tasks do, not to the LIFO slot.
-    waking_deferred: Cell<bool>,
+    /// Tasks that yielded with [`yield_now`](crate::yield_now) since the driver was last
+    /// polled: queued at the start of the next loop turn, after a look at the poller, so a
+    /// task that yields while it waits for an event sees the event before it is polled again
+    /// (tokio defers yielded tasks too). Other self-wakes (a work-list handler taking turns, a
+    /// spent cooperative budget) go to the back of the queues at once, as before.
+    deferred: RefCell<Vec<Notified>>,
 }
 
 /// A busy worker polls its I/O driver without blocking once every this many task polls, so
@@ -172,7 +171,6 @@ impl WorkerContext {
             prof: crate::profile::LocalProfile::new(index),
             polled: Cell::new(ptr::null()),
             deferred: RefCell::new(Vec::new()),
-            waking_deferred: Cell::new(false),
         };
         let _worker = super::context::enter_worker(&w);
         w.run();
@@ -276,8 +274,20 @@ impl WorkerContext {
     /// Queues a task woken (or spawned) on this worker's own thread. A stealable task goes to
     /// the LIFO slot, and the one it displaces to the back of the deque, where other workers
     /// may steal it (so only then is one woken); a yielding task goes to the back directly.
+    ///
+    /// A task that yielded with `yield_now` waits in `deferred` for the next turn's look at
+    /// the poller first.
+    #[inline]
     pub(crate) fn schedule_here(&self, task: Notified, yielded: bool) {
-        let yielded = yielded || self.waking_deferred.get();
+        if yielded && super::context::take_defer_request() {
+            self.deferred.borrow_mut().push(task);
+        } else {
+            self.queue(task, yielded);
+        }
+    }
+
+    /// Queues a task in this worker's queues now (`yielded`: at the back, past the LIFO slot).
+    fn queue(&self, task: Notified, yielded: bool) {
         let h = task.header();
         if !h.is_normal() {
             if let Some(lane) = lane_of(h.class()) {
@@ -364,19 +374,27 @@ impl WorkerContext {
         }
     }
 
-    /// Keeps `waker` (of a task that yields) until the next loop turn's look at the poller.
-    pub(crate) fn defer(&self, waker: &std::task::Waker) {
-        self.deferred.borrow_mut().push(waker.clone());
-    }
-
-    /// Wakes the tasks that yielded last turn, to the back of their queues.
+    /// Queues the tasks that yielded last turn, at the back of their queues.
     fn wake_deferred(&self) {
-        let wakers = std::mem::take(&mut *self.deferred.borrow_mut());
-        self.waking_deferred.set(true);
-        for w in wakers {
-            w.wake();
+        // Taken out whole (queueing never defers, so nothing is added meanwhile), then given
+        // back empty, to keep its capacity.
+        let mut batch = std::mem::take(&mut *self.deferred.borrow_mut());
+        let mut stealable = 0;
+        for task in batch.drain(..) {
+            let h = task.header();
+            if h.is_normal() && h.flags & FLAG_STEALABLE != 0 {
+                // `queue(task, true)` for the common case, with one notification for all.
+                self.stealable.push(task);
+                stealable += 1;
+            } else {
+                self.queue(task, true);
+            }
         }
-        self.waking_deferred.set(false);
+        if stealable > 0 {
+            single_writer_add(&self.counters().local_wakes, stealable);
+            self.shared.notify_work();
+        }
+        *self.deferred.borrow_mut() = batch;
     }
 
     /// Out of work right after serving I/O: yield the CPU and poll the driver again without
@@ -523,7 +541,7 @@ impl WorkerContext {
     fn requeue(&self, task: Notified) {
         match lane_of(task.header().class()) {
             Some(lane) => self.push_lane(lane, task),
-            None => self.schedule_here(task, true),
+            None => self.queue(task, true),
         }
     }
 
@@ -607,7 +625,8 @@ impl WorkerContext {
         }
         let sign = self.publish_poll(task.header());
         // A full cooperative budget for this poll (the budget rule, on `task::coop`).
-        crate::task::coop::with_budget(|| task.run());
+        crate::task::coop::start_poll();
+        task.run();
         self.unpublish_poll(sign);
     }
 
@@ -646,6 +665,9 @@ impl WorkerContext {
     #[inline]
     fn unpublish_poll(&self, sign: &crate::watchdog::CurrentPoll) {
         self.polled.set(ptr::null());
+        // A `yield_now` whose task did not return Pending (another branch of a `select!` was
+        // ready) defers nothing later.
+        super::context::clear_defer_request();
         sign.task.store(0, Relaxed);
     }
 
@@ -673,7 +695,8 @@ impl WorkerContext {
         };
         // The header's borrow ended above: `run` gives the queue's reference away (the borrow
         // rule, on `Header`).
-        crate::task::coop::with_budget(|| task.run());
+        crate::task::coop::start_poll();
+        task.run();
         self.prof.end_poll(record);
         self.unpublish_poll(sign);
     }
@@ -847,11 +870,13 @@ impl WorkerContext {
         if self.searching.replace(false) {
             self.shared.idle.stop_searching();
         }
-        // Yielded tasks are cancelled below like the others; their wakers only hold references.
-        drop(std::mem::take(&mut *self.deferred.borrow_mut()));
         let inbox = &self.me.inbox;
         loop {
             let mut any = false;
+            // Yielded tasks: their queue references are dropped like the other queues'.
+            let deferred = std::mem::take(&mut *self.deferred.borrow_mut());
+            any |= !deferred.is_empty();
+            drop(deferred);
             for task in self.owned_local().close() {
                 any = true;
                 self.shared.count_cancelled(1);

@@ -15,9 +15,10 @@
 //!
 //! # The budget rule
 //!
-//! The budget lives in one thread-local cell, set to a full budget around each poll of a task
-//! (by the worker) and of `block_on`'s future, and restored after it; outside a poll, and
-//! inside [`unconstrained`], there is no budget and every operation proceeds. An operation
+//! The budget lives in one thread-local cell, set to a full budget at the start of each poll of
+//! a task (by the worker: [`start_poll`]) and around each poll of `block_on`'s future (saved and
+//! restored); inside [`unconstrained`], and on threads that poll nothing, there is no budget
+//! and every operation proceeds. An operation
 //! takes one unit when it starts ([`poll_proceed`]) and gives it back unless it completed
 //! ([`RestoreOnPending::made_progress`]), so waiting costs nothing. (The cell is the bottom
 //! layer's own: resources of every layer read it, and it has no destructor, so reading it is
@@ -64,10 +65,38 @@ fn with<R>(budget: Option<u8>, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// `true` unless the current poll has used its whole budget.
+/// Starts a task's poll on a worker: a full budget (the budget rule). Nothing is saved or
+/// restored: a worker runs one poll at a time, and between its polls it runs nothing that
+/// reads the budget (its loop, timers and wakers operate on no resource of a task), so what a
+/// poll leaves in the cell is overwritten by the next poll's start. (A worker thread never
+/// enters `block_on`, which saves and restores.)
 #[inline]
-pub(crate) fn has_budget_remaining() -> bool {
-    BUDGET.with(|c| c.get() != Some(0))
+pub(crate) fn start_poll() {
+    BUDGET.with(|c| c.set(Some(TASK_BUDGET)));
+}
+
+/// Runs one operation on a resource under the budget: `Pending` (the task woken, to run again
+/// later) when the poll's budget is spent; otherwise `op`, and one unit spent if it completed.
+/// (What [`poll_proceed`] does, for an operation that runs right here: one look at the cell
+/// before, and one write only when it completed.)
+#[inline]
+pub(crate) fn budgeted<R>(
+    cx: &mut Context<'_>,
+    op: impl FnOnce(&mut Context<'_>) -> Poll<R>,
+) -> Poll<R> {
+    if BUDGET.with(Cell::get) == Some(0) {
+        cx.waker().wake_by_ref();
+        return Poll::Pending;
+    }
+    let out = op(cx);
+    if out.is_ready() {
+        BUDGET.with(|c| {
+            if let Some(n) = c.get() {
+                c.set(Some(n.saturating_sub(1)));
+            }
+        });
+    }
+    out
 }
 
 /// Takes one unit of the budget for an operation about to run; when none is left, wakes the

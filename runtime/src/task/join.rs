@@ -73,9 +73,13 @@ impl<T> Future for JoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // A resource of the cooperative budget: awaiting finished tasks in a loop yields too.
-        let Poll::Ready(coop) = super::coop::poll_proceed(cx) else {
-            return Poll::Pending;
-        };
+        super::coop::budgeted(cx, |cx| self.poll_output(cx))
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// The output, once the task is done; otherwise `cx`'s waker is kept for its completion.
+    fn poll_output(&self, cx: &mut Context<'_>) -> Poll<Result<T, JoinError>> {
         let mut out: Poll<Result<T, JoinError>> = Poll::Pending;
         // SAFETY: the handle holds a reference and JOIN_INTEREST; `out` has the output type
         // the vtable writes.
@@ -85,9 +89,6 @@ impl<T> Future for JoinHandle<T> {
                 &mut out as *mut _ as *mut (),
                 cx.waker(),
             );
-        }
-        if out.is_ready() {
-            coop.made_progress();
         }
         out
     }

@@ -276,21 +276,15 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // A resource of the cooperative budget (the budget rule, on `task::coop`): a loop of
         // timers already due yields now and then.
-        let Poll::Ready(coop) = crate::task::coop::poll_proceed(cx) else {
-            return Poll::Pending;
-        };
         let this = self.get_mut();
-        let out = this.poll_deadline(cx);
-        if out.is_ready() {
-            coop.made_progress();
-        }
-        out
+        crate::task::coop::budgeted(cx, |cx| this.poll_deadline(cx))
     }
 }
 
 impl Sleep {
-    /// Ready once the deadline passed; otherwise registers `cx`'s waker for it.
-    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    /// Ready once the deadline passed; otherwise registers `cx`'s waker for it. Outside the
+    /// cooperative budget (`Timeout` polls its delay this way).
+    pub(crate) fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let this = self;
         with_worker(|w| {
             // On a worker, the clock read at the start of this loop turn: an older instant

@@ -77,23 +77,17 @@ impl<F> Timeout<F> {
 impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let had_budget = crate::task::coop::has_budget_remaining();
         if let Poll::Ready(out) = this.value.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        let delay = this.delay;
-        let mut poll_delay = || match Pin::new(&mut *delay).poll(cx) {
+        // The deadline is looked at whatever is left of the cooperative budget: when the future
+        // spent it (an always-ready future does), the timeout must still be able to fire.
+        match this.delay.poll_deadline(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
             Poll::Pending => Poll::Pending,
-        };
-        if had_budget && !crate::task::coop::has_budget_remaining() {
-            // The future spent the budget (an always-ready one does): the deadline is looked
-            // at all the same, or the timeout could never fire around it.
-            crate::task::coop::with_unconstrained(poll_delay)
-        } else {
-            poll_delay()
         }
     }
 }
