@@ -138,13 +138,20 @@ impl DirWakers {
     }
 
     /// Moves every waker of this direction to `out`; `true` if a waiter's entry was among them.
+    #[inline(always)]
     fn take_all(&mut self, out: &mut Vec<Waker>) -> bool {
-        out.extend(self.poll.take());
-        let had = self.first.is_some() || !self.more.is_empty();
-        out.extend(self.first.take());
+        if let Some(w) = self.poll.take() {
+            out.push(w);
+        }
+        let mut had = false;
+        if let Some(w) = self.first.take() {
+            out.push(w);
+            had = true;
+        }
         if !self.more.is_empty() {
             // `drain` keeps the slab's capacity for the next waiters.
             out.extend(self.more.drain());
+            had = true;
         }
         had
     }
@@ -181,6 +188,7 @@ impl ScheduledIo {
         }
     }
 
+    #[inline]
     pub(crate) fn poll_ready(
         &self,
         cx: &mut Context<'_>,
@@ -190,6 +198,17 @@ impl ScheduledIo {
         if let Some(ev) = self.ready(direction) {
             return Poll::Ready(ev);
         }
+        self.register(cx, direction, who)
+    }
+
+    /// Not ready at the first look: keeps the waker, then looks again.
+    #[inline(never)]
+    fn register(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        who: Who<'_>,
+    ) -> Poll<io::Result<ReadyEvent>> {
         {
             let mut w = lock(&self.wakers);
             let d = direction.index();
@@ -234,12 +253,20 @@ impl ScheduledIo {
     }
 
     /// Takes a dropped waiter's entry out, if an event has not taken it already.
+    #[inline]
     pub(crate) fn remove_waiter(&self, direction: Direction, key: WaiterKey) {
-        let d = direction.index();
         // An older epoch: the entry went with the event that moved it on (the waiter rule).
-        if self.epochs[d].load(Ordering::Acquire) != key.epoch {
+        if self.epochs[direction.index()].load(Ordering::Acquire) != key.epoch {
             return;
         }
+        self.remove_live_waiter(direction, key);
+    }
+
+    /// The entry may still be there (no event since it registered): takes it out under the
+    /// lock.
+    #[cold]
+    fn remove_live_waiter(&self, direction: Direction, key: WaiterKey) {
+        let d = direction.index();
         let mut w = lock(&self.wakers);
         if self.epochs[d].load(Ordering::Relaxed) == key.epoch {
             drop(w.dirs[d].remove(key.index));
@@ -277,18 +304,22 @@ impl ScheduledIo {
                 Some((tick << TICK_SHIFT) | (cur & READY_MASK) | bits)
             });
         let mut w = lock(&self.wakers);
-        for direction in [Direction::Read, Direction::Write] {
-            if bits & (direction.mask() | SHUTDOWN) != 0 {
-                let d = direction.index();
-                if w.dirs[d].take_all(out) {
-                    let epoch = &self.epochs[d];
-                    epoch.store(
-                        epoch.load(Ordering::Relaxed).wrapping_add(1),
-                        Ordering::Release,
-                    );
-                }
-            }
+        if bits & (Direction::Read.mask() | SHUTDOWN) != 0 && w.dirs[0].take_all(out) {
+            self.next_epoch(0);
         }
+        if bits & (Direction::Write.mask() | SHUTDOWN) != 0 && w.dirs[1].take_all(out) {
+            self.next_epoch(1);
+        }
+    }
+
+    /// Moves direction `d`'s epoch on: its waiters' entries were just taken (under the lock).
+    #[inline]
+    fn next_epoch(&self, d: usize) {
+        let epoch = &self.epochs[d];
+        epoch.store(
+            epoch.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Release,
+        );
     }
 }
 
@@ -308,6 +339,7 @@ impl Waiter<'_> {
     /// Ready when the source is ready in this waiter's direction (or closed, or errored, or the
     /// driver shut down, which is an error); otherwise keeps `cx`'s waker in this waiter's
     /// entry.
+    #[inline]
     pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
         self.io
             .poll_ready(cx, self.direction, Who::Waiter(&mut self.key))
@@ -315,41 +347,43 @@ impl Waiter<'_> {
 
     /// Waits until ready, then runs `op`, until it does not return `WouldBlock` (as
     /// [`Registration::poll_io`](crate::Registration::poll_io), as this waiter).
+    #[inline]
     pub fn poll_io<R>(
         &mut self,
         cx: &mut Context<'_>,
         op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        let (io, direction, key) = (self.io, self.direction, &mut self.key);
-        crate::registration::poll_io_with(
-            io,
-            cx,
-            |cx| io.poll_ready(cx, direction, Who::Waiter(key)),
-            op,
-            |_| false,
-        )
+        crate::registration::poll_io_with(self, cx, op, |_| false)
     }
 
     /// [`poll_io`](Self::poll_io) for a stream read or write of `len` bytes (as
     /// [`Registration::poll_io_len`](crate::Registration::poll_io_len)).
+    #[inline]
     pub fn poll_io_len(
         &mut self,
         cx: &mut Context<'_>,
         len: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        let (io, direction, key) = (self.io, self.direction, &mut self.key);
-        crate::registration::poll_io_with(
-            io,
-            cx,
-            |cx| io.poll_ready(cx, direction, Who::Waiter(key)),
-            op,
-            crate::registration::short(len),
-        )
+        crate::registration::poll_io_with(self, cx, op, crate::registration::short(len))
+    }
+}
+
+impl crate::registration::PollReady for Waiter<'_> {
+    #[inline]
+    fn io(&self) -> &ScheduledIo {
+        self.io
+    }
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
+        self.io
+            .poll_ready(cx, self.direction, Who::Waiter(&mut self.key))
     }
 }
 
 impl Drop for Waiter<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(key) = self.key {
             self.io.remove_waiter(self.direction, key);

@@ -34,6 +34,7 @@ impl Registration {
     /// replacing the one there: one task per direction polls this way (a stream's reader and
     /// writer through `AsyncRead`/`AsyncWrite`). Any number of tasks may wait at once through
     /// [`waiter`](Self::waiter)s.
+    #[inline]
     pub fn poll_ready(
         &self,
         cx: &mut Context<'_>,
@@ -118,13 +119,11 @@ impl Registration {
         op: impl FnMut() -> io::Result<R>,
         drained: impl Fn(&io::Result<R>) -> bool,
     ) -> Poll<io::Result<R>> {
-        poll_io_with(
-            &self.io,
-            cx,
-            |cx| self.poll_ready(cx, direction),
-            op,
-            drained,
-        )
+        let mut slot = PollSlot {
+            io: &self.io,
+            direction,
+        };
+        poll_io_with(&mut slot, cx, op, drained)
     }
 
     /// The driver this source is registered with.
@@ -157,26 +156,52 @@ impl Registration {
     }
 }
 
+/// What waits for readiness in one direction: the direction's poll slot, or a [`Waiter`].
+pub(crate) trait PollReady {
+    /// The source's readiness and wakers.
+    fn io(&self) -> &ScheduledIo;
+    /// Ready when the source is ready in the direction; otherwise keeps `cx`'s waker.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>>;
+}
+
+/// A direction's poll slot, as a [`PollReady`].
+pub(crate) struct PollSlot<'a> {
+    pub(crate) io: &'a ScheduledIo,
+    pub(crate) direction: Direction,
+}
+
+impl PollReady for PollSlot<'_> {
+    #[inline]
+    fn io(&self) -> &ScheduledIo {
+        self.io
+    }
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
+        self.io.poll_ready(cx, self.direction, Who::PollSlot)
+    }
+}
+
 /// The loop of every `poll_io`: waits with `poll_ready`, runs `op`, clears the readiness it saw
 /// on `WouldBlock` (and tries again) or when `drained` says the source has nothing more.
+#[inline]
 pub(crate) fn poll_io_with<R>(
-    io: &ScheduledIo,
+    waiting: &mut impl PollReady,
     cx: &mut Context<'_>,
-    mut poll_ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<ReadyEvent>>,
     mut op: impl FnMut() -> io::Result<R>,
     drained: impl Fn(&io::Result<R>) -> bool,
 ) -> Poll<io::Result<R>> {
     loop {
-        let ev = match poll_ready(cx) {
+        let ev = match waiting.poll_ready(cx) {
             Poll::Ready(Ok(ev)) => ev,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
         };
         match op() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => io.clear_readiness(ev),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => waiting.io().clear_readiness(ev),
             r => {
                 if drained(&r) {
-                    io.clear_readiness(ev);
+                    waiting.io().clear_readiness(ev);
                 }
                 return Poll::Ready(r);
             }

@@ -79,7 +79,7 @@ pub(crate) fn start_poll() {
 /// later) when the poll's budget is spent; otherwise `op`, and one unit spent if it completed.
 /// (What [`poll_proceed`] does, for an operation that runs right here: one look at the cell
 /// before, and one write only when it completed.)
-#[inline]
+#[inline(always)]
 pub(crate) fn budgeted<R>(
     cx: &mut Context<'_>,
     op: impl FnOnce(&mut Context<'_>) -> Poll<R>,
