@@ -32,28 +32,33 @@ use std::task::{Context, Poll};
 /// Operations on pinwheel's resources one poll of a task may complete (tokio's figure).
 pub(crate) const TASK_BUDGET: u8 = 128;
 
+/// The cell's value when there is no budget (a plain byte, not an `Option`: one compare on
+/// the hot path).
+const UNCONSTRAINED: u8 = u8::MAX;
+
 thread_local! {
-    /// `Some(n)`: a poll with `n` operations left; `None`: no budget (the budget rule).
-    static BUDGET: Cell<Option<u8>> = const { Cell::new(None) };
+    /// `n < UNCONSTRAINED`: a poll with `n` operations left; `UNCONSTRAINED`: no budget (the
+    /// budget rule).
+    static BUDGET: Cell<u8> = const { Cell::new(UNCONSTRAINED) };
 }
 
 /// Runs `f` (one poll of a task or of `block_on`'s future) with a full budget, restoring
 /// the budget there was after (the budget rule).
 #[inline]
 pub(crate) fn with_budget<R>(f: impl FnOnce() -> R) -> R {
-    with(Some(TASK_BUDGET), f)
+    with(TASK_BUDGET, f)
 }
 
 /// Runs `f` with no budget, restoring the budget there was after.
 #[inline]
 pub(crate) fn with_unconstrained<R>(f: impl FnOnce() -> R) -> R {
-    with(None, f)
+    with(UNCONSTRAINED, f)
 }
 
 #[inline]
-fn with<R>(budget: Option<u8>, f: impl FnOnce() -> R) -> R {
+fn with<R>(budget: u8, f: impl FnOnce() -> R) -> R {
     /// Restores the budget of the enclosing poll, also when `f` unwinds.
-    struct Reset(Option<u8>);
+    struct Reset(u8);
     impl Drop for Reset {
         #[inline]
         fn drop(&mut self) {
@@ -72,7 +77,7 @@ fn with<R>(budget: Option<u8>, f: impl FnOnce() -> R) -> R {
 /// enters `block_on`, which saves and restores.)
 #[inline]
 pub(crate) fn start_poll() {
-    BUDGET.with(|c| c.set(Some(TASK_BUDGET)));
+    BUDGET.with(|c| c.set(TASK_BUDGET));
 }
 
 /// Runs one operation on a resource under the budget: `Pending` (the task woken, to run again
@@ -84,19 +89,45 @@ pub(crate) fn budgeted<R>(
     cx: &mut Context<'_>,
     op: impl FnOnce(&mut Context<'_>) -> Poll<R>,
 ) -> Poll<R> {
-    if BUDGET.with(Cell::get) == Some(0) {
-        cx.waker().wake_by_ref();
+    if spent(cx) {
         return Poll::Pending;
     }
     let out = op(cx);
     if out.is_ready() {
-        BUDGET.with(|c| {
-            if let Some(n) = c.get() {
-                c.set(Some(n.saturating_sub(1)));
-            }
-        });
+        spend();
     }
     out
+}
+
+/// `true` when the poll's budget is spent: the task is woken (it runs again after the others)
+/// and the operation must answer `Pending`.
+#[inline(always)]
+pub(crate) fn spent(cx: &mut Context<'_>) -> bool {
+    if BUDGET.with(Cell::get) == 0 {
+        exhausted(cx);
+        true
+    } else {
+        false
+    }
+}
+
+/// The budget is spent: wake the task so it runs again once the others had their turn.
+#[cold]
+#[inline(never)]
+fn exhausted(cx: &mut Context<'_>) {
+    cx.waker().wake_by_ref();
+}
+
+/// An operation completed: one unit of the poll's budget is spent.
+#[inline(always)]
+pub(crate) fn spend() {
+    BUDGET.with(|c| {
+        let n = c.get();
+        // 1..UNCONSTRAINED: a unit to take (0 stays 0; no budget stays none).
+        if n.wrapping_sub(1) < UNCONSTRAINED - 1 {
+            c.set(n - 1);
+        }
+    });
 }
 
 /// Takes one unit of the budget for an operation about to run; when none is left, wakes the
@@ -106,13 +137,13 @@ pub(crate) fn budgeted<R>(
 #[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<RestoreOnPending> {
     BUDGET.with(|c| match c.get() {
-        None => Poll::Ready(RestoreOnPending(Cell::new(None))),
-        Some(0) => {
+        0 => {
             cx.waker().wake_by_ref();
             Poll::Pending
         }
-        Some(n) => {
-            c.set(Some(n - 1));
+        UNCONSTRAINED => Poll::Ready(RestoreOnPending(Cell::new(None))),
+        n => {
+            c.set(n - 1);
             Poll::Ready(RestoreOnPending(Cell::new(Some(n))))
         }
     })
@@ -134,7 +165,7 @@ impl Drop for RestoreOnPending {
     #[inline]
     fn drop(&mut self) {
         if let Some(before) = self.0.get() {
-            BUDGET.with(|c| c.set(Some(before)));
+            BUDGET.with(|c| c.set(before));
         }
     }
 }
