@@ -1,15 +1,19 @@
 //! The runtime's thread-locals: which runtime this thread is in (a worker, or a thread inside
-//! `block_on`), and, on a worker thread, which worker it is.
+//! `block_on`), on a worker thread which worker it is, and whether the poll running asked
+//! `yield_now`'s deferral.
 //!
-//! They live in `scheduler/` because both answers are scheduler types ([`Shared`], the
-//! runtime's root, and [`WorkerContext`]) and the scheduler reads them on every spawn and wake;
-//! the layers above (`runtime`, `spawn`, `time`, `net`, `work_list`) ask here too, so no other
-//! module keeps a thread-local and nothing below `scheduler` reaches up for one.
+//! They live in `scheduler/` because the answers are scheduler types ([`Shared`], the
+//! runtime's root, and [`WorkerContext`]) or scheduler decisions, and the scheduler reads them
+//! on every spawn and wake; the layers above (`runtime`, `spawn`, `time`, `net`, `work_list`)
+//! ask here too, and nothing below `scheduler` reaches up for one. The bottom layer keeps two
+//! cells of its own, which need nothing of the scheduler: the cooperative budget
+//! (`task/coop.rs`, read by every resource of every layer) and the block of task ids handed
+//! to each thread (`task/id.rs`).
 //!
-//! They are two, not one struct: the worker pointer is read on every wake and spawn, and a
-//! `const` thread-local without a destructor is one load from the thread's TLS block; the
-//! runtime handle (an `Arc`, so a destructor to register and a liveness check on each access)
-//! is read only off the workers.
+//! They are separate cells, not one struct: the worker pointer is read on every wake and
+//! spawn, and a `const` thread-local without a destructor is one load from the thread's TLS
+//! block; the runtime handle (an `Arc`, so a destructor to register and a liveness check on
+//! each access) is read only off the workers.
 
 use std::cell::{Cell, RefCell};
 use std::ptr;
