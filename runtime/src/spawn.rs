@@ -1,7 +1,7 @@
 //! The spawn API: [`spawn`], [`spawn_on`], [`spawn_local`], [`spawn_blocking`], [`yield_now`] and
 //! the task [`Builder`] (re-exported as `pinwheel::task::Builder`). This is the layer above
 //! `task/` (which knows nothing of runtimes) and `scheduler/`: it finds the current runtime or
-//! worker through `runtime::context` and hands the future to it.
+//! worker through `scheduler::context` and hands the future to it.
 
 use std::future::Future;
 use std::panic::Location;

@@ -109,8 +109,8 @@ impl Drop for WorkerGuard<'_> {
 /// Runs `f` with the calling thread's worker context, if it is a worker thread.
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
     let w = WORKER.with(Cell::get);
-    // SAFETY: the worker rule (on `Context::worker`): non-null means a live context of this
-    // thread, and the borrow ends with `f`, inside the guard's lifetime.
+    // SAFETY: the worker rule (on `WORKER`): non-null means a live context of this thread,
+    // and the borrow ends with `f`, inside the guard's lifetime.
     f(unsafe { w.as_ref() })
 }
 

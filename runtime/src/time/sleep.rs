@@ -312,7 +312,9 @@ impl Sleep {
                             "pinwheel::time::Sleep was polled outside a pinwheel runtime (not in a task, nor inside Runtime::block_on): timers need a runtime to run them"
                         );
                     };
-                    // Keep an existing registration on the same worker if the waker is the same.
+                    // Off the workers, each poll registers anew: it cancels the registration it
+                    // had (one op to that worker) and sends a new one (a second op) to the
+                    // worker chosen here.
                     this.register_remote(worker, cx.waker());
                 }
             }
