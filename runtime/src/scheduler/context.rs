@@ -22,7 +22,8 @@ use std::sync::Arc;
 use super::{Shared, WorkerContext};
 
 thread_local! {
-    /// The runtime entered by `block_on` or `Handle::enter` (a worker enters its own too).
+    /// The runtime entered by `block_on` and by a blocking closure (a worker enters its own
+    /// too).
     static RUNTIME: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
     /// The worker running on this thread, or null.
     ///
