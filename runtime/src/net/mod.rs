@@ -30,6 +30,9 @@
 //! .unwrap()?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! Every waiting operation (and each `poll_*` of the I/O traits) is a resource of the task's
+//! cooperative budget (`task::coop::budgeted`): 128 that complete in one poll, then `Pending`.
 
 #[macro_use]
 mod stream;
@@ -75,15 +78,4 @@ pub(crate) fn current_driver() -> io::Result<pinwheel_io_driver::Handle> {
             "pinwheel::net: sockets must be created inside a pinwheel runtime (in a task, or inside Runtime::block_on)",
         )
     })
-}
-
-/// Runs one socket operation as a resource of the task's cooperative budget (the budget rule,
-/// on `task::coop`): `Pending` (the task woken to run again later) once the poll's budget is
-/// spent; a unit spent only when the operation completes.
-#[inline]
-pub(crate) fn coop<R>(
-    cx: &mut std::task::Context<'_>,
-    op: impl FnOnce(&mut std::task::Context<'_>) -> std::task::Poll<R>,
-) -> std::task::Poll<R> {
-    crate::task::coop::budgeted(cx, op)
 }

@@ -7,6 +7,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::AsFd;
 use std::task::{Context, Poll};
 
+use crate::task::coop::budgeted;
 use pinwheel_io_driver::{Direction, Registration};
 
 /// A connected stream socket registered with a worker's poller.
@@ -26,7 +27,7 @@ where
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let len = buf.len();
-        super::coop(cx, |cx| {
+        budgeted(cx, |cx| {
             self.reg
                 .poll_io_len(cx, Direction::Read, len, || (&self.mio).read(buf))
         })
@@ -42,14 +43,14 @@ where
     ) -> Poll<io::Result<usize>> {
         let len = buf.len();
         let sock = socket2::SockRef::from(&self.mio);
-        super::coop(cx, |cx| {
+        budgeted(cx, |cx| {
             self.reg
                 .poll_io_len(cx, Direction::Read, len, || sock.recv(&mut *buf))
         })
     }
 
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        super::coop(cx, |cx| {
+        budgeted(cx, |cx| {
             self.reg
                 .poll_io_len(cx, Direction::Write, buf.len(), || (&self.mio).write(buf))
         })
@@ -60,7 +61,7 @@ where
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        super::coop(cx, |cx| {
+        budgeted(cx, |cx| {
             self.reg
                 .poll_io(cx, Direction::Write, || (&self.mio).write_vectored(bufs))
         })
@@ -77,7 +78,7 @@ where
     /// Waits for readiness as a waiter of its own (any number of tasks may wait at once).
     pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
         let mut waiter = self.reg.waiter(dir);
-        poll_fn(|cx| super::coop(cx, |cx| waiter.poll_ready(cx)))
+        poll_fn(|cx| budgeted(cx, |cx| waiter.poll_ready(cx)))
             .await
             .map(drop)
     }
@@ -87,7 +88,7 @@ where
         let len = buf.len();
         let mut waiter = self.reg.waiter(Direction::Read);
         poll_fn(|cx| {
-            super::coop(cx, |cx| {
+            budgeted(cx, |cx| {
                 waiter.poll_io_len(cx, len, || (&self.mio).read(&mut *buf))
             })
         })
@@ -98,7 +99,7 @@ where
     pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let mut waiter = self.reg.waiter(Direction::Write);
         poll_fn(|cx| {
-            super::coop(cx, |cx| {
+            budgeted(cx, |cx| {
                 waiter.poll_io_len(cx, buf.len(), || (&self.mio).write(buf))
             })
         })

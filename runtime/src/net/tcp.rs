@@ -4,6 +4,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::task::{Context, Poll};
 
+use crate::task::coop::budgeted;
 use mio::Interest;
 use pinwheel_io_driver::{Direction, Registration, Waiter};
 
@@ -76,7 +77,7 @@ impl TcpListener {
         waiter: &mut Waiter<'_>,
     ) -> Poll<io::Result<(mio::net::TcpStream, SocketAddr)>> {
         loop {
-            match super::coop(cx, |cx| waiter.poll_io(cx, || self.mio.accept())) {
+            match budgeted(cx, |cx| waiter.poll_io(cx, || self.mio.accept())) {
                 Poll::Ready(Err(e))
                     if matches!(
                         e.kind(),

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use super::addr::{ToSocketAddrs, resolve};
 
+use crate::task::coop::budgeted;
 use mio::Interest;
 use pinwheel_io_driver::{Direction, Registration};
 
@@ -98,7 +99,7 @@ impl UdpSocket {
     /// The OS error (e.g. `ConnectionRefused` after an ICMP port unreachable).
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         let mut waiter = self.reg.waiter(Direction::Write);
-        poll_fn(|cx| super::coop(cx, |cx| waiter.poll_io(cx, || self.mio.send(buf)))).await
+        poll_fn(|cx| budgeted(cx, |cx| waiter.poll_io(cx, || self.mio.send(buf)))).await
     }
 
     /// Receives a datagram from the connected peer.
@@ -108,7 +109,7 @@ impl UdpSocket {
     /// The OS error.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut waiter = self.reg.waiter(Direction::Read);
-        poll_fn(|cx| super::coop(cx, |cx| waiter.poll_io(cx, || self.mio.recv(buf)))).await
+        poll_fn(|cx| budgeted(cx, |cx| waiter.poll_io(cx, || self.mio.recv(buf)))).await
     }
 
     /// Sends a datagram to `target`.
@@ -119,7 +120,7 @@ impl UdpSocket {
     pub async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
         let mut waiter = self.reg.waiter(Direction::Write);
         poll_fn(|cx| {
-            super::coop(cx, |cx| {
+            budgeted(cx, |cx| {
                 waiter.poll_io(cx, || self.mio.send_to(buf, target))
             })
         })
@@ -133,7 +134,7 @@ impl UdpSocket {
     /// The OS error.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let mut waiter = self.reg.waiter(Direction::Read);
-        poll_fn(|cx| super::coop(cx, |cx| waiter.poll_io(cx, || self.mio.recv_from(buf)))).await
+        poll_fn(|cx| budgeted(cx, |cx| waiter.poll_io(cx, || self.mio.recv_from(buf)))).await
     }
 
     /// Looks at the next datagram and its sender without taking it.
@@ -143,7 +144,7 @@ impl UdpSocket {
     /// The OS error.
     pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let mut waiter = self.reg.waiter(Direction::Read);
-        poll_fn(|cx| super::coop(cx, |cx| waiter.poll_io(cx, || self.mio.peek_from(buf)))).await
+        poll_fn(|cx| budgeted(cx, |cx| waiter.poll_io(cx, || self.mio.peek_from(buf)))).await
     }
 }
 

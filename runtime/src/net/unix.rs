@@ -41,6 +41,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::task::{Context, Poll};
 
+use crate::task::coop::budgeted;
 use mio::Interest;
 use pinwheel_io_driver::{Direction, Registration, Waiter};
 
@@ -161,7 +162,7 @@ impl UnixListener {
         waiter: &mut Waiter<'_>,
     ) -> Poll<io::Result<(mio::net::UnixStream, SocketAddr)>> {
         loop {
-            match super::coop(cx, |cx| waiter.poll_io(cx, || self.mio.accept())) {
+            match budgeted(cx, |cx| waiter.poll_io(cx, || self.mio.accept())) {
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => return other,
             }
@@ -440,7 +441,7 @@ impl UnixDatagram {
     /// The send's error (`NotConnected` when the socket is not connected).
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
         let mut waiter = self.reg.waiter(Direction::Write);
-        poll_fn(|cx| super::coop(cx, |cx| waiter.poll_io(cx, || self.mio.send(buf)))).await
+        poll_fn(|cx| budgeted(cx, |cx| waiter.poll_io(cx, || self.mio.send(buf)))).await
     }
 
     /// Receives one datagram from the connected peer.
@@ -450,7 +451,7 @@ impl UnixDatagram {
     /// The receive's error.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut waiter = self.reg.waiter(Direction::Read);
-        poll_fn(|cx| super::coop(cx, |cx| waiter.poll_io(cx, || self.mio.recv(buf)))).await
+        poll_fn(|cx| budgeted(cx, |cx| waiter.poll_io(cx, || self.mio.recv(buf)))).await
     }
 
     /// Sends `buf` to the socket at `path`.
@@ -462,7 +463,7 @@ impl UnixDatagram {
         let addr = sock_addr(path.as_ref())?;
         let sock = socket2::SockRef::from(&self.mio);
         let mut waiter = self.reg.waiter(Direction::Write);
-        poll_fn(|cx| super::coop(cx, |cx| waiter.poll_io(cx, || sock.send_to(buf, &addr)))).await
+        poll_fn(|cx| budgeted(cx, |cx| waiter.poll_io(cx, || sock.send_to(buf, &addr)))).await
     }
 
     /// Receives one datagram and the address it came from.
@@ -472,7 +473,7 @@ impl UnixDatagram {
     /// The receive's error.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let mut waiter = self.reg.waiter(Direction::Read);
-        poll_fn(|cx| super::coop(cx, |cx| waiter.poll_io(cx, || self.mio.recv_from(buf)))).await
+        poll_fn(|cx| budgeted(cx, |cx| waiter.poll_io(cx, || self.mio.recv_from(buf)))).await
     }
 
     /// This socket's address.

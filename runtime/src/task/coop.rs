@@ -18,9 +18,9 @@
 //! The budget lives in one thread-local cell, set to a full budget at the start of each poll of
 //! a task (by the worker: [`start_poll`]) and around each poll of `block_on`'s future (saved and
 //! restored); inside [`unconstrained`], and on threads that poll nothing, there is no budget
-//! and every operation proceeds. An operation
-//! takes one unit when it starts ([`poll_proceed`]) and gives it back unless it completed
-//! ([`RestoreOnPending::made_progress`]), so waiting costs nothing. (The cell is the bottom
+//! and every operation proceeds. An operation ([`budgeted`]) answers `Pending` when none is
+//! left, and spends a unit only when it completes, so waiting costs nothing. (The cell is the
+//! bottom
 //! layer's own: resources of every layer read it, and it has no destructor, so reading it is
 //! one access to the thread's TLS block.)
 
@@ -82,8 +82,8 @@ pub(crate) fn start_poll() {
 
 /// Runs one operation on a resource under the budget: `Pending` (the task woken, to run again
 /// later) when the poll's budget is spent; otherwise `op`, and one unit spent if it completed.
-/// (What [`poll_proceed`] does, for an operation that runs right here: one look at the cell
-/// before, and one write only when it completed.)
+/// (One look at the cell before, and one write only when it completed: waiting costs
+/// nothing.)
 #[inline(always)]
 pub(crate) fn budgeted<R>(
     cx: &mut Context<'_>,
@@ -130,46 +130,6 @@ pub(crate) fn spend() {
     });
 }
 
-/// Takes one unit of the budget for an operation about to run; when none is left, wakes the
-/// task (it goes to the back of its queue) and answers `Pending`. The unit comes back when the
-/// returned guard drops, unless [`made_progress`](RestoreOnPending::made_progress) says the
-/// operation completed.
-#[inline]
-pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<RestoreOnPending> {
-    BUDGET.with(|c| match c.get() {
-        0 => {
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-        UNCONSTRAINED => Poll::Ready(RestoreOnPending(Cell::new(None))),
-        n => {
-            c.set(n - 1);
-            Poll::Ready(RestoreOnPending(Cell::new(Some(n))))
-        }
-    })
-}
-
-/// Gives back the unit [`poll_proceed`] took, unless the operation made progress.
-#[must_use = "dropping it at once gives the unit back"]
-pub(crate) struct RestoreOnPending(Cell<Option<u8>>);
-
-impl RestoreOnPending {
-    /// The operation completed: the unit stays spent.
-    #[inline]
-    pub(crate) fn made_progress(&self) {
-        self.0.set(None);
-    }
-}
-
-impl Drop for RestoreOnPending {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(before) = self.0.get() {
-            BUDGET.with(|c| c.set(before));
-        }
-    }
-}
-
 /// Uses one unit of the task's cooperative budget, and yields (the task goes to the back of
 /// its worker's queue) when the budget is spent: for a loop of work that touches no pinwheel
 /// resource (pure computation, a runtime-independent channel) and should still let the other
@@ -190,13 +150,16 @@ impl Drop for RestoreOnPending {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub async fn consume_budget() {
-    let mut status = Poll::Pending;
+    let mut done = false;
     std::future::poll_fn(move |cx| {
-        if status.is_ready() {
-            return status;
+        if done {
+            return Poll::Ready(());
         }
-        status = poll_proceed(cx).map(|restore| restore.made_progress());
-        status
+        // An operation that always completes: it only spends a unit, or waits for the next
+        // poll when none is left.
+        let out = budgeted(cx, |_| Poll::Ready(()));
+        done = out.is_ready();
+        out
     })
     .await;
 }
