@@ -6,6 +6,8 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::task::{ByClass, Class};
+
 /// The counters one worker keeps about itself.
 #[derive(Default)]
 pub(crate) struct WorkerCounters {
@@ -30,15 +32,15 @@ pub(crate) struct WorkerCounters {
     pub(crate) long_polls: AtomicU64,
     /// Written by the watchdog thread only.
     pub(crate) stalls: AtomicU64,
-    /// Gauges, written by the worker: its pinned queue's length (as of its last look), its
-    /// `spawn_local` tasks, and its live `net::serve` sessions.
-    pub(crate) pinned_depth: AtomicU64,
+    /// Gauges, written by the worker: its `spawn_local` tasks, and its live `net::serve`
+    /// sessions.
     pub(crate) local_tasks: AtomicU64,
     pub(crate) live_sessions: AtomicU64,
-    /// Polls of Urgent, Bulk and Heavy tasks (the lanes, by `worker::lane_of`).
-    pub(crate) lane_polls: [AtomicU64; 3],
-    /// Gauges: the length of each lane's pinned queue (as of the worker's last look).
-    pub(crate) lane_pinned_depth: [AtomicU64; 3],
+    /// Gauges: the length of each class's pinned queue (as of the worker's last look).
+    pub(crate) pinned_depth: ByClass<AtomicU64>,
+    /// Polls of Urgent, Bulk and Heavy tasks (Normal's is not counted: it is the rest of
+    /// `tasks_polled`).
+    pub(crate) class_polls: ByClass<AtomicU64>,
 }
 
 /// Adds `n` to a counter that only the calling worker writes.
@@ -76,22 +78,21 @@ impl WorkerCounters {
             io_events: self.io_events.load(Relaxed),
             long_polls: self.long_polls.load(Relaxed),
             stalls: self.stalls.load(Relaxed),
-            run_queue_depth: self.pinned_depth.load(Relaxed)
-                + self
-                    .lane_pinned_depth
-                    .iter()
-                    .map(|d| d.load(Relaxed))
-                    .sum::<u64>()
+            run_queue_depth: self
+                .pinned_depth
+                .iter()
+                .map(|(_, d)| d.load(Relaxed))
+                .sum::<u64>()
                 + queued_elsewhere,
             local_tasks: self.local_tasks.load(Relaxed),
             live_sessions: self.live_sessions.load(Relaxed),
-            urgent_polls: self.lane_polls[0].load(Relaxed),
-            bulk_polls: self.lane_polls[1].load(Relaxed),
-            heavy_polls: self.lane_polls[2].load(Relaxed),
+            urgent_polls: self.class_polls[Class::Urgent].load(Relaxed),
+            bulk_polls: self.class_polls[Class::Bulk].load(Relaxed),
+            heavy_polls: self.class_polls[Class::Heavy].load(Relaxed),
             // The caller adds what waits in the lanes' stealable deques.
-            urgent_queued: self.lane_pinned_depth[0].load(Relaxed),
-            bulk_queued: self.lane_pinned_depth[1].load(Relaxed),
-            heavy_queued: self.lane_pinned_depth[2].load(Relaxed),
+            urgent_queued: self.pinned_depth[Class::Urgent].load(Relaxed),
+            bulk_queued: self.pinned_depth[Class::Bulk].load(Relaxed),
+            heavy_queued: self.pinned_depth[Class::Heavy].load(Relaxed),
             avg_loop_nanos: 0,
             stolen_nanos: 0,
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::runtime::mask_fits;
-use crate::scheduler::context::with_current;
+use crate::scheduler::context::{with_current, with_current_at};
 use crate::scheduler::with_worker;
 use crate::task::TaskMeta;
 use crate::{JoinHandle, ThreadMask};
@@ -39,7 +39,9 @@ where
     let meta = TaskMeta::caller();
     // Each misuse panics out here, not in the closure: `#[track_caller]` does not reach into a
     // closure, and the panic must name the user's line.
-    match with_current(|s| s.map(|s| s.spawn(future, ThreadMask::all(), None, meta))) {
+    match with_current_at(|s, here| {
+        s.map(|s| s.spawn_at(here, future, ThreadMask::all(), false, meta))
+    }) {
         Some(handle) => handle,
         None => no_runtime("spawn"),
     }
@@ -57,8 +59,9 @@ where
     F::Output: Send + 'static,
 {
     let meta = TaskMeta::caller();
-    let spawned =
-        with_current(|s| s.map(|s| mask_fits(mask, s).map(|()| s.spawn(future, mask, None, meta))));
+    let spawned = with_current_at(|s, here| {
+        s.map(|s| mask_fits(mask, s).map(|()| s.spawn_at(here, future, mask, false, meta)))
+    });
     match spawned {
         Some(Ok(handle)) => handle,
         Some(Err(misfit)) => misfit.panic("spawn_on"),
@@ -91,7 +94,7 @@ where
     let spawned = with_worker(|w| {
         w.map(|w| {
             w.shared
-                .spawn(future, ThreadMask::one(w.index), Some(w), meta)
+                .spawn_at(Some(w), future, ThreadMask::one(w.index), true, meta)
         })
     });
     match spawned {
@@ -255,8 +258,8 @@ impl Builder {
             class: self.class,
         };
         let mask = self.mask.unwrap_or(ThreadMask::all());
-        let spawned = with_current(|s| {
-            s.map(|s| mask_fits(mask, s).map(|()| s.spawn(future, mask, None, meta)))
+        let spawned = with_current_at(|s, here| {
+            s.map(|s| mask_fits(mask, s).map(|()| s.spawn_at(here, future, mask, false, meta)))
         });
         match spawned {
             Some(Ok(handle)) => handle,

@@ -51,8 +51,9 @@ use std::task::{Context, Poll, Waker};
 use crate::ThreadMask;
 use crate::metrics::single_writer_add;
 use crate::runtime::Handle;
+use crate::scheduler::BUDGET;
 use crate::scheduler::inbox::{Drained, Inbox};
-use crate::scheduler::{BUDGET, with_worker};
+use crate::scheduler::route::with_worker_of;
 
 /// Per-thread mailboxes, each drained by a handler task pinned to its worker thread.
 ///
@@ -205,7 +206,6 @@ impl<T: Send + 'static> WorkList<T> {
             drop(inner.handle.shared.spawn(
                 bootstrap,
                 ThreadMask::one(index),
-                None,
                 crate::task::TaskMeta::caller(),
             ));
         }
@@ -246,10 +246,7 @@ impl<T: Send + 'static> WorkList<T> {
     /// Gives the item back off this runtime's workers, or when the list is closed.
     pub fn push_local(&self, item: T) -> Result<(), PushError<T>> {
         let shared = &self.inner.handle.shared;
-        let here = with_worker(|w| {
-            w.filter(|w| Arc::ptr_eq(&w.shared, shared))
-                .map(|w| w.index)
-        });
+        let here = with_worker_of(shared, |w| w.map(|w| w.index));
         match here {
             Some(i) => self.push(i, item),
             None => Err(PushError {

@@ -481,7 +481,7 @@ impl Server {
                 Err(e) => return Err(e),
             };
             pause = Duration::ZERO;
-            let here = with_worker(|w| w.map(|w| w.index));
+            let here = handle.worker_here();
             let target = match balance {
                 Balance::Local | Balance::Shards => here,
                 Balance::RoundRobin => Some(self.inner.next.fetch_add(1, Ordering::Relaxed) % n),
@@ -537,7 +537,7 @@ impl Server {
         listener: L,
         factory: Arc<F>,
     ) -> io::Result<()> {
-        let here = with_worker(|w| w.map(|w| w.index));
+        let here = handle.worker_here();
         // The worker that accepts on the listener passed in: this one (the listener is most
         // likely registered with its poller), or the first when serving was started off the
         // workers (inside `block_on`).

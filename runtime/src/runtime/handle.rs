@@ -65,6 +65,11 @@ impl Handle {
         with_current(|s| s.map(|s| Handle { shared: s.clone() })).ok_or(TryCurrentError(()))
     }
 
+    /// The index of the calling thread if it is one of this runtime's workers.
+    pub(crate) fn worker_here(&self) -> Option<usize> {
+        crate::scheduler::route::with_worker_of(&self.shared, |w| w.map(|w| w.index))
+    }
+
     /// Spawns a task that may run on any worker; see [`spawn`](crate::spawn).
     #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
@@ -73,7 +78,7 @@ impl Handle {
         F::Output: Send + 'static,
     {
         self.shared
-            .spawn(future, ThreadMask::all(), None, TaskMeta::caller())
+            .spawn(future, ThreadMask::all(), TaskMeta::caller())
     }
 
     /// Spawns a task that only the workers in `mask` may poll; see [`spawn_on`](crate::spawn_on).
@@ -88,7 +93,7 @@ impl Handle {
         F::Output: Send + 'static,
     {
         check_mask("spawn_on", mask, &self.shared);
-        self.shared.spawn(future, mask, None, TaskMeta::caller())
+        self.shared.spawn(future, mask, TaskMeta::caller())
     }
 
     /// Runs `future` to completion on the calling thread, with this runtime as the current one

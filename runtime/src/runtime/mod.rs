@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::ThreadMask;
 use crate::metrics::RuntimeMetrics;
 use crate::scheduler::Shared;
-use crate::scheduler::context::with_worker;
+use crate::scheduler::route::with_worker_of;
 use crate::task::JoinHandle;
 
 pub use builder::Builder;
@@ -149,10 +149,7 @@ impl Runtime {
         shared.begin_shutdown();
         shared.blocking.begin_shutdown();
         // A runtime dropped on one of its own workers cannot wait for that worker.
-        let me = with_worker(|w| {
-            w.filter(|w| Arc::ptr_eq(&w.shared, shared))
-                .map(|w| w.index)
-        });
+        let me = with_worker_of(shared, |w| w.map(|w| w.index));
         let expected = self.threads.len() - usize::from(me.is_some());
         let mut count = self.exits.count.lock().unwrap_or_else(|e| e.into_inner());
         while *count < expected {

@@ -78,9 +78,18 @@ impl Drop for EnterGuard {
 
 /// Runs `f` with the current runtime's root, without cloning it.
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
+    with_current_at(|s, _| f(s))
+}
+
+/// Runs `f` with the current runtime's root and, on one of its workers, that worker (one read
+/// of the worker thread-local, for a spawn to pass on).
+#[inline]
+pub(crate) fn with_current_at<R>(
+    f: impl FnOnce(Option<&Arc<Shared>>, Option<&WorkerContext>) -> R,
+) -> R {
     with_worker(|w| match w {
-        Some(w) => f(Some(&w.shared)),
-        None => RUNTIME.with(|r| f(r.borrow().as_ref())),
+        Some(w) => f(Some(&w.shared), Some(w)),
+        None => RUNTIME.with(|r| f(r.borrow().as_ref(), None)),
     })
 }
 

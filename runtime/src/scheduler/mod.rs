@@ -1,22 +1,24 @@
 //! Workers, run queues, stealing, parking and thread masks.
 //!
 //! Each worker has:
-//! - a work-stealing deque (`crossbeam_deque::Worker`, FIFO) for tasks whose mask names every
-//!   worker; idle workers steal from it;
-//! - a pinned queue only it pops, for tasks whose mask leaves other workers out (`spawn_local`,
-//!   `spawn_on`), fed directly by its own thread;
+//! - its lanes (`lanes.rs`), one per scheduling class: a work-stealing deque
+//!   (`crossbeam_deque::Worker`, FIFO) for tasks whose mask names every worker, from which idle
+//!   workers steal, and a pinned queue only it pops, for tasks whose mask leaves other workers
+//!   out (`spawn_local`, `spawn_on`); Normal's lane has the LIFO slot in front;
 //! - an inbox ([`inbox::Inbox`]) through which other threads hand it pinned tasks;
 //! - a parker.
 //!
-//! A global injector takes full-mask tasks spawned or woken off the workers. Routing (`route`)
-//! decides, for a woken task, which of these queues it goes to, and that is what guarantees that
-//! a task is only polled on a thread in its mask.
+//! A global injector takes full-mask tasks spawned or woken off the workers. Routing
+//! (`route.rs`, one function for every spawn and wake) decides which of these queues a task
+//! goes to, and that is what guarantees that a task is only polled on a thread in its mask.
 
 pub(crate) mod context;
 mod idle;
 pub(crate) mod inbox;
+mod lanes;
 mod lifo;
 mod park;
+pub(crate) mod route;
 pub(crate) mod timers;
 mod worker;
 
@@ -32,15 +34,16 @@ use crossbeam_deque::{Injector, Stealer};
 use crate::ThreadMask;
 pub use context::current_worker;
 pub(crate) use context::{request_defer, with_polled_task, with_worker};
-pub(crate) use worker::{WorkerContext, WorkerDeques};
+pub(crate) use lanes::WorkerDeques;
+pub(crate) use worker::WorkerContext;
 
 use crate::loom::{Mutex, lock};
 use crate::metrics::WorkerCounters;
 use crate::task::LocalOwnedTasks;
 pub(crate) use crate::task::OwnedTasks;
 use crate::task::{
-    FLAG_LOCAL, FLAG_NAMED, FLAG_STEALABLE, Id, JoinHandle, NewTask, Notified, RawTask, Schedule,
-    TaskMeta, new_task,
+    ByClass, Class, FLAG_LOCAL, FLAG_NAMED, FLAG_STEALABLE, Id, JoinHandle, NewTask, Notified,
+    RawTask, Schedule, TaskMeta, new_task,
 };
 use idle::Idle;
 use inbox::Inbox;
@@ -81,21 +84,13 @@ pub(crate) struct Shared {
     pub(crate) profiler: crate::profile::Profiler,
 }
 
-/// The stealing ends of one worker's deques: its Normal deque, and the lanes of the other
-/// classes (by `worker::lane_of`).
-pub(crate) struct WorkerStealers {
-    pub(crate) normal: Stealer<Notified>,
-    pub(crate) lanes: [Stealer<Notified>; worker::LANES],
-}
-
 /// What one worker shares with the other threads.
 pub(crate) struct WorkerShared {
     lifo: LifoSlot,
     inbox: Inbox<Notified>,
     parker: IoParker,
-    stealer: Stealer<Notified>,
-    /// The stealing ends of its Urgent, Bulk and Heavy deques.
-    lane_stealers: [Stealer<Notified>; worker::LANES],
+    /// The stealing ends of its lanes' deques.
+    stealers: ByClass<Stealer<Notified>>,
     pub(crate) counters: WorkerCounters,
     /// The worker's `spawn_local` tasks (changed by the worker only).
     owned_local: LocalOwnedTasks,
@@ -125,7 +120,7 @@ impl WorkerShared {
 
 impl Shared {
     pub(crate) fn new(
-        stealers: Vec<WorkerStealers>,
+        stealers: Vec<ByClass<Stealer<Notified>>>,
         io: Vec<pinwheel_io_driver::Handle>,
         clock: timers::Clock,
         blocking: crate::blocking::BlockingPool,
@@ -137,13 +132,12 @@ impl Shared {
             workers: stealers
                 .into_iter()
                 .zip(io)
-                .map(|(stealer, io)| {
+                .map(|(stealers, io)| {
                     Arc::new(WorkerShared {
                         lifo: LifoSlot::new(),
                         inbox: Inbox::new(),
                         parker: IoParker::new(io),
-                        stealer: stealer.normal,
-                        lane_stealers: stealer.lanes,
+                        stealers,
                         counters: WorkerCounters::default(),
                         owned_local: LocalOwnedTasks::default(),
                         sign: Default::default(),
@@ -174,16 +168,16 @@ impl Shared {
     /// Tasks queued for worker `i` now, but those in its pinned queues (which only it sees).
     fn queued_elsewhere(&self, i: usize) -> u64 {
         let w = &self.workers[i];
-        let lanes: usize = w.lane_stealers.iter().map(Stealer::len).sum();
-        (w.stealer.len() + lanes + w.inbox.len() + usize::from(w.lifo.is_occupied())) as u64
+        let deques: usize = w.stealers.iter().map(|(_, s)| s.len()).sum();
+        (deques + w.inbox.len() + usize::from(w.lifo.is_occupied())) as u64
     }
 
     /// Tasks queued for worker `i` now: its deque, LIFO slot, remote and pinned queues.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn queue_depth(&self, i: usize) -> u64 {
         let c = &self.workers[i].counters;
-        let lanes: u64 = c.lane_pinned_depth.iter().map(|d| d.load(Relaxed)).sum();
-        self.queued_elsewhere(i) + c.pinned_depth.load(Relaxed) + lanes
+        let pinned: u64 = c.pinned_depth.iter().map(|(_, d)| d.load(Relaxed)).sum();
+        self.queued_elsewhere(i) + pinned
     }
 
     /// Every worker's counters, the queue depths measured now, and the live task count.
@@ -193,9 +187,9 @@ impl Shared {
                 let w = &self.workers[i];
                 let mut m = w.counters.snapshot(self.queued_elsewhere(i));
                 m.avg_loop_nanos = w.profile.avg_loop_nanos.load(Relaxed);
-                m.urgent_queued += w.lane_stealers[0].len() as u64;
-                m.bulk_queued += w.lane_stealers[1].len() as u64;
-                m.heavy_queued += w.lane_stealers[2].len() as u64;
+                m.urgent_queued += w.stealers[Class::Urgent].len() as u64;
+                m.bulk_queued += w.stealers[Class::Bulk].len() as u64;
+                m.heavy_queued += w.stealers[Class::Heavy].len() as u64;
                 m.stolen_nanos = w.profile.stolen_nanos.load(Relaxed);
                 m
             })
@@ -238,13 +232,28 @@ impl Shared {
         self.workers.len()
     }
 
-    /// Spawns a task with `mask` (already checked to name a worker). `local` (the calling
-    /// worker) marks a `spawn_local` future, which that worker owns.
+    /// Spawns a task with `mask` (already checked to name a worker), from any thread.
     pub(crate) fn spawn<F>(
         self: &Arc<Self>,
         future: F,
         mask: ThreadMask,
-        local: Option<&WorkerContext>,
+        meta: TaskMeta,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+    {
+        route::with_worker_of(self, |here| self.spawn_at(here, future, mask, false, meta))
+    }
+
+    /// Spawns a task with `mask` (already checked to name a worker) from a thread whose worker
+    /// of this runtime is `here` (as [`route::with_worker_of`] gives it). `local` marks a
+    /// `spawn_local` future, which that worker owns (so `here` must be a worker).
+    pub(crate) fn spawn_at<F>(
+        self: &Arc<Self>,
+        here: Option<&WorkerContext>,
+        future: F,
+        mask: ThreadMask,
+        local: bool,
         meta: TaskMeta,
     ) -> JoinHandle<F::Output>
     where
@@ -252,14 +261,14 @@ impl Shared {
     {
         let mask = mask & self.all;
         debug_assert!(!mask.is_empty());
-        let here = current_worker_of(self);
+        let local = if local { here } else { None };
         let (home, flags) = if let Some(w) = local {
             (w.index, FLAG_LOCAL)
         } else if mask == self.all {
-            (here.unwrap_or(0), FLAG_STEALABLE)
+            (here.map_or(0, |w| w.index), FLAG_STEALABLE)
         } else {
             match here {
-                Some(i) if mask.contains(i) => (i, 0),
+                Some(w) if mask.contains(w.index) => (w.index, 0),
                 _ => {
                     let k = self.next_home.fetch_add(1, Relaxed) % mask.count() as usize;
                     (mask.nth(k as u32), 0)
@@ -287,7 +296,7 @@ impl Shared {
         };
         if inserted {
             self.profiler.on_spawn(notified.header());
-            self.route(notified);
+            route::queue(self, here, notified, false);
         } else {
             // The runtime is shutting down: the future is dropped here, and the JoinHandle
             // resolves to a cancellation.
@@ -299,24 +308,6 @@ impl Shared {
         join
     }
 
-    /// Queues a woken task where its mask allows it to run.
-    pub(crate) fn route(self: &Arc<Self>, task: Notified) {
-        with_worker(|w| match w {
-            Some(w) if Arc::ptr_eq(&w.shared, self) => w.schedule_here(task, false),
-            _ => self.schedule_remote(task),
-        })
-    }
-
-    /// Queues a task from a thread that is not one of this runtime's workers.
-    fn schedule_remote(&self, task: Notified) {
-        let h = task.header();
-        if h.flags & FLAG_STEALABLE != 0 {
-            self.push_inject(task);
-        } else {
-            self.push_remote(h.home as usize, task);
-        }
-    }
-
     /// Hands a task to worker `index` through its inbox, waking it if needed.
     pub(crate) fn push_remote(&self, index: usize, task: Notified) {
         let worker = &self.workers[index];
@@ -325,6 +316,7 @@ impl Shared {
         let _ = worker.inbox.push(task, |_| worker.parker.unpark());
     }
 
+    /// Queues a stealable task in the global injector, waking a worker to take it.
     fn push_inject(&self, task: Notified) {
         self.inject_inflight.fetch_add(1, SeqCst);
         if self.inject_closed.load(SeqCst) {
@@ -391,7 +383,7 @@ impl Shared {
     }
 }
 
-/// The calling thread's worker index, if it is a worker of `shared`.
+/// What the task dump shows of `task`.
 fn info_of(shared: &Shared, task: RawTask, now: std::time::Instant) -> crate::task::TaskInfo {
     let h = task.header();
     let name = if h.flags & FLAG_NAMED != 0 {
@@ -401,13 +393,6 @@ fn info_of(shared: &Shared, task: RawTask, now: std::time::Instant) -> crate::ta
     };
     crate::task::TaskInfo::of(task, name, |millis| {
         now.saturating_duration_since(shared.clock.instant_of_millis(millis, now))
-    })
-}
-
-fn current_worker_of(shared: &Arc<Shared>) -> Option<usize> {
-    with_worker(|w| {
-        w.filter(|w| Arc::ptr_eq(&w.shared, shared))
-            .map(|w| w.index)
     })
 }
 
@@ -447,20 +432,11 @@ impl crate::watchdog::Watched for Shared {
 
 impl Schedule for Arc<Shared> {
     unsafe fn schedule(this: *const Self, task: Notified, yielded: bool) {
-        // SAFETY: per the trait, `this` is alive until `task` is queued; it is only read here.
-        let ptr = unsafe { Arc::as_ptr(&*this) };
+        // SAFETY: per the trait, `this` is alive until `task` is queued, and `route::queue`
+        // reads it no longer (it holds its own reference where it needs one after).
+        let shared = unsafe { &*this };
         crate::profile::on_wake(task.header());
-        with_worker(|w| match w {
-            Some(w) if Arc::as_ptr(&w.shared) == ptr => w.schedule_here(task, yielded),
-            _ => {
-                // Off the runtime's threads: hold the runtime by our own reference, because
-                // once the task is queued another thread may run it to completion and free it
-                // (and the scheduler reference inside it).
-                // SAFETY: as above, still before the task is queued.
-                let shared = unsafe { (*this).clone() };
-                shared.schedule_remote(task);
-            }
-        })
+        route::with_worker_of(shared, |here| route::queue(shared, here, task, yielded));
     }
 
     fn release(&self, task: RawTask) -> bool {

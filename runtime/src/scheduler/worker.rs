@@ -1,97 +1,16 @@
 //! The worker thread: its queues, its loop, and how it parks and shuts down.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::*;
 
 use crossbeam_deque::{Steal, Worker};
 
-use super::{BUDGET, FLAG_STEALABLE, Shared, WorkerShared};
+use super::lanes::{Lane, WorkerDeques};
+use super::{BUDGET, Shared, WorkerShared, route};
 use crate::metrics::single_writer_add;
-use crate::task::RawTask;
-use crate::task::{Class, Notified};
-
-/// The classes with a lane of their own (Normal uses the LIFO slot, the deque and the pinned
-/// queue the worker always had).
-pub(crate) const LANES: usize = 3;
-
-/// The lane of a class: Urgent 0, Bulk 1, Heavy 2; `None` for Normal.
-#[inline]
-pub(crate) fn lane_of(class: Class) -> Option<usize> {
-    match class {
-        Class::Urgent => Some(0),
-        Class::Normal => None,
-        Class::Bulk => Some(1),
-        Class::Heavy => Some(2),
-    }
-}
-
-/// A turn's share of polls for each class with work, by weight (HAProxy's 64/60/4 for
-/// TL_URGENT/TL_NORMAL/TL_BULK), out of `BUDGET`; Heavy is apart (`HEAVY_BACKLOG`).
-const WEIGHT_URGENT: usize = 64;
-const WEIGHT_NORMAL: usize = 60;
-const WEIGHT_BULK: usize = 4;
-/// Heavy gets one poll per turn, and once Urgent and Normal have nothing queued, one more per
-/// this many Heavy tasks queued (so a backlog drains; HAProxy's fixed one per turn could
-/// livelock, its issue #1881).
-const HEAVY_BACKLOG: usize = 16;
-
-/// A worker's deques, made before its thread starts (their stealing ends go to `Shared`).
-pub(crate) struct WorkerDeques {
-    normal: Worker<Notified>,
-    lanes: [Worker<Notified>; LANES],
-}
-
-impl WorkerDeques {
-    pub(crate) fn new() -> WorkerDeques {
-        WorkerDeques {
-            normal: Worker::new_fifo(),
-            lanes: std::array::from_fn(|_| Worker::new_fifo()),
-        }
-    }
-
-    pub(crate) fn stealers(&self) -> super::WorkerStealers {
-        super::WorkerStealers {
-            normal: self.normal.stealer(),
-            lanes: std::array::from_fn(|i| self.lanes[i].stealer()),
-        }
-    }
-}
-
-/// The queues of one class other than Normal on one worker: stealable tasks in a deque,
-/// pinned ones in a queue only this worker pops.
-struct Lane {
-    stealable: Worker<Notified>,
-    pinned: RefCell<VecDeque<Notified>>,
-}
-
-impl Lane {
-    fn len(&self) -> usize {
-        self.stealable.len() + self.pinned.borrow().len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.stealable.is_empty() && self.pinned.borrow().is_empty()
-    }
-
-    /// The next task: pinned and stealable alternately (`odd` says which goes first).
-    fn pop(&self, odd: bool) -> Option<Notified> {
-        if odd {
-            self.stealable
-                .pop()
-                .or_else(|| self.pinned.borrow_mut().pop_front())
-        } else {
-            let task = self.pinned.borrow_mut().pop_front();
-            task.or_else(|| self.stealable.pop())
-        }
-    }
-}
-
-/// How many tasks in a row a worker takes from its LIFO slot before it looks at its queues
-/// (tokio uses 3 too).
-const MAX_LIFO_STREAK: usize = 3;
+use crate::task::{ByClass, Class, Notified, RawTask};
 
 /// Everything a worker keeps on its own thread.
 pub(crate) struct WorkerContext {
@@ -99,11 +18,9 @@ pub(crate) struct WorkerContext {
     pub(crate) shared: Arc<Shared>,
     /// `shared.workers[index]`, held directly: the hot path reaches its counters, LIFO slot
     /// and inbox through one pointer instead of an index checked against the workers' count.
-    me: Arc<WorkerShared>,
-    stealable: Worker<Notified>,
-    pinned: RefCell<VecDeque<Notified>>,
-    /// The queues of Urgent, Bulk and Heavy tasks (by `lane_of`).
-    lanes: [Lane; LANES],
+    pub(super) me: Arc<WorkerShared>,
+    /// Its run queues, one lane per class (`lanes.rs`).
+    pub(super) lanes: ByClass<Lane>,
     searching: Cell<bool>,
     rng: Cell<u32>,
     /// This worker's wait queue: its wheel and the clock reading of the loop turn.
@@ -111,7 +28,7 @@ pub(crate) struct WorkerContext {
     /// This worker's `mio::Poll`: its sockets' readiness, and how it sleeps.
     driver: RefCell<pinwheel_io_driver::Driver>,
     /// Tasks polled since the driver was last polled.
-    since_io: Cell<usize>,
+    pub(super) since_io: Cell<usize>,
     /// Tasks polled from its own queues since the injector was last looked at.
     since_inject: Cell<usize>,
     /// The driver's last poll that found events delivered several at once (sockets of several
@@ -131,13 +48,13 @@ pub(crate) struct WorkerContext {
     /// task that yields while it waits for an event sees the event before it is polled again
     /// (tokio defers yielded tasks too). Other self-wakes (a work-list handler taking turns, a
     /// spent cooperative budget) go to the back of the queues at once, as before.
-    deferred: RefCell<Vec<Notified>>,
+    pub(super) deferred: RefCell<Vec<Notified>>,
 }
 
 /// A busy worker polls its I/O driver without blocking once every this many task polls, so
 /// its sockets are not starved by a long run queue (tokio's `event_interval` is 61); an idle
 /// worker polls it when it parks.
-const EVENT_INTERVAL: usize = 64;
+pub(super) const EVENT_INTERVAL: usize = 64;
 
 /// A poll delivering at least this many events turns on the spin before parking.
 const SPIN_EVENTS: usize = 2;
@@ -150,17 +67,11 @@ impl WorkerContext {
         deques: WorkerDeques,
         driver: pinwheel_io_driver::Driver,
     ) {
-        let WorkerDeques { normal, lanes } = deques;
         let w = WorkerContext {
             index,
             me: shared.workers[index].clone(),
             shared,
-            stealable: normal,
-            pinned: RefCell::new(VecDeque::new()),
-            lanes: lanes.map(|stealable| Lane {
-                stealable,
-                pinned: RefCell::new(VecDeque::new()),
-            }),
+            lanes: deques.into_lanes(),
             searching: Cell::new(false),
             rng: Cell::new((0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B)) | 1),
             timers: super::timers::TimerContext::new(),
@@ -228,7 +139,7 @@ impl WorkerContext {
     }
 
     /// Polls the I/O driver (without blocking for a zero timeout) and wakes what is ready.
-    fn poll_io(&self, timeout: Option<std::time::Duration>) {
+    pub(super) fn poll_io(&self, timeout: Option<std::time::Duration>) {
         self.since_io.set(0);
         let n = match self.driver.try_borrow_mut() {
             Ok(mut driver) => driver.poll(timeout),
@@ -267,75 +178,14 @@ impl WorkerContext {
     }
 
     /// How long the worker may sleep before a timer is due; `None` when no timer is pending.
-    fn timer_timeout(&self) -> Option<std::time::Duration> {
+    pub(super) fn timer_timeout(&self) -> Option<std::time::Duration> {
         self.timers.timeout(&self.shared.clock)
     }
 
-    /// Queues a task woken (or spawned) on this worker's own thread. A stealable task goes to
-    /// the LIFO slot, and the one it displaces to the back of the deque, where other workers
-    /// may steal it (so only then is one woken); a yielding task goes to the back directly.
-    ///
-    /// A task that yielded with `yield_now` waits in `deferred` for the next turn's look at
-    /// the poller first.
+    /// Holds a task that yielded with `yield_now` for the next turn's look at the poller.
     #[inline]
-    pub(crate) fn schedule_here(&self, task: Notified, yielded: bool) {
-        if yielded && super::context::take_defer_request() {
-            self.deferred.borrow_mut().push(task);
-        } else {
-            self.queue(task, yielded);
-        }
-    }
-
-    /// Queues a task in this worker's queues now (`yielded`: at the back, past the LIFO slot).
-    fn queue(&self, task: Notified, yielded: bool) {
-        let h = task.header();
-        if !h.is_normal() {
-            if let Some(lane) = lane_of(h.class()) {
-                self.push_lane(lane, task);
-                return;
-            }
-        }
-        if h.flags & FLAG_STEALABLE != 0 {
-            single_writer_add(&self.counters().local_wakes, 1);
-            let to_deque = if yielded {
-                Some(task)
-            } else {
-                self.lifo().replace(task)
-            };
-            if let Some(task) = to_deque {
-                self.stealable.push(task);
-                self.shared.notify_work();
-            }
-        } else if h.mask.contains(self.index) {
-            single_writer_add(&self.counters().local_wakes, 1);
-            let mut pinned = self.pinned.borrow_mut();
-            pinned.push_back(task);
-            self.counters()
-                .pinned_depth
-                .store(pinned.len() as u64, Relaxed);
-        } else {
-            let home = h.home as usize;
-            self.shared.push_remote(home, task);
-        }
-    }
-
-    /// Queues a task of a class other than Normal in its lane (or hands it to its home worker
-    /// when this one may not run it).
-    fn push_lane(&self, lane: usize, task: Notified) {
-        let h = task.header();
-        if h.flags & FLAG_STEALABLE != 0 {
-            single_writer_add(&self.counters().local_wakes, 1);
-            self.lanes[lane].stealable.push(task);
-            self.shared.notify_work();
-        } else if h.mask.contains(self.index) {
-            single_writer_add(&self.counters().local_wakes, 1);
-            let mut pinned = self.lanes[lane].pinned.borrow_mut();
-            pinned.push_back(task);
-            self.counters().lane_pinned_depth[lane].store(pinned.len() as u64, Relaxed);
-        } else {
-            let home = h.home as usize;
-            self.shared.push_remote(home, task);
-        }
+    pub(super) fn defer(&self, task: Notified) {
+        self.deferred.borrow_mut().push(task);
     }
 
     fn run(&self) {
@@ -379,19 +229,12 @@ impl WorkerContext {
         // Taken out whole (queueing never defers, so nothing is added meanwhile), then given
         // back empty, to keep its capacity.
         let mut batch = std::mem::take(&mut *self.deferred.borrow_mut());
-        let mut stealable = 0;
+        let mut stealable = false;
         for task in batch.drain(..) {
-            let h = task.header();
-            if h.is_normal() && h.flags & FLAG_STEALABLE != 0 {
-                // `queue(task, true)` for the common case, with one notification for all.
-                self.stealable.push(task);
-                stealable += 1;
-            } else {
-                self.queue(task, true);
-            }
+            stealable |= route::place(self, task, true);
         }
-        if stealable > 0 {
-            single_writer_add(&self.counters().local_wakes, stealable);
+        if stealable {
+            // One notification for the whole batch.
             self.shared.notify_work();
         }
         *self.deferred.borrow_mut() = batch;
@@ -422,20 +265,13 @@ impl WorkerContext {
     /// queues, split between the classes that have work (see [`Class`]). Returns how many ran.
     fn run_batch(&self) -> usize {
         let inbox = &self.me.inbox;
-        let n = inbox.drain_into(&mut self.pinned.borrow_mut());
+        let normal = &self.lanes[Class::Normal].pinned;
+        let n = inbox.drain_into(&mut normal.borrow_mut());
         if n > 0 {
             single_writer_add(&self.counters().remote_wakes, n as u64);
         }
-        self.counters()
-            .pinned_depth
-            .store(self.pinned.borrow().len() as u64, Relaxed);
-        let lane_len: [usize; LANES] = std::array::from_fn(|l| self.lanes[l].len());
-        let ran = if lane_len == [0; LANES] {
-            // Only Normal work: the whole turn is Normal's, as without classes.
-            self.run_normal(BUDGET)
-        } else {
-            self.run_classes(lane_len)
-        };
+        self.counters().pinned_depth[Class::Normal].store(normal.borrow().len() as u64, Relaxed);
+        let ran = self.run_lanes();
         if ran >= BUDGET {
             single_writer_add(&self.counters().budget_exhaustions, 1);
         }
@@ -453,159 +289,13 @@ impl WorkerContext {
         ran
     }
 
-    /// A turn with work in other classes than Normal: Urgent, Normal and Bulk share `BUDGET`
-    /// polls by weight; then one Heavy poll, and more from a Heavy backlog once Urgent and
-    /// Normal have nothing queued.
-    fn run_classes(&self, lane_len: [usize; LANES]) -> usize {
-        let normal_busy = self.has_normal_work();
-        let weight = |w: usize, busy: bool| if busy { w } else { 0 };
-        let (wu, wn, wb) = (
-            weight(WEIGHT_URGENT, lane_len[0] > 0),
-            weight(WEIGHT_NORMAL, normal_busy),
-            weight(WEIGHT_BULK, lane_len[1] > 0),
-        );
-        let total = (wu + wn + wb).max(1);
-        let share = |w: usize| {
-            if w == 0 {
-                0
-            } else {
-                (BUDGET * w / total).max(1)
-            }
-        };
-        let mut ran = self.run_lane(0, share(wu));
-        ran += self.run_normal(share(wn));
-        ran += self.run_lane(1, share(wb));
-        if lane_len[2] > 0 {
-            // Tasks of the other classes that yielded this turn are live work too (woken at
-            // the next turn's start); what yields from here on is Heavy.
-            let live_deferred = !self.deferred.borrow().is_empty();
-            ran += self.run_lane(2, 1);
-            // The backlog: more Heavy polls while nothing else waits. A Heavy poll is long, so
-            // before each one the worker looks at its poller, its inbox and its timers (a
-            // zero-timeout poll costs far less than the poll it precedes): live work that
-            // arrived meanwhile ends the drain.
-            for _ in 0..lane_len[2] / HEAVY_BACKLOG {
-                self.poll_io(Some(std::time::Duration::ZERO));
-                let inbox = &self.me.inbox;
-                if !self.lanes[0].is_empty()
-                    || self.has_normal_work()
-                    || live_deferred
-                    || !inbox.is_empty()
-                    || self.timer_timeout().is_some_and(|t| t.is_zero())
-                {
-                    break;
-                }
-                let more = self.run_lane(2, 1);
-                if more == 0 {
-                    break;
-                }
-                ran += more;
-            }
-        }
-        for (l, lane) in self.lanes.iter().enumerate() {
-            self.counters().lane_pinned_depth[l].store(lane.pinned.borrow().len() as u64, Relaxed);
-        }
-        ran
-    }
-
-    /// Polls up to `budget` tasks of lane `lane`.
-    fn run_lane(&self, lane: usize, budget: usize) -> usize {
-        let mut ran = 0;
-        while ran < budget {
-            let Some(task) = self.lanes[lane].pop(ran & 1 == 1) else {
-                break;
-            };
-            if lane_of(task.header().class()) != Some(lane) {
-                // Its class changed while it was queued.
-                self.requeue(task);
-                continue;
-            }
-            single_writer_add(&self.counters().lane_polls[lane], 1);
-            self.run_task(task);
-            if lane == 2 {
-                // A Heavy poll is long: the next turn starts by polling the I/O driver, as if
-                // a full batch of polls had run.
-                self.since_io.set(EVENT_INTERVAL);
-            }
-            ran += 1;
-        }
-        ran
-    }
-
-    /// `true` when Normal work waits in this worker's own queues.
-    fn has_normal_work(&self) -> bool {
-        self.lifo().is_occupied() || !self.pinned.borrow().is_empty() || !self.stealable.is_empty()
-    }
-
-    /// Puts a task popped from a queue that is not its class's into the right one.
-    fn requeue(&self, task: Notified) {
-        match lane_of(task.header().class()) {
-            Some(lane) => self.push_lane(lane, task),
-            None => self.queue(task, true),
-        }
-    }
-
-    /// Polls up to `budget` Normal tasks from this worker's LIFO slot, pinned queue and deque.
-    /// A task found there whose class is not Normal (woken from another thread, taken from
-    /// the injector, or changed while queued) moves to its lane instead.
-    fn run_normal(&self, budget: usize) -> usize {
-        let mut ran = 0;
-        let mut lifo_streak = 0;
-        while ran < budget {
-            // The LIFO slot first, but not more than MAX_LIFO_STREAK times in a row, so two
-            // tasks passing messages back and forth cannot starve the queues.
-            let lifo = if lifo_streak < MAX_LIFO_STREAK {
-                self.lifo().take()
-            } else {
-                None
-            };
-            let task = match lifo {
-                Some(task) => {
-                    lifo_streak += 1;
-                    Some(task)
-                }
-                None => {
-                    lifo_streak = 0;
-                    // Alternate between the pinned queue and the deque so neither starves.
-                    if ran & 1 == 0 {
-                        self.pop_pinned().or_else(|| self.stealable.pop())
-                    } else {
-                        self.stealable.pop().or_else(|| self.pop_pinned())
-                    }
-                    .or_else(|| self.lifo().take())
-                }
-            };
-            let Some(task) = task else { break };
-            if !task.header().is_normal() {
-                if let Some(lane) = lane_of(task.header().class()) {
-                    self.push_lane(lane, task);
-                    continue;
-                }
-            }
-            self.run_task(task);
-            ran += 1;
-        }
-        ran
-    }
-
     /// This worker's LIFO slot: the task most recently spawned or woken here, run next.
-    fn lifo(&self) -> &super::lifo::LifoSlot {
+    pub(super) fn lifo(&self) -> &super::lifo::LifoSlot {
         &self.me.lifo
     }
 
-    fn pop_pinned(&self) -> Option<Notified> {
-        let mut pinned = self.pinned.borrow_mut();
-        let task = pinned.pop_front();
-        if task.is_some() {
-            self.counters()
-                .pinned_depth
-                .store(pinned.len() as u64, Relaxed);
-        }
-        task
-    }
-
     #[inline(always)]
-    fn run_task(&self, task: Notified) {
+    pub(super) fn run_task(&self, task: Notified) {
         if self.searching.get() {
             self.searching.set(false);
             if self.shared.idle.stop_searching() {
@@ -703,10 +393,11 @@ impl WorkerContext {
 
     fn steal_injector(&self) -> Option<Notified> {
         loop {
-            let before = self.stealable.len();
-            match self.shared.injector.steal_batch_and_pop(&self.stealable) {
+            let normal = &self.lanes[Class::Normal].stealable;
+            let before = normal.len();
+            match self.shared.injector.steal_batch_and_pop(normal) {
                 Steal::Success(task) => {
-                    let moved = self.stealable.len().saturating_sub(before);
+                    let moved = normal.len().saturating_sub(before);
                     single_writer_add(&self.counters().remote_wakes, 1 + moved as u64);
                     return Some(task);
                 }
@@ -779,14 +470,10 @@ impl WorkerContext {
                 Steal::Empty => None,
             }
         };
-        if let Some(task) = took(&v.lane_stealers[0], &self.lanes[0].stealable) {
-            return Steal::Success(task);
-        }
-        if let Some(task) = took(&v.stealer, &self.stealable) {
-            return Steal::Success(task);
-        }
-        if let Some(task) = took(&v.lane_stealers[1], &self.lanes[1].stealable) {
-            return Steal::Success(task);
+        for class in [Class::Urgent, Class::Normal, Class::Bulk] {
+            if let Some(task) = took(&v.stealers[class], &self.lanes[class].stealable) {
+                return Steal::Success(task);
+            }
         }
         // Its Normal deque is empty: take the task it was going to run next, which it may be
         // too busy (or blocked) to get to.
@@ -796,7 +483,7 @@ impl WorkerContext {
             single_writer_add(&c.steals, 1);
             return Steal::Success(task);
         }
-        match v.lane_stealers[2].steal() {
+        match v.stealers[Class::Heavy].steal() {
             Steal::Success(task) => {
                 let c = self.counters();
                 single_writer_add(&c.steal_operations, 1);
@@ -815,9 +502,7 @@ impl WorkerContext {
         shared.shutdown.load(SeqCst)
             || !self.deferred.borrow().is_empty()
             || self.lifo().is_occupied()
-            || !self.pinned.borrow().is_empty()
-            || !self.stealable.is_empty()
-            || self.lanes.iter().any(|l| !l.is_empty())
+            || self.lanes.iter().any(|(_, l)| !l.is_empty())
             || !self.me.inbox.is_empty()
             || !self.me.timer_inbox.is_empty()
             || self.timer_timeout().is_some_and(|t| t.is_zero())
@@ -827,11 +512,10 @@ impl WorkerContext {
     fn has_stealable_work(&self) -> bool {
         let shared = &*self.shared;
         !shared.injector.is_empty()
-            || shared.workers.iter().any(|w| {
-                w.lifo.is_occupied()
-                    || !w.stealer.is_empty()
-                    || w.lane_stealers.iter().any(|s| !s.is_empty())
-            })
+            || shared
+                .workers
+                .iter()
+                .any(|w| w.lifo.is_occupied() || w.stealers.iter().any(|(_, s)| !s.is_empty()))
     }
 
     fn park(&self) {
@@ -890,15 +574,11 @@ impl WorkerContext {
             let ops = self.worker_shared().timer_inbox.close();
             any |= !ops.is_empty();
             drop(ops);
-            while let Some(task) = self.pop_pinned() {
+            while let Some(task) = self.lifo().take() {
                 any = true;
                 drop(task);
             }
-            while let Some(task) = self.lifo().take().or_else(|| self.stealable.pop()) {
-                any = true;
-                drop(task);
-            }
-            for lane in &self.lanes {
+            for (_, lane) in self.lanes.iter() {
                 while let Some(task) = lane.pop(false) {
                     any = true;
                     drop(task);
@@ -910,8 +590,7 @@ impl WorkerContext {
         }
         debug_assert_eq!(self.owned_local().len(), 0);
         self.publish_local_tasks();
-        self.counters().pinned_depth.store(0, Relaxed);
-        for d in &self.counters().lane_pinned_depth {
+        for (_, d) in self.counters().pinned_depth.iter() {
             d.store(0, Relaxed);
         }
     }

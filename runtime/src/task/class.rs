@@ -69,3 +69,39 @@ impl std::fmt::Display for Class {
         f.pad(self.name())
     }
 }
+
+/// One value per class, indexed by [`Class`]: a worker's lanes, their gauges, their counters
+/// (HAProxy's `tasklets[TL_URGENT]` .. `tasklets[TL_HEAVY]`). The one index space of classes.
+#[derive(Debug, Default)]
+pub(crate) struct ByClass<T>([T; 4]);
+
+impl<T> ByClass<T> {
+    /// A value for each class, made by `f`, in the order of [`Class::ALL`].
+    pub(crate) fn from_fn(f: impl FnMut(Class) -> T) -> ByClass<T> {
+        ByClass(Class::ALL.map(f))
+    }
+
+    /// The value of each class made from this one's by `f`.
+    pub(crate) fn map<U>(self, f: impl FnMut(T) -> U) -> ByClass<U> {
+        ByClass(self.0.map(f))
+    }
+
+    /// Each class with its value, in the order a turn serves them.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Class, &T)> {
+        Class::ALL.into_iter().zip(&self.0)
+    }
+
+    /// The values of the classes that have a lane apart from Normal's (Urgent, Bulk, Heavy).
+    pub(crate) fn others(&self) -> impl Iterator<Item = (Class, &T)> {
+        self.iter().filter(|(c, _)| *c != Class::Normal)
+    }
+}
+
+impl<T> std::ops::Index<Class> for ByClass<T> {
+    type Output = T;
+
+    #[inline]
+    fn index(&self, class: Class) -> &T {
+        &self.0[class.index()]
+    }
+}

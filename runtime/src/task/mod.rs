@@ -25,6 +25,7 @@ mod waker;
 mod tests_loom;
 
 pub use crate::spawn::{Builder, current_class, set_class};
+pub(crate) use class::ByClass;
 pub use class::Class;
 pub use coop::{Unconstrained, consume_budget, unconstrained};
 pub use dump::{TaskDump, TaskInfo, TaskState};
