@@ -113,7 +113,7 @@ impl WorkerShared {
 
     /// Asks this worker to do `op` on its wheel; wakes it if it sleeps. A worker that has shut
     /// down refuses it: its wheel is gone, so there is nothing left to do.
-    pub(crate) fn push_timer_op(&self, op: timers::TimerOp) {
+    fn push_timer_op(&self, op: timers::TimerOp) {
         let _ = self.timer_inbox.push(op, |_| self.parker.unpark());
     }
 }

@@ -1,15 +1,22 @@
 //! A worker's wait queue (HAProxy's `wq`): its timer wheel, the clock reading of the current
-//! loop turn, and the operations other threads sent. The worker holds one [`TimerContext`] and
-//! calls [`TimerContext::turn`] once per loop turn; `time/sleep.rs`, above the scheduler,
-//! registers in it directly when it runs on the owning worker, and sends a [`TimerOp`] to the
-//! owner otherwise. [`Clock`] is the runtime's time base (ticks since its start).
+//! loop turn, and the operations other threads sent; and [`TimerEntry`], the one owner of a
+//! timer's registration in a wheel. The worker holds one [`TimerContext`] and calls
+//! [`TimerContext::turn`] once per loop turn; a [`TimerEntry`] (inside each `Sleep`) arms,
+//! resets and cancels its registration in place when it runs on the owning worker and sends a
+//! [`TimerOp`] to the owner otherwise, the one choice made in [`apply_or_send`]. Nothing else
+//! touches a wheel. [`Clock`] is the runtime's time base (ticks since its start).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::task::Waker;
+use std::mem;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use pinwheel_timer::{Key, Wheel};
+
+use super::{WorkerContext, WorkerShared, context};
 
 /// A runtime's time base: the instant tick 0 stands for, and the length of a tick.
 #[derive(Clone, Copy, Debug)]
@@ -73,13 +80,14 @@ pub(crate) fn far_future(now: Instant) -> Instant {
 
 /// One worker's timers. Only its worker thread touches it.
 pub(crate) struct TimerContext {
-    /// The wakers of the timers registered on this worker, by tick.
-    pub(crate) wheel: RefCell<Wheel<Waker>>,
+    /// The wakers of the timers registered on this worker, by tick. Touched only here: by
+    /// the turn, and by a [`TimerEntry`] on this worker's thread.
+    wheel: RefCell<Wheel<Waker>>,
     /// The clock, read once per loop turn.
-    pub(crate) now: Cell<Instant>,
+    pub(super) now: Cell<Instant>,
     /// The same reading in milliseconds since the runtime's start (stamped on tasks as they
     /// are polled).
-    pub(crate) now_ms: Cell<u32>,
+    pub(super) now_ms: Cell<u32>,
     /// Wheel keys of timers registered from off the workers, by their token.
     remote_keys: RefCell<HashMap<u64, Key>>,
     /// Scratch space for the wakers of fired timers and for timer operations.
@@ -108,7 +116,7 @@ impl TimerContext {
 
     /// Reads the clock, applies the operations `receive` hands over (those other threads sent
     /// to this worker), and wakes the tasks whose timers are due: once per loop turn.
-    pub(crate) fn turn(
+    pub(super) fn turn(
         &self,
         clock: &Clock,
         receive: impl FnOnce(&mut VecDeque<TimerOp>),
@@ -122,9 +130,8 @@ impl TimerContext {
         let mut fired = self.fired.borrow_mut();
         let (armed, cancelled) = {
             let mut wheel = self.wheel.borrow_mut();
-            let mut keys = self.remote_keys.borrow_mut();
             for op in ops.drain(..) {
-                apply(op, &mut wheel, &mut keys);
+                apply(op, &mut wheel, &self.remote_keys);
             }
             wheel.advance(tick, |_, waker| fired.push(waker));
             (wheel.inserted(), wheel.cancelled())
@@ -155,7 +162,7 @@ impl TimerContext {
 }
 
 /// What another thread asks of a worker's wheel.
-pub(crate) enum TimerOp {
+pub(super) enum TimerOp {
     /// Cancel the entry (its timer was dropped or moved elsewhere).
     Cancel(Key),
     /// Move the entry to an earlier tick.
@@ -168,25 +175,240 @@ pub(crate) enum TimerOp {
     ResetRemote(u64, u64),
 }
 
-/// Applies a timer operation on the worker that owns `wheel`.
-fn apply(op: TimerOp, wheel: &mut Wheel<Waker>, remote: &mut HashMap<u64, Key>) {
+/// Applies a timer operation on the worker that owns `wheel` (`remote`: the keys of the timers
+/// registered by `Insert`, borrowed only by the operations that name one). Inlined, so that a
+/// caller naming one operation keeps only its branch.
+#[inline(always)]
+fn apply(op: TimerOp, wheel: &mut Wheel<Waker>, remote: &RefCell<HashMap<u64, Key>>) {
     match op {
         TimerOp::Cancel(key) => drop(wheel.cancel(key)),
         TimerOp::Reset(key, tick) => {
             wheel.reset(key, tick);
         }
         TimerOp::Insert { token, tick, waker } => {
-            remote.insert(token, wheel.insert(tick, waker));
+            let key = wheel.insert(tick, waker);
+            remote.borrow_mut().insert(token, key);
         }
         TimerOp::CancelRemote(token) => {
-            if let Some(key) = remote.remove(&token) {
+            if let Some(key) = remote.borrow_mut().remove(&token) {
                 drop(wheel.cancel(key));
             }
         }
         TimerOp::ResetRemote(token, tick) => {
-            if let Some(key) = remote.get(&token) {
+            if let Some(key) = remote.borrow().get(&token) {
                 wheel.reset(*key, tick);
             }
+        }
+    }
+}
+
+/// Does `op` on `worker`'s wheel: in place when this thread is that worker (`here`) and its
+/// wheel is free, else through the worker's timer inbox. The one place that chooses.
+#[inline(always)]
+fn apply_or_send(worker: &Arc<WorkerShared>, here: Option<&WorkerContext>, op: TimerOp) {
+    if let Some(w) = here.filter(|w| Arc::ptr_eq(worker, w.worker_shared())) {
+        // Busy only if a timer is touched from inside the wheel's own processing.
+        if let Ok(mut wheel) = w.timers.wheel.try_borrow_mut() {
+            apply(op, &mut wheel, &w.timers.remote_keys);
+            return;
+        }
+    }
+    worker.push_timer_op(op);
+}
+
+/// Where a timer entry is registered.
+enum Reg {
+    None,
+    /// In the wheel of `worker`, due at `tick`, registered from that worker's thread.
+    Local {
+        worker: Arc<WorkerShared>,
+        key: Key,
+        tick: u64,
+    },
+    /// Sent to `worker` from another thread, named by `token`, due at `tick`.
+    Remote {
+        worker: Arc<WorkerShared>,
+        token: u64,
+        tick: u64,
+    },
+}
+
+/// Names the timers registered from off the workers (and picks the worker that holds them).
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+/// The one owner of a timer's registration in a worker's wheel: armed at the first poll that
+/// is not yet due, in the wheel of the worker that polls it (or, off the workers, sent to one
+/// worker of the current runtime), moved earlier by [`reset`](Self::reset), removed when due or
+/// dropped. Every operation is done in place on the owning worker, or sent to it from any
+/// other thread ([`apply_or_send`]).
+pub(crate) struct TimerEntry {
+    reg: Reg,
+}
+
+impl TimerEntry {
+    /// An entry registered nowhere yet.
+    pub(crate) const fn new() -> TimerEntry {
+        TimerEntry { reg: Reg::None }
+    }
+
+    /// Whether it is registered in a wheel.
+    pub(crate) fn is_armed(&self) -> bool {
+        !matches!(self.reg, Reg::None)
+    }
+
+    /// Where it is registered, in words (for `Debug`).
+    pub(crate) fn describe(&self) -> &'static str {
+        match self.reg {
+            Reg::None => "no",
+            Reg::Local { .. } => "in a worker's wheel",
+            Reg::Remote { .. } => "through a worker's mailbox",
+        }
+    }
+
+    /// Ready once `deadline` passed (the registration removed); otherwise registers `waker`
+    /// for it, calling `armed` with the clock reading when the entry was not registered yet.
+    ///
+    /// On a worker the clock is the reading of its loop turn: an older instant than the real
+    /// one, so it can only make a timer end later, never earlier.
+    ///
+    /// # Panics
+    ///
+    /// Off the runtime's threads (neither a worker nor inside `block_on`), naming `Sleep`.
+    pub(crate) fn poll_elapsed(
+        &mut self,
+        deadline: Instant,
+        waker: &Waker,
+        armed: impl FnOnce(Instant),
+    ) -> Poll<()> {
+        context::with_current_at(|shared, here| {
+            let now = here.map_or_else(Instant::now, |w| w.timers.now.get());
+            if now >= deadline {
+                self.cancel(here);
+                return Poll::Ready(());
+            }
+            if !self.is_armed() {
+                armed(now);
+            }
+            match here {
+                Some(w) => self.register_local(w, deadline, waker),
+                None => {
+                    let Some(shared) = shared else {
+                        panic!(
+                            "pinwheel::time::Sleep was polled outside a pinwheel runtime (not in a task, nor inside Runtime::block_on): timers need a runtime to run them"
+                        );
+                    };
+                    let i = (NEXT_TOKEN.load(Ordering::Relaxed) as usize) % shared.workers.len();
+                    // Off the workers, each poll registers anew: it cancels the registration
+                    // it had (one op to that worker) and sends a new one (a second op) to the
+                    // worker chosen here.
+                    self.register_remote(shared.workers[i].clone(), deadline, waker);
+                }
+            }
+            Poll::Pending
+        })
+    }
+
+    /// Moves the registration to `deadline` when that is earlier than where it is; a later
+    /// deadline changes nothing now (the entry fires for the old one, and its owner registers
+    /// again then).
+    pub(crate) fn reset(&mut self, deadline: Instant) {
+        match &mut self.reg {
+            Reg::None => {}
+            Reg::Local { worker, key, tick } => {
+                let want = worker.clock.tick_ceil(deadline);
+                if want < *tick {
+                    *tick = want;
+                    let op = TimerOp::Reset(*key, want);
+                    context::with_worker(|here| apply_or_send(worker, here, op));
+                }
+            }
+            Reg::Remote {
+                worker,
+                token,
+                tick,
+            } => {
+                let want = worker.clock.tick_ceil(deadline);
+                if want < *tick {
+                    *tick = want;
+                    worker.push_timer_op(TimerOp::ResetRemote(*token, want));
+                }
+            }
+        }
+    }
+
+    /// Registers in the wheel of worker `w` (this thread's), or refreshes the registration
+    /// there: the waker kept unless it changed, the tick moved only when earlier.
+    fn register_local(&mut self, w: &WorkerContext, deadline: Instant, waker: &Waker) {
+        let want = w.worker_shared().clock.tick_ceil(deadline);
+        if let Reg::Local { worker, key, tick } = &mut self.reg {
+            if Arc::ptr_eq(worker, w.worker_shared()) {
+                if let Ok(mut wheel) = w.timers.wheel.try_borrow_mut() {
+                    match wheel.get_mut(*key) {
+                        Some(slot) => {
+                            if !slot.will_wake(waker) {
+                                *slot = waker.clone();
+                            }
+                            if want < *tick {
+                                wheel.reset(*key, want);
+                                *tick = want;
+                            }
+                        }
+                        None => {
+                            // It fired for an earlier deadline (the deadline was pushed back).
+                            *key = wheel.insert(want, waker.clone());
+                            *tick = want;
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        self.cancel(Some(w));
+        match w.timers.wheel.try_borrow_mut() {
+            Ok(mut wheel) => {
+                let key = wheel.insert(want, waker.clone());
+                self.reg = Reg::Local {
+                    worker: w.worker_shared().clone(),
+                    key,
+                    tick: want,
+                };
+            }
+            // Only reachable if a timer is polled from inside the wheel's own processing.
+            Err(_) => self.register_remote(w.worker_shared().clone(), deadline, waker),
+        }
+    }
+
+    /// Registers through a worker's timer inbox, from a thread that is not that worker.
+    fn register_remote(&mut self, worker: Arc<WorkerShared>, deadline: Instant, waker: &Waker) {
+        self.cancel(None);
+        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        let tick = worker.clock.tick_ceil(deadline);
+        worker.push_timer_op(TimerOp::Insert {
+            token,
+            tick,
+            waker: waker.clone(),
+        });
+        self.reg = Reg::Remote {
+            worker,
+            token,
+            tick,
+        };
+    }
+
+    /// Removes the registration (`here`: this thread's worker, if any).
+    fn cancel(&mut self, here: Option<&WorkerContext>) {
+        match mem::replace(&mut self.reg, Reg::None) {
+            Reg::None => {}
+            Reg::Local { worker, key, .. } => apply_or_send(&worker, here, TimerOp::Cancel(key)),
+            Reg::Remote { worker, token, .. } => worker.push_timer_op(TimerOp::CancelRemote(token)),
+        }
+    }
+}
+
+impl Drop for TimerEntry {
+    fn drop(&mut self) {
+        if self.is_armed() {
+            context::with_worker(|here| self.cancel(here));
         }
     }
 }

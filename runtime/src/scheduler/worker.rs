@@ -24,7 +24,7 @@ pub(crate) struct WorkerContext {
     searching: Cell<bool>,
     rng: Cell<u32>,
     /// This worker's wait queue: its wheel and the clock reading of the loop turn.
-    pub(crate) timers: super::timers::TimerContext,
+    pub(super) timers: super::timers::TimerContext,
     /// This worker's `mio::Poll`: its sockets' readiness, and how it sleeps.
     driver: RefCell<pinwheel_io_driver::Driver>,
     /// Tasks polled since the driver was last polled.

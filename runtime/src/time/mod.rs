@@ -42,7 +42,7 @@ mod timeout;
 
 use std::time::{Duration, Instant};
 
-pub(crate) use crate::scheduler::timers::{TimerOp, far_future};
+pub(crate) use crate::scheduler::timers::far_future;
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};
