@@ -2,45 +2,182 @@
 //!
 //! Each counter is written only by its own worker (a relaxed load and store, no read-modify-write
 //! and no shared cache line on the hot path) and may be read at any time from any thread.
+//!
+//! Every figure is declared once, in the table given to `metrics!` below: its field of
+//! [`WorkerMetrics`] with its docs, its column in the `Display` table and the group it is shown
+//! in, and whether the worker keeps it as a counter of its own (`counter`: an `AtomicU64` of the
+//! same name in `WorkerCounters`, read by the snapshot) or the snapshot works it out
+//! (`derived`). Adding a counter is one entry there, and its writes.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::task::{ByClass, Class};
 
-/// The counters one worker keeps about itself.
-#[derive(Default)]
-pub(crate) struct WorkerCounters {
-    pub(crate) loop_turns: AtomicU64,
-    pub(crate) tasks_polled: AtomicU64,
-    pub(crate) local_wakes: AtomicU64,
-    pub(crate) remote_wakes: AtomicU64,
-    pub(crate) steal_operations: AtomicU64,
-    pub(crate) steals: AtomicU64,
-    pub(crate) parks: AtomicU64,
-    pub(crate) park_spins: AtomicU64,
-    pub(crate) park_spin_finds: AtomicU64,
-    pub(crate) budget_exhaustions: AtomicU64,
-    pub(crate) mailbox_items: AtomicU64,
-    pub(crate) mailbox_wakeups: AtomicU64,
-    pub(crate) mailbox_handler_panics: AtomicU64,
-    pub(crate) timers_armed: AtomicU64,
-    pub(crate) timers_fired: AtomicU64,
-    pub(crate) timers_cancelled: AtomicU64,
-    pub(crate) io_events: AtomicU64,
-    /// Written by the watchdog thread only.
-    pub(crate) long_polls: AtomicU64,
-    /// Written by the watchdog thread only.
-    pub(crate) stalls: AtomicU64,
-    /// Gauges, written by the worker: its `spawn_local` tasks, and its live `net::serve`
-    /// sessions.
-    pub(crate) local_tasks: AtomicU64,
-    pub(crate) live_sessions: AtomicU64,
-    /// Gauges: the length of each class's pinned queue (as of the worker's last look).
-    pub(crate) pinned_depth: ByClass<AtomicU64>,
-    /// Polls of Urgent, Bulk and Heavy tasks (Normal's is not counted: it is the rest of
-    /// `tasks_polled`).
-    pub(crate) class_polls: ByClass<AtomicU64>,
+/// Builds `WorkerCounters` from the `counter` entries of the table (a muncher: a struct's
+/// fields cannot come from a macro call).
+macro_rules! counters_struct {
+    (@acc [$($acc:tt)*]) => {
+        /// The counters one worker keeps about itself (the `counter` entries of the table),
+        /// and the per-class figures the snapshot derives some of the others from.
+        #[derive(Default)]
+        pub(crate) struct WorkerCounters {
+            $($acc)*
+            /// Gauges: the length of each class's pinned queue (as of the worker's last look).
+            pub(crate) pinned_depth: ByClass<AtomicU64>,
+            /// Polls of Urgent, Bulk and Heavy tasks (Normal's is not counted: it is the rest
+            /// of `tasks_polled`).
+            pub(crate) class_polls: ByClass<AtomicU64>,
+        }
+    };
+    (@acc [$($acc:tt)*] counter $field:ident $($rest:tt)*) => {
+        counters_struct!(@acc [$($acc)* pub(crate) $field: AtomicU64,] $($rest)*);
+    };
+    (@acc [$($acc:tt)*] derived $field:ident $($rest:tt)*) => {
+        counters_struct!(@acc [$($acc)*] $($rest)*);
+    };
+}
+
+/// A `counter` entry's value in the snapshot: its atomic's; a `derived` one starts at 0.
+macro_rules! snapshot_value {
+    (counter $counters:ident . $field:ident) => {
+        $counters.$field.load(Relaxed)
+    };
+    (derived $counters:ident . $field:ident) => {
+        0
+    };
+}
+
+/// The table of figures: groups (as the `Display` table shows them), each figure with its docs,
+/// kind, field and column.
+macro_rules! metrics {
+    ($(
+        $group:literal {
+            $( $(#[doc = $doc:literal])* $kind:ident $field:ident : $column:literal; )*
+        }
+    )*) => {
+        counters_struct!(@acc [] $($($kind $field)*)*);
+
+        /// What one worker thread has done since the runtime started (counters), and what it
+        /// holds now (gauges: `run_queue_depth`, `local_tasks`, `live_sessions`, the queued
+        /// figures of the classes). HAProxy's `show activity`, one thread's column.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct WorkerMetrics {
+            $($( $(#[doc = $doc])* pub $field: u64, )*)*
+        }
+
+        impl WorkerCounters {
+            /// The `counter` figures; the caller fills in the `derived` ones.
+            fn load(&self) -> WorkerMetrics {
+                let counters = self;
+                WorkerMetrics {
+                    $($( $field: snapshot_value!($kind counters.$field), )*)*
+                }
+            }
+        }
+
+        impl WorkerMetrics {
+            /// The `Display` table's groups: each one's title and its columns, in field order.
+            const GROUPS: &'static [(&'static str, &'static [&'static str])] =
+                &[$( ($group, &[$($column),*]) ),*];
+
+            /// Every figure, in the order of [`GROUPS`](Self::GROUPS)' columns.
+            fn values(&self) -> Vec<u64> {
+                vec![$($( self.$field, )*)*]
+            }
+
+            /// Adds `other`'s figures to these.
+            fn add(&mut self, other: &WorkerMetrics) {
+                $($( self.$field += other.$field; )*)*
+            }
+        }
+    };
+}
+
+metrics! {
+    "scheduling" {
+        /// Turns of the worker loop (each: timers, maybe I/O, up to 64 task polls, or a park).
+        counter loop_turns: "turns";
+        /// Task polls run on this worker (a cancellation counts as one).
+        counter tasks_polled: "polled";
+        /// Tasks queued by this worker's own thread: spawns and wakes made while it ran.
+        counter local_wakes: "local_wk";
+        /// Tasks this worker received from other threads: its inbox and the global injector ("remote": from another thread, as tokio's `remote_schedule_count`).
+        counter remote_wakes: "remote_wk";
+        /// Successful steal operations from other workers' queues.
+        counter steal_operations: "steal_ops";
+        /// Tasks taken from other workers by those steal operations.
+        counter steals: "stolen";
+        /// Loop turns that used the whole budget of 64 polls with work still queued.
+        counter budget_exhaustions: "budget_ex";
+    }
+    "queues and work lists" {
+        /// Tasks queued for this worker now: its deque, LIFO slot, pinned queue and inbox.
+        derived run_queue_depth: "runq";
+        /// Live `spawn_local` tasks on this worker now (sessions of `net::serve` among them).
+        counter local_tasks: "local_tk";
+        /// Live `net::serve` sessions on this worker now.
+        counter live_sessions: "sessions";
+        /// Items handled by [`WorkList`](crate::WorkList) handlers on this worker.
+        counter mailbox_items: "mbox";
+        /// Times a work-list handler on this worker found items after having gone idle: the
+        /// wake-ups of its mailboxes, one per burst of pushes rather than one per item.
+        counter mailbox_wakeups: "mbox_wk";
+        /// Items whose work-list handler panicked on this worker (each such item is lost; the
+        /// handler goes on with the next).
+        counter mailbox_handler_panics: "mbox_pan";
+    }
+    "timers and I/O" {
+        /// Timers put in this worker's wheel (as of its last loop turn).
+        counter timers_armed: "tm_armed";
+        /// Timers of this worker's wheel that came due and woke their task.
+        counter timers_fired: "tm_fired";
+        /// Timers removed from this worker's wheel before they came due (as of its last loop
+        /// turn).
+        counter timers_cancelled: "tm_cancel";
+        /// I/O readiness events this worker's poller delivered.
+        counter io_events: "io_ev";
+    }
+    "classes" {
+        /// Polls of [`Class::Urgent`](crate::task::Class::Urgent) tasks (see
+        /// [`class_polls`](Self::class_polls)).
+        derived urgent_polls: "urg_poll";
+        /// Polls of [`Class::Bulk`](crate::task::Class::Bulk) tasks.
+        derived bulk_polls: "bulk_poll";
+        /// Polls of [`Class::Heavy`](crate::task::Class::Heavy) tasks.
+        derived heavy_polls: "hvy_poll";
+        /// Urgent tasks queued for this worker now (in their own lane; see
+        /// [`class_queued`](Self::class_queued)).
+        derived urgent_queued: "urg_q";
+        /// Bulk tasks queued for this worker now.
+        derived bulk_queued: "bulk_q";
+        /// Heavy tasks queued for this worker now.
+        derived heavy_queued: "hvy_q";
+    }
+    "health" {
+        /// Times the worker ran out of work and went to sleep (counted as it registers as a
+        /// sleeper, so a last-moment find of work still counts).
+        counter parks: "parks";
+        /// Yield-and-repoll rounds made before sleeping, after serving I/O
+        /// ([`Builder::spin_before_park`](crate::Builder::spin_before_park)).
+        counter park_spins: "spins";
+        /// Those rounds that found work, so the worker did not sleep.
+        counter park_spin_finds: "spin_hit";
+        /// Task polls on this worker that ran longer than the long-poll threshold (seen by the
+        /// watchdog; see [`Builder::long_poll_threshold`](crate::Builder::long_poll_threshold)).
+        counter long_polls: "long_poll";
+        /// Times this worker made no loop turn for a second while tasks waited for it.
+        counter stalls: "stalls";
+        /// The worker's average loop turn, in nanoseconds, over about its last 1024 turns (time
+        /// asleep not included): HAProxy's `avg_loop_us`. In [`RuntimeMetrics::total`], the mean
+        /// over the workers.
+        derived avg_loop_nanos: "loop_us";
+        /// Time the OS took from this worker while it had work, in nanoseconds: wall time minus
+        /// the thread's CPU time over each millisecond of work, counted when at least 0.5 ms
+        /// (HAProxy's `cpust`). See [`profile`](crate::profile) for how it is measured.
+        derived stolen_nanos: "stolen_ms";
+    }
 }
 
 /// Adds `n` to a counter that only the calling worker writes.
@@ -58,125 +195,22 @@ pub(crate) fn single_writer_sub(counter: &AtomicU64, n: u64) {
 impl WorkerCounters {
     /// The counters, with the queue depth measured by the caller.
     pub(crate) fn snapshot(&self, queued_elsewhere: u64) -> WorkerMetrics {
-        WorkerMetrics {
-            loop_turns: self.loop_turns.load(Relaxed),
-            tasks_polled: self.tasks_polled.load(Relaxed),
-            local_wakes: self.local_wakes.load(Relaxed),
-            remote_wakes: self.remote_wakes.load(Relaxed),
-            steal_operations: self.steal_operations.load(Relaxed),
-            steals: self.steals.load(Relaxed),
-            parks: self.parks.load(Relaxed),
-            park_spins: self.park_spins.load(Relaxed),
-            park_spin_finds: self.park_spin_finds.load(Relaxed),
-            budget_exhaustions: self.budget_exhaustions.load(Relaxed),
-            mailbox_items: self.mailbox_items.load(Relaxed),
-            mailbox_wakeups: self.mailbox_wakeups.load(Relaxed),
-            mailbox_handler_panics: self.mailbox_handler_panics.load(Relaxed),
-            timers_armed: self.timers_armed.load(Relaxed),
-            timers_fired: self.timers_fired.load(Relaxed),
-            timers_cancelled: self.timers_cancelled.load(Relaxed),
-            io_events: self.io_events.load(Relaxed),
-            long_polls: self.long_polls.load(Relaxed),
-            stalls: self.stalls.load(Relaxed),
-            run_queue_depth: self
-                .pinned_depth
-                .iter()
-                .map(|(_, d)| d.load(Relaxed))
-                .sum::<u64>()
-                + queued_elsewhere,
-            local_tasks: self.local_tasks.load(Relaxed),
-            live_sessions: self.live_sessions.load(Relaxed),
-            urgent_polls: self.class_polls[Class::Urgent].load(Relaxed),
-            bulk_polls: self.class_polls[Class::Bulk].load(Relaxed),
-            heavy_polls: self.class_polls[Class::Heavy].load(Relaxed),
-            // The caller adds what waits in the lanes' stealable deques.
-            urgent_queued: self.pinned_depth[Class::Urgent].load(Relaxed),
-            bulk_queued: self.pinned_depth[Class::Bulk].load(Relaxed),
-            heavy_queued: self.pinned_depth[Class::Heavy].load(Relaxed),
-            avg_loop_nanos: 0,
-            stolen_nanos: 0,
-        }
+        let mut m = self.load();
+        m.run_queue_depth = self
+            .pinned_depth
+            .iter()
+            .map(|(_, d)| d.load(Relaxed))
+            .sum::<u64>()
+            + queued_elsewhere;
+        m.urgent_polls = self.class_polls[Class::Urgent].load(Relaxed);
+        m.bulk_polls = self.class_polls[Class::Bulk].load(Relaxed);
+        m.heavy_polls = self.class_polls[Class::Heavy].load(Relaxed);
+        // The caller adds what waits in the lanes' stealable deques.
+        m.urgent_queued = self.pinned_depth[Class::Urgent].load(Relaxed);
+        m.bulk_queued = self.pinned_depth[Class::Bulk].load(Relaxed);
+        m.heavy_queued = self.pinned_depth[Class::Heavy].load(Relaxed);
+        m
     }
-}
-
-/// What one worker thread has done since the runtime started (counters), and what it holds
-/// now (gauges: `run_queue_depth`, `local_tasks`, `live_sessions`). HAProxy's `show activity`,
-/// one thread's column.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WorkerMetrics {
-    /// Turns of the worker loop (each: timers, maybe I/O, up to 64 task polls, or a park).
-    pub loop_turns: u64,
-    /// Task polls run on this worker (a cancellation counts as one).
-    pub tasks_polled: u64,
-    /// Tasks queued by this worker's own thread: spawns and wakes made while it ran.
-    pub local_wakes: u64,
-    /// Tasks this worker received from other threads: its inbox and the global injector ("remote": from another thread, as tokio's `remote_schedule_count`).
-    pub remote_wakes: u64,
-    /// Successful steal operations from other workers' queues.
-    pub steal_operations: u64,
-    /// Tasks taken from other workers by those steal operations.
-    pub steals: u64,
-    /// Times the worker ran out of work and went to sleep (counted as it registers as a
-    /// sleeper, so a last-moment find of work still counts).
-    pub parks: u64,
-    /// Yield-and-repoll rounds made before sleeping, after serving I/O
-    /// ([`Builder::spin_before_park`](crate::Builder::spin_before_park)).
-    pub park_spins: u64,
-    /// Those rounds that found work, so the worker did not sleep.
-    pub park_spin_finds: u64,
-    /// Loop turns that used the whole budget of 64 polls with work still queued.
-    pub budget_exhaustions: u64,
-    /// Items handled by [`WorkList`](crate::WorkList) handlers on this worker.
-    pub mailbox_items: u64,
-    /// Times a work-list handler on this worker found items after having gone idle: the
-    /// wake-ups of its mailboxes, one per burst of pushes rather than one per item.
-    pub mailbox_wakeups: u64,
-    /// Items whose work-list handler panicked on this worker (each such item is lost; the
-    /// handler goes on with the next).
-    pub mailbox_handler_panics: u64,
-    /// Timers put in this worker's wheel (as of its last loop turn).
-    pub timers_armed: u64,
-    /// Timers of this worker's wheel that came due and woke their task.
-    pub timers_fired: u64,
-    /// Timers removed from this worker's wheel before they came due (as of its last loop
-    /// turn).
-    pub timers_cancelled: u64,
-    /// I/O readiness events this worker's poller delivered.
-    pub io_events: u64,
-    /// Task polls on this worker that ran longer than the long-poll threshold (seen by the
-    /// watchdog; see [`Builder::long_poll_threshold`](crate::Builder::long_poll_threshold)).
-    pub long_polls: u64,
-    /// Times this worker made no loop turn for a second while tasks waited for it.
-    pub stalls: u64,
-    /// Tasks queued for this worker now: its deque, LIFO slot, pinned queue and inbox.
-    pub run_queue_depth: u64,
-    /// Live `spawn_local` tasks on this worker now (sessions of `net::serve` among them).
-    pub local_tasks: u64,
-    /// Live `net::serve` sessions on this worker now.
-    pub live_sessions: u64,
-    /// Polls of [`Class::Urgent`](crate::task::Class::Urgent) tasks (see
-    /// [`class_polls`](Self::class_polls)).
-    pub urgent_polls: u64,
-    /// Polls of [`Class::Bulk`](crate::task::Class::Bulk) tasks.
-    pub bulk_polls: u64,
-    /// Polls of [`Class::Heavy`](crate::task::Class::Heavy) tasks.
-    pub heavy_polls: u64,
-    /// Urgent tasks queued for this worker now (in their own lane; see
-    /// [`class_queued`](Self::class_queued)).
-    pub urgent_queued: u64,
-    /// Bulk tasks queued for this worker now.
-    pub bulk_queued: u64,
-    /// Heavy tasks queued for this worker now.
-    pub heavy_queued: u64,
-    /// The worker's average loop turn, in nanoseconds, over about its last 1024 turns (time
-    /// asleep not included): HAProxy's `avg_loop_us`. In [`RuntimeMetrics::total`], the mean
-    /// over the workers.
-    pub avg_loop_nanos: u64,
-    /// Time the OS took from this worker while it had work, in nanoseconds: wall time minus
-    /// the thread's CPU time over each millisecond of work, counted when at least 0.5 ms
-    /// (HAProxy's `cpust`). See [`profile`](crate::profile) for how it is measured.
-    pub stolen_nanos: u64,
 }
 
 /// A snapshot of every worker's counters, from [`Runtime::metrics`](crate::Runtime::metrics).
@@ -256,12 +290,9 @@ impl RuntimeMetrics {
     pub fn total(&self) -> WorkerMetrics {
         let mut t = WorkerMetrics::default();
         for w in &self.workers {
-            for (sum, v) in t.fields_mut().into_iter().zip(w.fields()) {
-                *sum += v;
-            }
-            t.avg_loop_nanos += w.avg_loop_nanos;
-            t.stolen_nanos += w.stolen_nanos;
+            t.add(w);
         }
+        // The one figure that is an average, not a sum.
         t.avg_loop_nanos /= self.workers.len().max(1) as u64;
         t
     }
@@ -294,137 +325,78 @@ impl WorkerMetrics {
                 .saturating_sub(self.urgent_queued + self.bulk_queued + self.heavy_queued),
         }
     }
-
-    /// The column names of the `Display` table, in field order.
-    const NAMES: [&'static str; 28] = [
-        "turns",
-        "polled",
-        "local_wk",
-        "remote_wk",
-        "steal_ops",
-        "stolen",
-        "parks",
-        "spins",
-        "spin_hit",
-        "budget_ex",
-        "mbox",
-        "mbox_wk",
-        "mbox_pan",
-        "tm_armed",
-        "tm_fired",
-        "tm_cancel",
-        "io_ev",
-        "long_poll",
-        "stalls",
-        "runq",
-        "local_tk",
-        "sessions",
-        "urg_poll",
-        "bulk_poll",
-        "hvy_poll",
-        "urg_q",
-        "bulk_q",
-        "hvy_q",
-    ];
-
-    fn fields(&self) -> [u64; 28] {
-        [
-            self.loop_turns,
-            self.tasks_polled,
-            self.local_wakes,
-            self.remote_wakes,
-            self.steal_operations,
-            self.steals,
-            self.parks,
-            self.park_spins,
-            self.park_spin_finds,
-            self.budget_exhaustions,
-            self.mailbox_items,
-            self.mailbox_wakeups,
-            self.mailbox_handler_panics,
-            self.timers_armed,
-            self.timers_fired,
-            self.timers_cancelled,
-            self.io_events,
-            self.long_polls,
-            self.stalls,
-            self.run_queue_depth,
-            self.local_tasks,
-            self.live_sessions,
-            self.urgent_polls,
-            self.bulk_polls,
-            self.heavy_polls,
-            self.urgent_queued,
-            self.bulk_queued,
-            self.heavy_queued,
-        ]
-    }
-
-    fn fields_mut(&mut self) -> [&mut u64; 28] {
-        [
-            &mut self.loop_turns,
-            &mut self.tasks_polled,
-            &mut self.local_wakes,
-            &mut self.remote_wakes,
-            &mut self.steal_operations,
-            &mut self.steals,
-            &mut self.parks,
-            &mut self.park_spins,
-            &mut self.park_spin_finds,
-            &mut self.budget_exhaustions,
-            &mut self.mailbox_items,
-            &mut self.mailbox_wakeups,
-            &mut self.mailbox_handler_panics,
-            &mut self.timers_armed,
-            &mut self.timers_fired,
-            &mut self.timers_cancelled,
-            &mut self.io_events,
-            &mut self.long_polls,
-            &mut self.stalls,
-            &mut self.run_queue_depth,
-            &mut self.local_tasks,
-            &mut self.live_sessions,
-            &mut self.urgent_polls,
-            &mut self.bulk_polls,
-            &mut self.heavy_polls,
-            &mut self.urgent_queued,
-            &mut self.bulk_queued,
-            &mut self.heavy_queued,
-        ]
-    }
 }
 
-/// A table, one row per worker thread and a total, like HAProxy's `show activity` turned on
-/// its side; then the count of live tasks.
+/// Tables like HAProxy's `show activity` turned on its side, one per group of figures (so each
+/// fits in 80 columns): a row per worker thread and a total; then the count of live tasks. Two
+/// columns are shown in their units: `loop_us` (the average loop turn, µs) and `stolen_ms`.
 impl fmt::Display for RuntimeMetrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:>6}", "thread")?;
-        for name in WorkerMetrics::NAMES {
-            write!(f, " {name:>9}")?;
-        }
-        writeln!(f, " {:>9} {:>9}", "loop_us", "stolen_ms")?;
         let total = self.total();
-        let rows = self
+        let rows: Vec<(String, Vec<u64>)> = self
             .workers
             .iter()
             .enumerate()
-            .map(|(i, w)| (i.to_string(), w));
-        for (label, w) in rows.chain(std::iter::once(("total".to_owned(), &total))) {
-            write!(f, "{label:>6}")?;
-            for v in w.fields() {
-                write!(f, " {v:>9}")?;
+            .map(|(i, w)| (i.to_string(), w.values()))
+            .chain(std::iter::once(("total".to_owned(), total.values())))
+            .collect();
+        let mut first = 0;
+        for (g, (group, columns)) in WorkerMetrics::GROUPS.iter().enumerate() {
+            if g > 0 {
+                writeln!(f)?;
             }
-            writeln!(
-                f,
-                " {:>9.1} {:>9.1}",
-                w.avg_loop_nanos as f64 / 1e3,
-                w.stolen_nanos as f64 / 1e6
-            )?;
+            writeln!(f, "{group}:")?;
+            write!(f, "{:>6}", "thread")?;
+            for name in *columns {
+                write!(f, " {name:>9}")?;
+            }
+            writeln!(f)?;
+            for (label, values) in &rows {
+                write!(f, "{label:>6}")?;
+                for (name, v) in columns.iter().zip(&values[first..]) {
+                    match *name {
+                        "loop_us" => write!(f, " {:>9.1}", *v as f64 / 1e3)?,
+                        "stolen_ms" => write!(f, " {:>9.1}", *v as f64 / 1e6)?,
+                        _ => write!(f, " {v:>9}")?,
+                    }
+                }
+                writeln!(f)?;
+            }
+            first += columns.len();
         }
         writeln!(
             f,
             "live tasks: {}; blocking pool: {} threads, {} queued",
             self.live_tasks, self.blocking.0, self.blocking.1
         )
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_figure_is_in_one_group_and_the_table_fits_80_columns() {
+        let columns: usize = WorkerMetrics::GROUPS.iter().map(|(_, c)| c.len()).sum();
+        let w = WorkerMetrics {
+            loop_turns: 123_456_789,
+            ..Default::default()
+        };
+        assert_eq!(columns, w.values().len());
+        let m = RuntimeMetrics::new(vec![w, w], 3, (1, 0));
+        let text = m.to_string();
+        for (group, names) in WorkerMetrics::GROUPS {
+            assert!(text.contains(&format!("{group}:")), "{text}");
+            for name in *names {
+                let n = text.split_whitespace().filter(|w| w == name).count();
+                assert_eq!(n, 1, "{name} in\n{text}");
+            }
+        }
+        assert!(
+            text.contains("246913578"),
+            "the total sums the workers:\n{text}"
+        );
+        assert!(text.lines().all(|l| l.len() <= 80), "{text}");
     }
 }
