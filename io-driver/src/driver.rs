@@ -13,9 +13,9 @@ use mio::{Events, Interest, Token};
 use slab::Slab;
 
 use crate::readiness::{
-    ERROR, READ_CLOSED, READABLE, SHUTDOWN, ScheduledIo, WRITABLE, WRITE_CLOSED,
+    ERROR, READ_CLOSED, READABLE, SHUTDOWN, ScheduledIo, WRITABLE, WRITE_CLOSED, shut_down_error,
 };
-use crate::{Mutex, Registration, lock};
+use crate::{Mutex, lock};
 
 /// The token of the driver's own waker.
 const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -173,17 +173,14 @@ impl Drop for Driver {
 }
 
 impl Handle {
-    /// Registers `source` for `interest`, edge-triggered.
-    ///
-    /// # Errors
-    ///
-    /// The OS error of the registration, or an error when the driver has shut down.
-    pub fn register(
+    /// The driver's side of [`register`](Self::register): gives `io` a token in this driver's
+    /// table and registers `source` with the poller under it.
+    pub(crate) fn insert(
         &self,
         source: &mut impl Source,
         interest: Interest,
-    ) -> io::Result<Registration> {
-        let io = Arc::new(ScheduledIo::new());
+        io: &Arc<ScheduledIo>,
+    ) -> io::Result<Token> {
         let token = {
             let mut ios = lock(&self.shared.ios);
             if ios.shut_down {
@@ -204,11 +201,7 @@ impl Handle {
             lock(&self.shared.ios).slab.try_remove(token.0 & INDEX_MASK);
             return Err(e);
         }
-        Ok(Registration {
-            io,
-            token,
-            handle: self.clone(),
-        })
+        Ok(token)
     }
 
     /// Interrupts a [`Driver::poll`] blocked on another thread (or makes the next one return).
@@ -221,10 +214,4 @@ impl Handle {
     pub fn same_driver(&self, other: &Handle) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
-}
-
-pub(crate) fn shut_down_error() -> io::Error {
-    io::Error::other(
-        "the pinwheel runtime that owns this socket's I/O driver has shut down; create the socket inside a running runtime",
-    )
 }

@@ -59,8 +59,8 @@ pub(crate) use std::sync::atomic::{AtomicUsize, Ordering};
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
 pub use driver::{Driver, Handle};
-pub use readiness::{Direction, ReadyEvent, Waiter};
-pub use registration::Registration;
+pub use readiness::{Direction, ReadyEvent};
+pub use registration::{Registration, Waiter};
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     #[cfg(loom)]
@@ -209,7 +209,7 @@ mod tests {
         let reg_io = &io;
         let counts: Vec<_> = (0..5).map(|_| counter()).collect();
         let mut waiters: Vec<_> = (0..4)
-            .map(|_| readiness::Waiter {
+            .map(|_| crate::registration::Waiter {
                 io: reg_io,
                 direction: Direction::Read,
                 key: None,
@@ -242,7 +242,7 @@ mod tests {
         let (cb, b) = counter();
         let (cc, c) = counter();
         // A waits, is woken by an event, and is still alive (its key is stale now).
-        let mut wa = readiness::Waiter {
+        let mut wa = crate::registration::Waiter {
             io: &io,
             direction: Direction::Read,
             key: None,
@@ -251,7 +251,7 @@ mod tests {
         fire(&io);
         assert_eq!(wakes(&ca), 1);
         // B registers in the new epoch, likely at A's old index.
-        let mut wb = readiness::Waiter {
+        let mut wb = crate::registration::Waiter {
             io: &io,
             direction: Direction::Read,
             key: None,
@@ -260,7 +260,7 @@ mod tests {
         // Dropping A must not take B's entry out.
         drop(wa);
         // C waits and is dropped before any event: its entry leaves.
-        let mut wc = readiness::Waiter {
+        let mut wc = crate::registration::Waiter {
             io: &io,
             direction: Direction::Read,
             key: None,
@@ -279,7 +279,7 @@ mod tests {
         let io = readiness::ScheduledIo::new();
         let (c1, w1) = counter();
         let (c2, w2) = counter();
-        let mut w = readiness::Waiter {
+        let mut w = crate::registration::Waiter {
             io: &io,
             direction: Direction::Read,
             key: None,

@@ -6,7 +6,6 @@
 use std::io;
 use std::task::{Context, Poll, Waker};
 
-use crate::driver::shut_down_error;
 use crate::{AtomicUsize, Mutex, Ordering, lock};
 
 // Readiness bits, then a tick in the upper bits of the same word.
@@ -323,79 +322,9 @@ impl ScheduledIo {
     }
 }
 
-/// One waiting `&self` operation on a registered source (the waiter rule, on `ScheduledIo`):
-/// its own entry among the direction's waiters, so that every task waiting at once is woken,
-/// and taken out when it is dropped (a cancelled `accept`, a `read` under a timeout).
-///
-/// Made by [`Registration::waiter`](crate::Registration::waiter); used for the length of one
-/// operation.
-pub struct Waiter<'a> {
-    pub(crate) io: &'a ScheduledIo,
-    pub(crate) direction: Direction,
-    pub(crate) key: Option<WaiterKey>,
-}
-
-impl Waiter<'_> {
-    /// Ready when the source is ready in this waiter's direction (or closed, or errored, or the
-    /// driver shut down, which is an error); otherwise keeps `cx`'s waker in this waiter's
-    /// entry.
-    #[inline]
-    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
-        self.io
-            .poll_ready(cx, self.direction, Who::Waiter(&mut self.key))
-    }
-
-    /// Waits until ready, then runs `op`, until it does not return `WouldBlock` (as
-    /// [`Registration::poll_io`](crate::Registration::poll_io), as this waiter).
-    #[inline]
-    pub fn poll_io<R>(
-        &mut self,
-        cx: &mut Context<'_>,
-        op: impl FnMut() -> io::Result<R>,
-    ) -> Poll<io::Result<R>> {
-        crate::registration::poll_io_with(self, cx, op, |_| false)
-    }
-
-    /// [`poll_io`](Self::poll_io) for a stream read or write of `len` bytes (as
-    /// [`Registration::poll_io_len`](crate::Registration::poll_io_len)).
-    #[inline]
-    pub fn poll_io_len(
-        &mut self,
-        cx: &mut Context<'_>,
-        len: usize,
-        op: impl FnMut() -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        crate::registration::poll_io_with(self, cx, op, crate::registration::short(len))
-    }
-}
-
-impl crate::registration::PollReady for Waiter<'_> {
-    #[inline]
-    fn io(&self) -> &ScheduledIo {
-        self.io
-    }
-
-    #[inline]
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
-        self.io
-            .poll_ready(cx, self.direction, Who::Waiter(&mut self.key))
-    }
-}
-
-impl Drop for Waiter<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(key) = self.key {
-            self.io.remove_waiter(self.direction, key);
-        }
-    }
-}
-
-impl std::fmt::Debug for Waiter<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Waiter")
-            .field("direction", &self.direction)
-            .field("key", &self.key)
-            .finish()
-    }
+/// The error of an operation on a source whose driver has shut down.
+pub(crate) fn shut_down_error() -> io::Error {
+    io::Error::other(
+        "the pinwheel runtime that owns this socket's I/O driver has shut down; create the socket inside a running runtime",
+    )
 }

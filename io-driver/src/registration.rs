@@ -6,11 +6,12 @@ use std::io;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use mio::Interest;
 use mio::Token;
 use mio::event::Source;
 
 use crate::driver::{INDEX_BITS, INDEX_MASK};
-use crate::readiness::{Direction, ReadyEvent, ScheduledIo, Waiter, Who};
+use crate::readiness::{Direction, ReadyEvent, ScheduledIo, WaiterKey, Who};
 use crate::{Handle, lock};
 
 /// A source registered with a driver: its readiness and wakers.
@@ -25,6 +26,27 @@ impl fmt::Debug for Registration {
         f.debug_struct("Registration")
             .field("token", &self.token.0)
             .finish()
+    }
+}
+
+impl Handle {
+    /// Registers `source` for `interest`, edge-triggered.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of the registration, or an error when the driver has shut down.
+    pub fn register(
+        &self,
+        source: &mut impl Source,
+        interest: Interest,
+    ) -> io::Result<Registration> {
+        let io = Arc::new(ScheduledIo::new());
+        let token = self.insert(source, interest, &io)?;
+        Ok(Registration {
+            io,
+            token,
+            handle: self.clone(),
+        })
     }
 }
 
@@ -220,5 +242,82 @@ impl Drop for Registration {
     fn drop(&mut self) {
         // The source was closed (which removes it from epoll) or deregistered; free the slot.
         self.release();
+    }
+}
+
+/// One waiting `&self` operation on a registered source (the waiter rule, on `ScheduledIo`):
+/// its own entry among the direction's waiters, so that every task waiting at once is woken,
+/// and taken out when it is dropped (a cancelled `accept`, a `read` under a timeout).
+///
+/// Made by [`Registration::waiter`]; used for the length of one
+/// operation.
+pub struct Waiter<'a> {
+    pub(crate) io: &'a ScheduledIo,
+    pub(crate) direction: Direction,
+    pub(crate) key: Option<WaiterKey>,
+}
+
+impl Waiter<'_> {
+    /// Ready when the source is ready in this waiter's direction (or closed, or errored, or the
+    /// driver shut down, which is an error); otherwise keeps `cx`'s waker in this waiter's
+    /// entry.
+    #[inline]
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
+        self.io
+            .poll_ready(cx, self.direction, Who::Waiter(&mut self.key))
+    }
+
+    /// Waits until ready, then runs `op`, until it does not return `WouldBlock` (as
+    /// [`Registration::poll_io`], as this waiter).
+    #[inline]
+    pub fn poll_io<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        poll_io_with(self, cx, op, |_| false)
+    }
+
+    /// [`poll_io`](Self::poll_io) for a stream read or write of `len` bytes (as
+    /// [`Registration::poll_io_len`]).
+    #[inline]
+    pub fn poll_io_len(
+        &mut self,
+        cx: &mut Context<'_>,
+        len: usize,
+        op: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        poll_io_with(self, cx, op, short(len))
+    }
+}
+
+impl PollReady for Waiter<'_> {
+    #[inline]
+    fn io(&self) -> &ScheduledIo {
+        self.io
+    }
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<ReadyEvent>> {
+        self.io
+            .poll_ready(cx, self.direction, Who::Waiter(&mut self.key))
+    }
+}
+
+impl Drop for Waiter<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.io.remove_waiter(self.direction, key);
+        }
+    }
+}
+
+impl std::fmt::Debug for Waiter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiter")
+            .field("direction", &self.direction)
+            .field("key", &self.key)
+            .finish()
     }
 }

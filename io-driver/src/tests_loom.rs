@@ -12,6 +12,7 @@ use loom::thread;
 use std::sync::Arc;
 
 use crate::readiness::*;
+use crate::registration::Waiter;
 
 fn io() -> Arc<ScheduledIo> {
     Arc::new(ScheduledIo::new())

@@ -21,7 +21,7 @@ use crate::ThreadMask;
 use crate::hooks::ThreadHooks;
 use crate::task::{Id, JoinHandle, NewTask, Notified, OwnedTasks, RawTask, Schedule, new_task};
 
-use crate::loom::{Condvar, Mutex, lock};
+use crate::loom::{Condvar, Mutex, lock, wait_until};
 
 /// Starts a pool thread (a loom thread in the models).
 fn spawn_thread(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
@@ -193,16 +193,11 @@ impl BlockingPool {
     pub(crate) fn wait(&self, deadline: Instant) -> bool {
         let mut st = lock(&self.inner.state);
         while st.alive > 0 {
-            let now = Instant::now();
-            if now >= deadline {
+            let (guard, timed_out) = wait_until(&self.inner.exited, st, Some(deadline));
+            st = guard;
+            if timed_out {
                 return false;
             }
-            st = self
-                .inner
-                .exited
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
         }
         true
     }

@@ -60,6 +60,7 @@
 //! (tokio's panic "there is no reactor running, must be called from the context of a Tokio
 //! 1.x runtime"): it never hangs.
 
+use crate::loom::lock;
 use std::future::Future;
 use std::io;
 use std::mem::ManuallyDrop;
@@ -111,7 +112,7 @@ pub fn configure(config: Config) -> io::Result<()> {
             "pinwheel::compat::configure: worker_threads must be at least 1",
         ));
     }
-    let mut slot = CONFIG.lock().unwrap_or_else(|e| e.into_inner());
+    let mut slot = lock(&CONFIG);
     if RUNTIME.get().is_some() {
         return Err(io::Error::other(
             "pinwheel::compat::configure: the bridge's tokio runtime already started; configure it before the first compat() or handle()",
@@ -123,11 +124,7 @@ pub fn configure(config: Config) -> io::Result<()> {
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     RUNTIME.get_or_init(|| {
-        let config = CONFIG
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_default();
+        let config = lock(&CONFIG).clone().unwrap_or_default();
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads)
             .thread_name("pinwheel-compat")

@@ -48,13 +48,77 @@ impl<T> UnsafeCell<T> {
     }
 }
 
+/// A mutex [`lock`] takes: `std`'s always (the runtime's locks that no model reaches, statics
+/// among them), and under loom, loom's too.
+pub(crate) trait Lock {
+    type Guard<'a>
+    where
+        Self: 'a;
+    fn lock_through_poison(&self) -> Self::Guard<'_>;
+}
+
+impl<T: ?Sized> Lock for std::sync::Mutex<T> {
+    type Guard<'a>
+        = std::sync::MutexGuard<'a, T>
+    where
+        Self: 'a;
+    fn lock_through_poison(&self) -> Self::Guard<'_> {
+        self.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(loom)]
+impl<T> Lock for loom::sync::Mutex<T> {
+    type Guard<'a>
+        = loom::sync::MutexGuard<'a, T>
+    where
+        Self: 'a;
+    fn lock_through_poison(&self) -> Self::Guard<'_> {
+        self.lock().unwrap()
+    }
+}
+
 /// Locks a mutex, going on through poisoning: the runtime's own critical sections never panic
 /// half-way, so a poisoned lock only means a user callback panicked elsewhere on that thread.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    #[cfg(loom)]
-    return m.lock().unwrap();
+pub(crate) fn lock<M: Lock + ?Sized>(m: &M) -> M::Guard<'_> {
+    m.lock_through_poison()
+}
+
+/// Waits on `cond` (releasing `guard`) until woken, or until `deadline` when there is one; as
+/// any condition variable, it may also return spuriously, so the caller loops on its
+/// condition. Returns the guard, and `true` when `deadline` had already passed (then it did not
+/// wait). The one deadline wait of the runtime's threads (shutdown, parking, the watchdog, the
+/// blocking pool).
+///
+/// Under loom, which has no timed wait, a wait with a deadline returns at once (a spurious
+/// wake-up): a model never depends on time passing.
+pub(crate) fn wait_until<'a, T>(
+    cond: &Condvar,
+    guard: MutexGuard<'a, T>,
+    deadline: Option<std::time::Instant>,
+) -> (MutexGuard<'a, T>, bool) {
+    let timeout = match deadline {
+        None => None,
+        Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+            Some(left) if !left.is_zero() => Some(left),
+            _ => return (guard, true),
+        },
+    };
     #[cfg(not(loom))]
-    return m.lock().unwrap_or_else(|e| e.into_inner());
+    let guard = match timeout {
+        None => cond.wait(guard).unwrap_or_else(|e| e.into_inner()),
+        Some(left) => {
+            cond.wait_timeout(guard, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+        }
+    };
+    #[cfg(loom)]
+    let guard = match timeout {
+        None => cond.wait(guard).unwrap(),
+        Some(_) => guard,
+    };
+    (guard, false)
 }
 
 /// Runs a loom model with at most 3 preemptions per execution, unless `LOOM_MAX_PREEMPTIONS`

@@ -20,7 +20,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use crate::loom::{AtomicUsize, Condvar, Mutex, Ordering::SeqCst, lock};
+use crate::loom::{AtomicUsize, Condvar, Mutex, Ordering::SeqCst, lock, wait_until};
 use crate::metrics::{WorkerCounters, single_writer_add};
 use crate::task::Id;
 
@@ -102,48 +102,16 @@ impl WatchdogBell {
         if prev & !IDLE == workers && !stop() {
             // The waker clears IDLE before it sets `woken`.
             while !*woken {
-                woken = wait(&self.cond, woken);
+                woken = wait_until(&self.cond, woken, None).0;
             }
         } else {
             self.word.fetch_and(!IDLE, SeqCst);
             if !*woken {
-                woken = wait_timeout(&self.cond, woken, period);
+                woken = wait_until(&self.cond, woken, Some(Instant::now() + period)).0;
             }
         }
         *woken = false;
     }
-}
-
-#[cfg(not(loom))]
-fn wait<'a>(c: &Condvar, g: std::sync::MutexGuard<'a, bool>) -> std::sync::MutexGuard<'a, bool> {
-    c.wait(g).unwrap_or_else(|e| e.into_inner())
-}
-
-#[cfg(loom)]
-fn wait<'a>(
-    c: &Condvar,
-    g: crate::loom::MutexGuard<'a, bool>,
-) -> crate::loom::MutexGuard<'a, bool> {
-    c.wait(g).unwrap()
-}
-
-#[cfg(not(loom))]
-fn wait_timeout<'a>(
-    c: &Condvar,
-    g: std::sync::MutexGuard<'a, bool>,
-    d: Duration,
-) -> std::sync::MutexGuard<'a, bool> {
-    c.wait_timeout(g, d).unwrap_or_else(|e| e.into_inner()).0
-}
-
-#[cfg(loom)]
-fn wait_timeout<'a>(
-    _c: &Condvar,
-    g: crate::loom::MutexGuard<'a, bool>,
-    _d: Duration,
-) -> crate::loom::MutexGuard<'a, bool> {
-    // loom has no timed wait; a model never takes this branch's timing into account.
-    g
 }
 
 /// What the watchdog remembers of one worker between samples.

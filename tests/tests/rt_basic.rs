@@ -283,8 +283,11 @@ fn rt_metrics_count_polls() {
     assert!(m.total().remote_wakes >= 1);
     let table = m.to_string();
     assert!(
-        // A header, a row per worker, a total row, the live-task count.
-        table.contains("polled") && table.contains("total") && table.lines().count() == 5,
+        // Five groups, each a title, a header, a row per worker and a total row, a blank line
+        // between groups; then the live-task count.
+        table.contains("polled")
+            && table.contains("total")
+            && table.lines().count() == 5 * (2 + 2 + 1) + 4 + 1,
         "{table}"
     );
 }

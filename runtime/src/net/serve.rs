@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::{TcpListener, TcpSocket, TcpStream};
 use crate::ThreadMask;
+use crate::loom::lock;
 use crate::scheduler::with_worker;
 use crate::{Handle, WorkList};
 use pinwheel_io_driver::{Direction, Waiter};
@@ -280,7 +281,7 @@ impl Server {
 
     /// The wakers of the accept loops and drains waiting on this server.
     fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waker>> {
-        self.inner.waiters.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner.waiters)
     }
 
     /// A waiter slot, freed when the guard drops.
@@ -326,11 +327,7 @@ impl Server {
     }
 
     fn live(&self) -> Arc<[AtomicUsize]> {
-        self.inner
-            .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.inner.live).clone()
     }
 
     /// Serves with [`Balance::RoundRobin`]; see [`serve`].
@@ -376,7 +373,7 @@ impl Server {
         let handle = Handle::try_current().map_err(io::Error::other)?;
         let n = handle.worker_threads();
         {
-            let mut live = self.inner.live.lock().unwrap_or_else(|e| e.into_inner());
+            let mut live = lock(&self.inner.live);
             if live.len() != n {
                 *live = (0..n).map(|_| AtomicUsize::new(0)).collect();
             }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{CPU_SAMPLE, EXACT_POLLS, Mode, SPAWN_SAMPLE, xorshift};
+use crate::loom::lock;
 use crate::metrics::single_writer_add;
 use crate::task::Header;
 
@@ -123,7 +124,7 @@ impl Profiler {
     /// The slot of a location (and name), made on first sight. Slots count up from 1; 0 and
     /// `u32::MAX` are never handed out (`LocalProfile::last_stats` relies on the latter).
     fn slot(&self, location: &'static Location<'static>, name: Option<Arc<str>>) -> u32 {
-        let mut reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reg = lock(&self.registry);
         let key = (std::ptr::from_ref(location) as usize, name);
         if let Some(&slot) = reg.slots.get(&key) {
             return slot;
@@ -419,7 +420,7 @@ impl LocalProfile {
         }
         let stats = slots[i].get_or_insert_with(|| {
             let stats = Arc::new(SlotStats::default());
-            let mut table = shared.table.lock().unwrap_or_else(|e| e.into_inner());
+            let mut table = lock(&shared.table);
             table.push((slot, stats.clone()));
             stats
         });

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::Mode;
 use super::record::{BUCKETS, Profiler, SlotStats, WorkerProfile};
+use crate::loom::lock;
 
 impl Profiler {
     /// Sums the workers' tables: the profile as of now.
@@ -18,12 +19,12 @@ impl Profiler {
         let mut active = Vec::new();
         for w in workers {
             active.push(w.active.load(Relaxed));
-            let table = w.table.lock().unwrap_or_else(|e| e.into_inner());
+            let table = lock(&w.table);
             for (slot, stats) in table.iter() {
                 sums.entry(*slot).or_default().add(stats);
             }
         }
-        let reg = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        let reg = lock(&self.registry);
         let mut entries: Vec<ProfileEntry> = sums
             .into_iter()
             .map(|(slot, s)| {

@@ -2,11 +2,12 @@
 
 use std::fmt;
 use std::io;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use crate::hooks::ThreadHooks;
+use crate::loom::{Condvar, Mutex};
 use crate::scheduler::{Shared, WorkerContext};
 
 use super::{ExitSignal, Exits, MAX_WORKERS, Runtime};

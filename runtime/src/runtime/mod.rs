@@ -14,12 +14,13 @@ mod report;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::ThreadMask;
+use crate::loom::{Condvar, Mutex, lock, wait_until};
 use crate::metrics::RuntimeMetrics;
 use crate::scheduler::Shared;
 use crate::scheduler::route::with_worker_of;
@@ -45,7 +46,7 @@ pub(super) struct ExitSignal(pub(super) Arc<Exits>, pub(super) usize);
 impl Drop for ExitSignal {
     fn drop(&mut self) {
         self.0.exited[self.1].store(true, Ordering::SeqCst);
-        *self.0.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        *lock(&self.0.count) += 1;
         self.0.cond.notify_all();
     }
 }
@@ -151,28 +152,12 @@ impl Runtime {
         // A runtime dropped on one of its own workers cannot wait for that worker.
         let me = with_worker_of(shared, |w| w.map(|w| w.index));
         let expected = self.threads.len() - usize::from(me.is_some());
-        let mut count = self.exits.count.lock().unwrap_or_else(|e| e.into_inner());
+        let mut count = lock(&self.exits.count);
         while *count < expected {
-            match deadline {
-                None => {
-                    count = self
-                        .exits
-                        .cond
-                        .wait(count)
-                        .unwrap_or_else(|e| e.into_inner())
-                }
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break;
-                    }
-                    count = self
-                        .exits
-                        .cond
-                        .wait_timeout(count, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
+            let (guard, timed_out) = wait_until(&self.exits.cond, count, deadline);
+            count = guard;
+            if timed_out {
+                break;
             }
         }
         drop(count);

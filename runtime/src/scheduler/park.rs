@@ -3,7 +3,7 @@
 //! The parker holds one token: `unpark` before `park` makes that `park` return at once, so a
 //! wake that races with a worker going to sleep is never lost.
 
-use crate::loom::{AtomicUsize, Condvar, Mutex, Ordering::SeqCst, lock};
+use crate::loom::{AtomicUsize, Condvar, Mutex, Ordering::SeqCst, lock, wait_until};
 
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
@@ -51,34 +51,18 @@ impl Parker {
             }
             Err(actual) => unreachable!("pinwheel: parker in state {actual} while parking"),
         }
-        #[cfg(not(loom))]
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
-        #[cfg(loom)]
-        let _ = timeout;
+        // Under loom (no timed waits) a park waits for its unpark: a model never times out.
+        let deadline = timeout
+            .filter(|_| !cfg!(loom))
+            .map(|t| std::time::Instant::now() + t);
         loop {
-            #[cfg(loom)]
-            {
-                guard = self.condvar.wait(guard).unwrap();
-            }
-            #[cfg(not(loom))]
-            {
-                match deadline {
-                    None => guard = self.condvar.wait(guard).unwrap_or_else(|e| e.into_inner()),
-                    Some(d) => {
-                        let now = std::time::Instant::now();
-                        if now >= d {
-                            // Timed out. Leave PARKED; an unpark that raced in is consumed
-                            // here too, as this return delivers it.
-                            self.state.swap(EMPTY, SeqCst);
-                            return;
-                        }
-                        guard = self
-                            .condvar
-                            .wait_timeout(guard, d - now)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0;
-                    }
-                }
+            let (woken, timed_out) = wait_until(&self.condvar, guard, deadline);
+            guard = woken;
+            if timed_out {
+                // Timed out. Leave PARKED; an unpark that raced in is consumed here too, as
+                // this return delivers it.
+                self.state.swap(EMPTY, SeqCst);
+                return;
             }
             if self
                 .state

@@ -18,12 +18,13 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+use crate::loom::lock;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 
 /// The highest signal number handled (Linux's `SIGRTMAX` is 64).
@@ -119,10 +120,6 @@ struct Globals {
     write: RawFd,
     slots: Vec<Slot>,
     next_waiter: AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn globals() -> io::Result<&'static Globals> {

@@ -3,6 +3,7 @@ use std::fmt;
 use std::sync::Mutex;
 
 use super::Id;
+use crate::loom::lock;
 
 /// Why a task did not produce its output: it was cancelled, or it panicked.
 ///
@@ -88,7 +89,7 @@ impl fmt::Display for JoinError {
         match &self.repr {
             Repr::Cancelled => write!(f, "task {} was cancelled", self.id),
             Repr::Panic(p) => {
-                let p = p.lock().unwrap_or_else(|e| e.into_inner());
+                let p = lock(p);
                 match panic_message(&**p) {
                     Some(msg) => write!(f, "task {} panicked with message {:?}", self.id, msg),
                     None => write!(f, "task {} panicked", self.id),
@@ -106,7 +107,7 @@ impl fmt::Debug for JoinError {
         match &self.repr {
             Repr::Cancelled => write!(f, "JoinError::Cancelled({:?})", self.id),
             Repr::Panic(p) => {
-                let p = p.lock().unwrap_or_else(|e| e.into_inner());
+                let p = lock(p);
                 match panic_message(&**p) {
                     Some(msg) => write!(f, "JoinError::Panic({:?}, {:?}, ...)", self.id, msg),
                     None => write!(f, "JoinError::Panic({:?}, ...)", self.id),
