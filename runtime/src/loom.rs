@@ -1,8 +1,8 @@
 //! The synchronisation primitives the lock-free protocols are written against.
 //!
 //! Built normally they are `std`'s; built with `RUSTFLAGS="--cfg loom"` they are `loom`'s, so the
-//! models in `task::tests_loom` and `scheduler::tests_loom` explore every interleaving of the very
-//! code the runtime runs.
+//! models (all in `src/loom_models/`, see its README) explore every interleaving of the very code
+//! the runtime runs.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicUsize, Ordering, fence};

@@ -122,7 +122,7 @@ impl<T> fmt::Display for PushError<T> {
                 "WorkList::push: the work list is closed (close() was called, every handle was dropped, or its runtime shut down); the item is given back",
             ),
             PushErrorKind::NotOnWorker => f.write_str(
-                "WorkList::push_local: the calling thread is not a worker of this work list's runtime; use push(thread, item) instead; the item is given back",
+                "WorkList::push_local: the calling thread is not a worker of this work list's runtime; use push(worker, item) instead; the item is given back",
             ),
         }
     }
@@ -212,18 +212,23 @@ impl<T: Send + 'static> WorkList<T> {
         WorkList { inner }
     }
 
-    /// Appends `item` to worker `thread`'s list and wakes its handler if it was idle. Never
-    /// blocks (beyond a lock held for a `push_back`).
+    /// Appends `item` to the list of the worker numbered `worker` (0 to
+    /// [`threads`](Self::threads) - 1, as [`current_worker`](crate::current_worker) numbers
+    /// them) and wakes its handler if it was idle. Never blocks (beyond a lock held for a
+    /// `push_back`).
     ///
     /// # Errors
     ///
     /// Gives the item back when there is no such worker or the list is closed.
-    pub fn push(&self, thread: usize, item: T) -> Result<(), PushError<T>> {
-        let Some(mailbox) = self.inner.mailboxes.get(thread) else {
+    pub fn push(&self, worker: usize, item: T) -> Result<(), PushError<T>> {
+        let Some(mailbox) = self.inner.mailboxes.get(worker) else {
             let workers = self.inner.mailboxes.len();
             return Err(PushError {
                 item,
-                kind: PushErrorKind::NoSuchThread { thread, workers },
+                kind: PushErrorKind::NoSuchThread {
+                    thread: worker,
+                    workers,
+                },
             });
         };
         match mailbox.0.push(item, |waker| {
@@ -256,18 +261,18 @@ impl<T: Send + 'static> WorkList<T> {
         }
     }
 
-    /// How many items wait in worker `thread`'s list, not counting the batch its handler is
+    /// How many items wait in the list of the worker numbered `worker`, not counting the batch its handler is
     /// working through (a snapshot, for monitoring).
     ///
     /// # Panics
     ///
-    /// Panics when there is no worker `thread`.
+    /// Panics when there is no worker `worker`.
     #[track_caller]
-    pub fn len(&self, thread: usize) -> usize {
-        match self.inner.mailboxes.get(thread) {
+    pub fn len(&self, worker: usize) -> usize {
+        match self.inner.mailboxes.get(worker) {
             Some(m) => m.0.len(),
             None => panic!(
-                "WorkList::len: there is no worker {thread} (the runtime has {})",
+                "WorkList::len: there is no worker {worker} (the runtime has {})",
                 self.inner.mailboxes.len()
             ),
         }

@@ -23,6 +23,7 @@ pub(crate) mod timers;
 mod worker;
 
 #[cfg(all(test, loom))]
+#[path = "../loom_models/scheduler.rs"]
 mod tests_loom;
 
 use std::future::Future;

@@ -4,7 +4,7 @@
 //! A task is a header (state word, vtable, id, thread mask), the scheduler it belongs to, the
 //! future or its output, and the JoinHandle's waker, all in one block. The state word
 //! (`state.rs`) carries the lifecycle bits and the reference count; every transition is one
-//! compare-and-swap, and the loom models in `tests_loom.rs` check the protocol.
+//! compare-and-swap, and the loom models in `src/loom_models/task.rs` check the protocol.
 
 mod class;
 pub(crate) mod coop;
@@ -22,6 +22,7 @@ pub(crate) mod state_model;
 mod waker;
 
 #[cfg(all(test, loom))]
+#[path = "../loom_models/task.rs"]
 mod tests_loom;
 
 pub use crate::spawn::{Builder, current_class, set_class};

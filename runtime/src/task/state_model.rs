@@ -16,7 +16,7 @@
 //! - once `COMPLETE`, the task is never polled again.
 //!
 //! loom checks the same transitions under real interleavings of two or three threads
-//! (`tests_loom.rs`); this model reaches long sequences loom cannot.
+//! (`src/loom_models/task.rs`); this model reaches long sequences loom cannot.
 
 use super::state::{
     CANCELLED, COMPLETE, JOIN_INTEREST, JOIN_WAKER, NOTIFIED, RUNNING, State, ToIdle, ToNotified,
