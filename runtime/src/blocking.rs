@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crate::ThreadMask;
 use crate::hooks::ThreadHooks;
+use crate::task::mask::ThreadMask;
 use crate::task::{Id, JoinHandle, NewTask, Notified, OwnedTasks, RawTask, Schedule, new_task};
 
 use crate::loom::{Condvar, Mutex, lock, wait_until};

@@ -62,7 +62,7 @@ where
     F::Output: Send + 'static,
 {
     fn execute(&self, fut: F) {
-        crate::spawn(fut);
+        crate::spawn::spawn(fut);
     }
 }
 

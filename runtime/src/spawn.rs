@@ -12,8 +12,9 @@ use std::task::{Context, Poll};
 use crate::runtime::mask_fits;
 use crate::scheduler::context::{with_current, with_current_at};
 use crate::scheduler::with_worker;
+use crate::task::JoinHandle;
 use crate::task::TaskMeta;
-use crate::{JoinHandle, ThreadMask};
+use crate::task::mask::ThreadMask;
 
 #[track_caller]
 pub(crate) fn no_runtime(api: &str) -> ! {

@@ -48,12 +48,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use crate::ThreadMask;
 use crate::metrics::single_writer_add;
 use crate::runtime::Handle;
 use crate::scheduler::BUDGET;
 use crate::scheduler::inbox::{Drained, Inbox};
 use crate::scheduler::route::with_worker_of;
+use crate::task::mask::ThreadMask;
 
 /// Per-thread mailboxes, each drained by a handler task pinned to its worker thread.
 ///

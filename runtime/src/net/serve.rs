@@ -12,10 +12,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::{TcpListener, TcpSocket, TcpStream};
-use crate::ThreadMask;
 use crate::loom::lock;
+use crate::runtime::Handle;
 use crate::scheduler::with_worker;
-use crate::{Handle, WorkList};
+use crate::task::mask::ThreadMask;
+use crate::work_list::WorkList;
 use pinwheel_io_driver::{Direction, Waiter};
 
 /// How accepted connections are spread over the workers.

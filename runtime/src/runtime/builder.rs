@@ -11,7 +11,7 @@ use crate::loom::{Condvar, Mutex};
 use crate::scheduler::{Shared, WorkerContext};
 
 use super::{ExitSignal, Exits, MAX_WORKERS, Runtime};
-use crate::Handle;
+use crate::runtime::Handle;
 
 /// How many I/O events a worker reads per poll.
 const EVENTS_PER_POLL: usize = 1024;

@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 
-use crate::ThreadMask;
 use crate::metrics::RuntimeMetrics;
 use crate::scheduler::Shared;
 use crate::scheduler::context::{enter, with_current, with_worker};
 use crate::task::JoinHandle;
 use crate::task::TaskMeta;
+use crate::task::mask::ThreadMask;
 
 use super::check_mask;
 

@@ -19,12 +19,12 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::ThreadMask;
 use crate::loom::{Condvar, Mutex, lock, wait_until};
 use crate::metrics::RuntimeMetrics;
 use crate::scheduler::Shared;
 use crate::scheduler::route::with_worker_of;
 use crate::task::JoinHandle;
+use crate::task::mask::ThreadMask;
 
 pub use builder::Builder;
 pub use handle::{Handle, TryCurrentError};
@@ -257,5 +257,38 @@ impl MaskMisfit {
         panic!(
             "pinwheel::{api}: {mask:?} names no worker of this runtime, which has {workers} workers (indices 0..{workers}); a task needs at least one thread it may run on"
         );
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::Builder;
+
+    /// Waits (bounded) until every worker of `rt` is registered as a sleeper.
+    fn wait_all_asleep(rt: &super::Runtime) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while rt.handle().shared.idle.num_sleeping() != rt.worker_threads() {
+            assert!(Instant::now() < deadline, "workers never went to sleep");
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_spawn_wakes_one_worker_not_all() {
+        let rt = Builder::new().worker_threads(4).build().unwrap();
+        wait_all_asleep(&rt);
+        let before = rt.metrics().total().parks;
+        for _ in 0..10 {
+            rt.block_on(rt.spawn(async {})).unwrap();
+            wait_all_asleep(&rt);
+        }
+        let woken = rt.metrics().total().parks - before;
+        // One worker is woken per spawn, and finding the task as the last searcher it wakes
+        // one more: 20 for 10 spawns. Waking every worker would make 40. (A sleeping worker
+        // can also wake spuriously, when an unpark's ring lands just after its poll returned,
+        // so the bound leaves room for those.)
+        assert!(woken < 30, "{woken} wake-ups for 10 spawns on 4 workers");
     }
 }

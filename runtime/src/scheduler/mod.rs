@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 
 use crossbeam_deque::{Injector, Stealer};
 
-use crate::ThreadMask;
+use crate::task::mask::ThreadMask;
 pub use context::current_worker;
 pub(crate) use context::{request_defer, with_polled_task, with_worker};
 pub(crate) use lanes::WorkerDeques;
@@ -182,7 +182,7 @@ impl Shared {
     }
 
     /// Every worker's counters, the queue depths measured now, and the live task count.
-    pub(crate) fn metrics(&self) -> crate::RuntimeMetrics {
+    pub(crate) fn metrics(&self) -> crate::metrics::RuntimeMetrics {
         let workers: Vec<_> = (0..self.workers.len())
             .map(|i| {
                 let w = &self.workers[i];
@@ -196,7 +196,7 @@ impl Shared {
             })
             .collect();
         let local: u64 = workers.iter().map(|w| w.local_tasks).sum();
-        crate::RuntimeMetrics::new(
+        crate::metrics::RuntimeMetrics::new(
             workers,
             self.owned.len() as u64 + local,
             self.blocking.load(),
@@ -463,36 +463,6 @@ impl Schedule for Arc<Shared> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use std::time::{Duration, Instant};
-
-    use crate::Builder;
-
-    /// Waits (bounded) until every worker of `rt` is registered as a sleeper.
-    fn wait_all_asleep(rt: &crate::Runtime) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while rt.handle().shared.idle.num_sleeping() != rt.worker_threads() {
-            assert!(Instant::now() < deadline, "workers never went to sleep");
-            std::thread::yield_now();
-        }
-    }
-
-    #[test]
-    fn a_spawn_wakes_one_worker_not_all() {
-        let rt = Builder::new().worker_threads(4).build().unwrap();
-        wait_all_asleep(&rt);
-        let before = rt.metrics().total().parks;
-        for _ in 0..10 {
-            rt.block_on(rt.spawn(async {})).unwrap();
-            wait_all_asleep(&rt);
-        }
-        let woken = rt.metrics().total().parks - before;
-        // One worker is woken per spawn, and finding the task as the last searcher it wakes
-        // one more: 20 for 10 spawns. Waking every worker would make 40. (A sleeping worker
-        // can also wake spuriously, when an unpark's ring lands just after its poll returned,
-        // so the bound leaves room for those.)
-        assert!(woken < 30, "{woken} wake-ups for 10 spawns on 4 workers");
-    }
-
     #[test]
     fn idle_notifies_one_sleeper_and_none_while_it_searches() {
         let idle = super::Idle::new(4);
