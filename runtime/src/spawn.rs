@@ -171,7 +171,7 @@ impl Future for YieldNow {
         }
         self.yielded = true;
         // Woken during its own poll, and deferred: the worker queues it again only after its
-        // next look at the poller (`WorkerContext::schedule_here`).
+        // next look at the poller (`scheduler::route::queue`).
         crate::scheduler::request_defer();
         cx.waker().wake_by_ref();
         Poll::Pending

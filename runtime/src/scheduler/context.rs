@@ -3,8 +3,9 @@
 //! `yield_now`'s deferral.
 //!
 //! They live in `scheduler/` because the answers are scheduler types ([`Shared`], the
-//! runtime's root, and [`WorkerContext`]) or scheduler decisions, and the scheduler reads them
-//! on every spawn and wake; the layers above (`runtime`, `spawn`, `time`, `net`, `work_list`)
+//! runtime's root, and [`WorkerContext`]) or scheduler decisions, and the scheduler reads the
+//! worker pointer once per spawn and once per wake (through `route::with_worker_of` or
+//! [`with_current_at`], which pass the worker down); the layers above (`runtime`, `spawn`, `time`, `net`, `work_list`)
 //! ask here too, and nothing below `scheduler` reaches up for one. The bottom layer keeps two
 //! cells of its own, which need nothing of the scheduler: the cooperative budget
 //! (`task/coop.rs`, read by every resource of every layer) and the block of task ids handed

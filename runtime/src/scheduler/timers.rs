@@ -33,6 +33,14 @@ impl Clock {
         }
     }
 
+    /// The time now, as the runtime's timers see it: every clock reading of the timer room
+    /// goes through here (the turn's, a worker's sleep deadline, a timer polled off the
+    /// workers), so that a clock other than the system's has one place to go.
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        Instant::now()
+    }
+
     /// The tick `now` falls in (rounded down).
     pub(crate) fn tick_floor(&self, now: Instant) -> u64 {
         let nanos = now.saturating_duration_since(self.start).as_nanos();
@@ -121,7 +129,7 @@ impl TimerContext {
         clock: &Clock,
         receive: impl FnOnce(&mut VecDeque<TimerOp>),
     ) -> TurnReport {
-        let now = Instant::now();
+        let now = clock.now();
         self.now.set(now);
         self.now_ms.set(clock.millis(now));
         let tick = clock.tick_floor(now);
@@ -156,7 +164,7 @@ impl TimerContext {
         Some(
             clock
                 .instant_of(next)
-                .saturating_duration_since(Instant::now()),
+                .saturating_duration_since(clock.now()),
         )
     }
 }
@@ -281,7 +289,11 @@ impl TimerEntry {
         armed: impl FnOnce(Instant),
     ) -> Poll<()> {
         context::with_current_at(|shared, here| {
-            let now = here.map_or_else(Instant::now, |w| w.timers.now.get());
+            let now = match (here, shared) {
+                (Some(w), _) => w.timers.now.get(),
+                (None, Some(s)) => s.clock.now(),
+                (None, None) => Instant::now(),
+            };
             if now >= deadline {
                 self.cancel(here);
                 return Poll::Ready(());
