@@ -4,8 +4,14 @@
 # between N=3 and N=1 iterations divided by 2 (start-up and exit cancel out). One worker, so
 # the count does not depend on which thread valgrind runs when.
 #
-# Usage: benches/scripts/core_instructions.sh [BINARY (default: build and use target/release)]
+# Usage: benches/scripts/core_instructions.sh [BINARY (default: build it, see below)]
 # Installs nothing: says which Debian package to install when valgrind is missing.
+#
+# The binary is built in the release profile with one codegen unit (in target/cgu1), as the
+# `bench` profile is: with the default 16 units, moving code between files changes how rustc
+# splits the crate, and with it what gets inlined, by a few percent either way on rows whose
+# code did not change (issue 24: yield_many +3.7% at 16 units, +0.0% at one, same code).
+# CODEGEN_UNITS=16 measures the default split instead.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v valgrind >/dev/null 2>&1 || {
@@ -14,8 +20,10 @@ command -v valgrind >/dev/null 2>&1 || {
 }
 bin=${1:-}
 if [ -z "$bin" ]; then
-    cargo build --release -q -p pinwheel-benches --bin core_instructions
-    bin=target/release/core_instructions
+    units=${CODEGEN_UNITS:-1}
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=$units CARGO_TARGET_DIR=target/cgu$units \
+        cargo build --release -q -p pinwheel-benches --bin core_instructions
+    bin=target/cgu$units/release/core_instructions
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
