@@ -27,7 +27,8 @@ const MAX_WORKERS: usize = 64;
 /// }
 /// ```
 ///
-/// Arguments: `worker_threads = N` (1 to 64; default one per CPU) and `crate = "path"` (where
+/// Arguments: `worker_threads = N` (1 to 64; default: `PINWHEEL_WORKER_THREADS` if set, else one
+/// per CPU) and `crate = "path"` (where
 /// `pinwheel` is, when it is re-exported under another name). `main` may return a `Result`.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -35,7 +36,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Runs an `async fn` test on a fresh pinwheel runtime (2 workers unless `worker_threads = N`
-/// says otherwise); it adds `#[test]` itself, so do not add a second one. Works with
+/// or the environment variable `PINWHEEL_WORKER_THREADS` says otherwise); it adds `#[test]` itself, so do not add a second one. Works with
 /// `#[should_panic]` and with tests returning `Result`.
 ///
 /// ```ignore
@@ -259,7 +260,7 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let krate = &config.krate;
     let workers = match (config.worker_threads, kind) {
         (Some(n), _) => quote!(.worker_threads(#n)),
-        (None, Kind::Test) => quote!(.worker_threads(2)),
+        (None, Kind::Test) => quote!(.fallback_worker_threads(2)),
         (None, Kind::Main) => quote!(),
     };
     let attrs = &item.attrs;

@@ -13,6 +13,25 @@ use crate::scheduler::{Shared, WorkerContext};
 use super::{ExitSignal, Exits, MAX_WORKERS, Runtime};
 use crate::runtime::Handle;
 
+/// The environment variable that sets the worker count when the code does not.
+pub(crate) const WORKER_THREADS_ENV: &str = "PINWHEEL_WORKER_THREADS";
+
+/// The worker count `PINWHEEL_WORKER_THREADS` asks for, if it is set.
+fn workers_from_env() -> io::Result<Option<usize>> {
+    let Some(value) = std::env::var_os(WORKER_THREADS_ENV) else {
+        return Ok(None);
+    };
+    match value.to_str().and_then(|v| v.trim().parse::<usize>().ok()) {
+        Some(n) if (1..=MAX_WORKERS).contains(&n) => Ok(Some(n)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "pinwheel: {WORKER_THREADS_ENV}={value:?} is not a worker count: set it to a whole number from 1 to {MAX_WORKERS}, or unset it for one worker per CPU"
+            ),
+        )),
+    }
+}
+
 /// How many I/O events a worker reads per poll.
 const EVENTS_PER_POLL: usize = 1024;
 
@@ -26,6 +45,9 @@ const EVENTS_PER_POLL: usize = 1024;
 #[derive(Clone)]
 pub struct Builder {
     worker_threads: Option<usize>,
+    /// The count when neither `worker_threads` nor `PINWHEEL_WORKER_THREADS` gives one (the
+    /// test macro's 2); `None`: one per CPU.
+    fallback_workers: Option<usize>,
     thread_name: String,
     timer_tick: Duration,
     long_poll_threshold: Duration,
@@ -66,11 +88,14 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// A builder with the defaults: one worker per available CPU (at most 64), threads named
-    /// `pinwheel-worker-N`.
+    /// A builder with the defaults: one worker per available CPU (at most 64), or as many as
+    /// the environment variable `PINWHEEL_WORKER_THREADS` says (read by [`build`](Self::build)
+    /// when [`worker_threads`](Self::worker_threads) was not called, as tokio reads
+    /// `TOKIO_WORKER_THREADS`); threads named `pinwheel-worker-N`.
     pub fn new() -> Builder {
         Builder {
             worker_threads: None,
+            fallback_workers: None,
             thread_name: "pinwheel-worker".to_owned(),
             timer_tick: Duration::from_millis(1),
             long_poll_threshold: Duration::from_millis(100),
@@ -203,9 +228,19 @@ impl Builder {
     }
 
     /// The number of worker threads, from 1 to 64. Other values make [`build`](Self::build)
-    /// fail with `InvalidInput`.
+    /// fail with `InvalidInput`. Without it, the count is `PINWHEEL_WORKER_THREADS` if set,
+    /// else one worker per CPU.
     pub fn worker_threads(&mut self, n: usize) -> &mut Builder {
         self.worker_threads = Some(n);
+        self
+    }
+
+    /// The worker count to use when neither [`worker_threads`](Self::worker_threads) nor
+    /// `PINWHEEL_WORKER_THREADS` gives one (instead of one per CPU): what
+    /// `#[pinwheel::test]` uses for its default of 2. Not checked until `build`.
+    #[doc(hidden)]
+    pub fn fallback_worker_threads(&mut self, n: usize) -> &mut Builder {
+        self.fallback_workers = Some(n);
         self
     }
 
@@ -260,8 +295,8 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` when the worker count is 0 or above 64, or the timer tick is outside
-    /// 1 µs ..= 1 s; the OS error when a thread cannot be started.
+    /// `InvalidInput` when the worker count (or `PINWHEEL_WORKER_THREADS`) is not from 1 to 64,
+    /// or the timer tick is outside 1 µs ..= 1 s; the OS error when a thread cannot be started.
     pub fn build(&mut self) -> io::Result<Runtime> {
         if !(Duration::from_micros(1)..=Duration::from_secs(1)).contains(&self.timer_tick) {
             return Err(io::Error::new(
@@ -298,7 +333,11 @@ impl Builder {
                 "pinwheel::Builder::max_blocking_threads(0): the blocking pool needs at least one thread",
             ));
         }
-        let n = match self.worker_threads {
+        let count = match self.worker_threads {
+            Some(n) => Some(n),
+            None => workers_from_env()?,
+        };
+        let n = match count {
             Some(n) if (1..=MAX_WORKERS).contains(&n) => n,
             Some(n) => {
                 return Err(io::Error::new(
@@ -308,9 +347,12 @@ impl Builder {
                     ),
                 ));
             }
-            None => thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .clamp(1, MAX_WORKERS),
+            None => match self.fallback_workers {
+                Some(n) => n.clamp(1, MAX_WORKERS),
+                None => thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .clamp(1, MAX_WORKERS),
+            },
         };
         let deques: Vec<_> = (0..n)
             .map(|_| crate::scheduler::WorkerDeques::new())
