@@ -49,7 +49,7 @@ fn net_echo_many_connections() {
                         c.read_exact(&mut back).await.unwrap();
                         assert_eq!(back, msg.as_bytes());
                     }
-                    c.shutdown(Shutdown::Write).unwrap();
+                    c.shutdown().await.unwrap();
                     let mut rest = [0u8; 1];
                     assert_eq!(c.read(&mut rest).await.unwrap(), 0);
                 })
@@ -76,7 +76,7 @@ fn net_large_transfer_both_ways() {
         let (writer, reader) = (&c, &c);
         let send = async {
             writer.write_all(&data).await.unwrap();
-            writer.shutdown(Shutdown::Write).unwrap();
+            writer.shutdown_std(Shutdown::Write).unwrap();
         };
         let recv = async {
             let mut got = Vec::with_capacity(data.len());

@@ -50,7 +50,7 @@ macro_rules! define_halves {
             fn drop(&mut self) {
                 // The peer learns that nothing more comes; an error here (already closed) is
                 // moot.
-                let _ = self.0.shutdown(std::net::Shutdown::Write);
+                let _ = self.0.shutdown_std(std::net::Shutdown::Write);
             }
         }
     };
@@ -68,12 +68,13 @@ macro_rules! read_half {
                 self.0.read(buf).await
             }
 
-            /// Reads exactly `buf.len()` bytes.
+            /// Reads exactly `buf.len()` bytes; returns that length (as tokio's
+            /// `AsyncReadExt::read_exact`).
             ///
             /// # Errors
             ///
             /// `UnexpectedEof` when the peer closes first, or the read's error.
-            pub async fn read_exact(&self, buf: &mut [u8]) -> std::io::Result<()> {
+            pub async fn read_exact(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.0.read_exact(buf).await
             }
         }

@@ -106,7 +106,8 @@ where
         .await
     }
 
-    pub(crate) async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
+    pub(crate) async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len();
         while !buf.is_empty() {
             match self.read(buf).await? {
                 0 => {
@@ -118,7 +119,7 @@ where
                 n => buf = &mut buf[n..],
             }
         }
-        Ok(())
+        Ok(len)
     }
 
     pub(crate) async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
@@ -219,12 +220,13 @@ macro_rules! stream_methods {
                 self.io.write(buf).await
             }
 
-            /// Reads exactly `buf.len()` bytes.
+            /// Reads exactly `buf.len()` bytes; returns that length (as tokio's
+            /// `AsyncReadExt::read_exact`).
             ///
             /// # Errors
             ///
             /// `UnexpectedEof` when the peer closes first, or the read's error.
-            pub async fn read_exact(&self, buf: &mut [u8]) -> std::io::Result<()> {
+            pub async fn read_exact(&self, buf: &mut [u8]) -> std::io::Result<usize> {
                 self.io.read_exact(buf).await
             }
 
@@ -235,6 +237,28 @@ macro_rules! stream_methods {
             /// The write's error.
             pub async fn write_all(&self, buf: &[u8]) -> std::io::Result<()> {
                 self.io.write_all(buf).await
+            }
+
+            /// Shuts the write side down: the peer reads the end of the stream once it has read
+            /// what was written. The same call as tokio's `AsyncWriteExt::shutdown` (there is no
+            /// buffer to flush first), so code written against tokio's traits runs unchanged.
+            ///
+            /// # Errors
+            ///
+            /// The OS error.
+            pub async fn shutdown(&self) -> std::io::Result<()> {
+                self.shutdown_std(std::net::Shutdown::Write)
+            }
+
+            /// Shuts down the read side, the write side, or both, at once: std's
+            /// `shutdown(how)` (named apart from [`shutdown`](Self::shutdown), which is
+            /// tokio's).
+            ///
+            /// # Errors
+            ///
+            /// The OS error.
+            pub fn shutdown_std(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+                self.io.mio.shutdown(how)
             }
         }
     };
@@ -317,7 +341,7 @@ macro_rules! impl_async_write {
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
                 let get: fn(&Self) -> &$s = $get;
-                std::task::Poll::Ready(get(&self).shutdown(std::net::Shutdown::Write))
+                std::task::Poll::Ready(get(&self).shutdown_std(std::net::Shutdown::Write))
             }
         }
 
@@ -357,7 +381,7 @@ macro_rules! impl_async_write {
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
                 let get: fn(&Self) -> &$s = $get;
-                std::task::Poll::Ready(get(&self).shutdown(std::net::Shutdown::Write))
+                std::task::Poll::Ready(get(&self).shutdown_std(std::net::Shutdown::Write))
             }
         }
     };
@@ -420,7 +444,7 @@ macro_rules! impl_hyper_io {
                 self: std::pin::Pin<&mut Self>,
                 _cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+                std::task::Poll::Ready(self.shutdown_std(std::net::Shutdown::Write))
             }
         }
     };

@@ -1,7 +1,7 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
 use crate::task::coop::budgeted;
@@ -384,15 +384,6 @@ impl TcpStream {
     /// The OS error.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.io.mio.set_nodelay(nodelay)
-    }
-
-    /// Shuts down the read half, the write half, or both.
-    ///
-    /// # Errors
-    ///
-    /// The OS error.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.mio.shutdown(how)
     }
 }
 

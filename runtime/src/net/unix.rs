@@ -35,7 +35,6 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
-use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -273,15 +272,6 @@ impl UnixStream {
     /// The OS error.
     pub fn peer_cred(&self) -> io::Result<UCred> {
         peer_cred(self.io.mio.as_raw_fd())
-    }
-
-    /// Shuts down the read half, the write half, or both.
-    ///
-    /// # Errors
-    ///
-    /// The OS error.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.mio.shutdown(how)
     }
 }
 
