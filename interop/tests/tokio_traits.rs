@@ -34,7 +34,6 @@ macro_rules! client_exchange {
         assert_eq!(r.read_u32().await.unwrap(), 7);
         w.write_all(b"by").await.unwrap();
         w.flush().await.unwrap();
-        drop((r, w));
         c.write_u8(b'e').await.unwrap();
         // The inherent `shutdown` is tokio's call: awaited, no argument.
         c.shutdown().await.unwrap();
