@@ -226,6 +226,7 @@ pub mod compat;
 mod hooks;
 #[cfg(all(feature = "hyper", not(loom)))]
 pub mod hyper;
+mod join_set;
 mod loom;
 mod metrics;
 pub mod net;

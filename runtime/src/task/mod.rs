@@ -25,6 +25,7 @@ mod waker;
 #[path = "../loom_models/task.rs"]
 mod tests_loom;
 
+pub use crate::join_set::JoinSet;
 pub use crate::spawn::{Builder, current_class, set_class};
 pub(crate) use class::ByClass;
 pub use class::Class;
