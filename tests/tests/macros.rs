@@ -5,17 +5,37 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[pinwheel::test]
-async fn runs_on_a_worker_with_two_workers_by_default() {
+async fn a_test_runs_on_a_current_thread_runtime_by_default() {
+    // As tokio's #[tokio::test]: the test's thread is the one worker, and runs the tasks.
+    let me = std::thread::current().id();
+    assert_eq!(
+        pinwheel::current_worker(),
+        Some(0),
+        "the body runs on the worker"
+    );
+    let on = pinwheel::spawn(async { (pinwheel::current_worker(), std::thread::current().id()) })
+        .await
+        .unwrap();
+    assert_eq!(on, (Some(0), me));
+    assert_eq!(pinwheel::Handle::current().worker_threads(), 1);
+}
+
+#[pinwheel::test(flavor = "multi_thread")]
+async fn multi_thread_flavor_has_two_workers_by_default() {
     assert!(
         pinwheel::current_worker().is_none(),
-        "the body runs in block_on"
+        "the body runs in block_on, off the workers"
     );
     let on = pinwheel::spawn(async { pinwheel::current_worker() })
         .await
         .unwrap();
     assert!(matches!(on, Some(0 | 1)));
-    let workers = pinwheel::Handle::current().worker_threads();
-    assert_eq!(workers, 2);
+    assert_eq!(pinwheel::Handle::current().worker_threads(), 2);
+}
+
+#[pinwheel::test(flavor = "current_thread")]
+async fn current_thread_flavor_by_name() {
+    assert_eq!(pinwheel::Handle::current().worker_threads(), 1);
 }
 
 #[pinwheel::test(worker_threads = 3)]

@@ -27,16 +27,20 @@ const MAX_WORKERS: usize = 64;
 /// }
 /// ```
 ///
-/// Arguments: `worker_threads = N` (1 to 64; default: `PINWHEEL_WORKER_THREADS` if set, else one
-/// per CPU) and `crate = "path"` (where
+/// Arguments: `flavor = "multi_thread"` (the default) or `"current_thread"` (the thread in
+/// `block_on` is the only worker), `worker_threads = N` (1 to 64, multi-thread only; default:
+/// `PINWHEEL_WORKER_THREADS` if set, else one per CPU) and `crate = "path"` (where
 /// `pinwheel` is, when it is re-exported under another name). `main` may return a `Result`.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Main, args.into(), item.into()).into()
 }
 
-/// Runs an `async fn` test on a fresh pinwheel runtime (2 workers unless `worker_threads = N`
-/// or the environment variable `PINWHEEL_WORKER_THREADS` says otherwise); it adds `#[test]` itself, so do not add a second one. Works with
+/// Runs an `async fn` test on a fresh pinwheel runtime: by default a current-thread runtime, as
+/// tokio's `#[tokio::test]` (the test's thread is the only worker, so the order tasks run in
+/// is the order they are woken, with no other thread racing them); with `worker_threads = N`
+/// or `flavor = "multi_thread"`, a multi-thread runtime of N workers (default 2, or
+/// `PINWHEEL_WORKER_THREADS`); it adds `#[test]` itself, so do not add a second one. Works with
 /// `#[should_panic]` and with tests returning `Result`.
 ///
 /// ```ignore
@@ -88,7 +92,14 @@ impl Parse for ItemFn {
     }
 }
 
+#[derive(Clone, Copy, PartialEq)]
+enum Flavor {
+    CurrentThread,
+    MultiThread,
+}
+
 struct Config {
+    flavor: Option<(Flavor, Span)>,
     worker_threads: Option<usize>,
     krate: TokenStream2,
 }
@@ -108,6 +119,7 @@ impl Errors {
 
 fn parse_config(kind: Kind, args: TokenStream2, errors: &mut Errors) -> Config {
     let mut config = Config {
+        flavor: None,
         worker_threads: None,
         krate: quote!(::pinwheel),
     };
@@ -155,6 +167,30 @@ fn parse_config(kind: Kind, args: TokenStream2, errors: &mut Errors) -> Config {
                     ),
                 )),
             },
+            "flavor" => match &pair.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => match s.value().as_str() {
+                    "current_thread" => config.flavor = Some((Flavor::CurrentThread, s.span())),
+                    "multi_thread" => config.flavor = Some((Flavor::MultiThread, s.span())),
+                    other => errors.push(syn::Error::new_spanned(
+                        s,
+                        format!(
+                            "{}: `flavor = {other:?}` is not a flavor; use \"current_thread\" (the \
+                             thread in block_on is the only worker) or \"multi_thread\"",
+                            kind.attr()
+                        ),
+                    )),
+                },
+                other => errors.push(syn::Error::new_spanned(
+                    other,
+                    format!(
+                        "{}: `flavor` takes a string literal, `flavor = \"current_thread\"` or \
+                         `flavor = \"multi_thread\"`",
+                        kind.attr()
+                    ),
+                )),
+            },
             "crate" => match &pair.value {
                 Expr::Lit(ExprLit {
                     lit: Lit::Str(s), ..
@@ -181,12 +217,22 @@ fn parse_config(kind: Kind, args: TokenStream2, errors: &mut Errors) -> Config {
             _ => errors.push(syn::Error::new_spanned(
                 &pair.path,
                 format!(
-                    "{}: unknown argument `{name}`; the valid arguments are `worker_threads` \
-                     and `crate`",
+                    "{}: unknown argument `{name}`; the valid arguments are `flavor`, \
+                     `worker_threads` and `crate`",
                     kind.attr()
                 ),
             )),
         }
+    }
+    if let (Some((Flavor::CurrentThread, span)), Some(_)) = (config.flavor, config.worker_threads) {
+        errors.push(syn::Error::new(
+            span,
+            format!(
+                "{}: `worker_threads` needs `flavor = \"multi_thread\"`: a current-thread \
+                 runtime has one worker, the thread in block_on",
+                kind.attr()
+            ),
+        ));
     }
     config
 }
@@ -258,10 +304,22 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
     }
 
     let krate = &config.krate;
-    let workers = match (config.worker_threads, kind) {
-        (Some(n), _) => quote!(.worker_threads(#n)),
-        (None, Kind::Test) => quote!(.fallback_worker_threads(2)),
-        (None, Kind::Main) => quote!(),
+    // The defaults are tokio's: a test runs on a current-thread runtime (unless it asks for
+    // workers), `main` on a multi-thread one.
+    let flavor = match (config.flavor, config.worker_threads, kind) {
+        (Some((f, _)), _, _) => f,
+        (None, Some(_), _) | (None, None, Kind::Main) => Flavor::MultiThread,
+        (None, None, Kind::Test) => Flavor::CurrentThread,
+    };
+    let builder = match (flavor, config.worker_threads, kind) {
+        (Flavor::CurrentThread, _, _) => quote!(#krate::Builder::new_current_thread()),
+        (Flavor::MultiThread, Some(n), _) => {
+            quote!(#krate::Builder::new_multi_thread().worker_threads(#n))
+        }
+        (Flavor::MultiThread, None, Kind::Test) => {
+            quote!(#krate::Builder::new_multi_thread().fallback_worker_threads(2))
+        }
+        (Flavor::MultiThread, None, Kind::Main) => quote!(#krate::Builder::new_multi_thread()),
     };
     let attrs = &item.attrs;
     let vis = &item.vis;
@@ -281,8 +339,7 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
         {
             let body: ::core::pin::Pin<&mut dyn ::core::future::Future<Output = #output_ty>> =
                 ::core::pin::pin!(async #body);
-            #krate::Builder::new()
-                #workers
+            #builder
                 .build()
                 .expect("failed to start the pinwheel runtime")
                 .block_on(body)

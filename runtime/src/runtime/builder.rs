@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::hooks::ThreadHooks;
 use crate::loom::{Condvar, Mutex};
-use crate::scheduler::{Shared, WorkerContext};
+use crate::scheduler::{CurrentWorker, Shared, WorkerContext};
 
 use super::{ExitSignal, Exits, MAX_WORKERS, Runtime};
 use crate::runtime::Handle;
@@ -44,6 +44,8 @@ const EVENTS_PER_POLL: usize = 1024;
 /// ```
 #[derive(Clone)]
 pub struct Builder {
+    /// `new_current_thread`: the thread in `block_on` is the only worker.
+    current_thread: bool,
     worker_threads: Option<usize>,
     /// The count when neither `worker_threads` nor `PINWHEEL_WORKER_THREADS` gives one (the
     /// test macro's 2); `None`: one per CPU.
@@ -65,6 +67,7 @@ pub struct Builder {
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
+            .field("current_thread", &self.current_thread)
             .field("worker_threads", &self.worker_threads)
             .field("thread_name", &self.thread_name)
             .field("timer_tick", &self.timer_tick)
@@ -94,6 +97,7 @@ impl Builder {
     /// `TOKIO_WORKER_THREADS`); threads named `pinwheel-worker-N`.
     pub fn new() -> Builder {
         Builder {
+            current_thread: false,
             worker_threads: None,
             fallback_workers: None,
             thread_name: "pinwheel-worker".to_owned(),
@@ -109,6 +113,42 @@ impl Builder {
             pin_workers: false,
             hooks: ThreadHooks::default(),
         }
+    }
+
+    /// A builder of a multi-thread runtime: the same as [`new`](Self::new) (tokio's name).
+    pub fn new_multi_thread() -> Builder {
+        Builder::new()
+    }
+
+    /// A builder of a current-thread runtime: no worker thread; the thread that calls
+    /// [`Runtime::block_on`] is the one worker, and runs the spawned tasks, timers, sockets and
+    /// work lists between polls of the future it blocks on (tokio's `new_current_thread`).
+    /// Nothing runs while no `block_on` does. The order tasks run in follows from the order
+    /// they are woken, with no other thread racing them: what tests that expect tokio's
+    /// default test runtime rely on.
+    ///
+    /// How it differs from tokio's: the runtime runs on the thread that built it only (its
+    /// one worker's queues, wheel and `spawn_local` tasks live there): `block_on` on another
+    /// thread panics, and dropping the runtime on another thread leaks its tasks instead of
+    /// dropping them there (with a `tracing` error). No watchdog thread is started (its checks
+    /// would fire whenever no `block_on` runs); the worker count is 1 whatever
+    /// `PINWHEEL_WORKER_THREADS` says, and [`worker_threads`](Self::worker_threads) other than
+    /// 1 makes [`build`](Self::build) fail.
+    ///
+    /// ```
+    /// let rt = pinwheel::Builder::new_current_thread().build()?;
+    /// let me = std::thread::current().id();
+    /// let ran_on = rt.block_on(async {
+    ///     pinwheel::spawn(async { std::thread::current().id() }).await.unwrap()
+    /// });
+    /// assert_eq!(ran_on, me);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new_current_thread() -> Builder {
+        let mut b = Builder::new();
+        b.current_thread = true;
+        b.watchdog = false;
+        b
     }
 
     /// The most threads [`spawn_blocking`](crate::spawn_blocking) may run at once (default
@@ -334,6 +374,16 @@ impl Builder {
             ));
         }
         let count = match self.worker_threads {
+            Some(1) if self.current_thread => Some(1),
+            Some(n) if self.current_thread => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "pinwheel::Builder::worker_threads({n}) on a current-thread runtime: it has exactly one worker, the thread in block_on; use Builder::new_multi_thread for {n} workers"
+                    ),
+                ));
+            }
+            None if self.current_thread => Some(1),
             Some(n) => Some(n),
             None => workers_from_env()?,
         };
@@ -410,6 +460,19 @@ impl Builder {
             exits,
             watchdog: None,
         };
+        if self.current_thread {
+            // No thread: the context waits on this thread for `block_on` (the current-thread
+            // rule, on `CurrentWorker`).
+            let (deque, driver) = deques
+                .into_iter()
+                .zip(drivers)
+                .next()
+                .expect("a current-thread runtime has one worker");
+            let shared = rt.handle.shared.clone();
+            let ctx = WorkerContext::new_current(shared.clone(), deque, driver);
+            let _ = shared.current.set(CurrentWorker::new(ctx));
+            return Ok(rt);
+        }
         for (index, (deque, driver)) in deques.into_iter().zip(drivers).enumerate() {
             let shared2 = rt.handle.shared.clone();
             let exits2 = rt.exits.clone();

@@ -97,17 +97,24 @@ impl Handle {
     }
 
     /// Runs `future` to completion on the calling thread, with this runtime as the current one
-    /// (so `pinwheel::spawn` works inside). The calling thread drives nothing else.
+    /// (so `pinwheel::spawn` works inside). On a multi-thread runtime the calling thread drives
+    /// nothing else; on a current-thread one it is the worker, and runs the runtime's tasks
+    /// meanwhile (see [`Builder::new_current_thread`](crate::Builder::new_current_thread)).
     ///
     /// # Panics
     ///
-    /// Panics on a pinwheel worker thread: blocking it would stall the tasks it must run.
+    /// Panics on a pinwheel worker thread: blocking it would stall the tasks it must run. On a
+    /// current-thread runtime, also on another thread than the one that built it.
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         if with_worker(|w| w.is_some()) {
             panic!(
                 "pinwheel: block_on was called on a worker thread; blocking a worker stalls the tasks it runs. Use .await inside tasks, or call block_on from a thread of your own"
             );
+        }
+        if let Some(current) = self.shared.current.get() {
+            // A current-thread runtime: this thread runs its worker meanwhile.
+            return current.block_on(future);
         }
         let _enter = enter(self.shared.clone());
         let signal = Arc::new(ThreadSignal {

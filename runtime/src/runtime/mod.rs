@@ -82,8 +82,9 @@ impl Runtime {
         Builder::new().build()
     }
 
-    /// Runs `future` to completion on the calling thread, which drives nothing else meanwhile;
-    /// spawned tasks run on the workers. See [`Handle::block_on`].
+    /// Runs `future` to completion on the calling thread, which drives nothing else meanwhile
+    /// on a multi-thread runtime (spawned tasks run on the workers), and is the worker of a
+    /// current-thread runtime. See [`Handle::block_on`].
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.handle.block_on(future)
@@ -149,6 +150,16 @@ impl Runtime {
         let shared = &self.handle.shared;
         shared.begin_shutdown();
         shared.blocking.begin_shutdown();
+        if let Some(current) = shared.current.get() {
+            // A current-thread runtime's worker stops here, on its thread (the current-thread
+            // rule, on `CurrentWorker`).
+            if !current.stop() {
+                tracing::error!(
+                    target: "pinwheel::runtime",
+                    "pinwheel: a current-thread runtime was dropped on another thread than the one that built it; its tasks cannot be dropped here and are leaked (drop the runtime on the thread that built it)"
+                );
+            }
+        }
         // A runtime dropped on one of its own workers cannot wait for that worker.
         let me = with_worker_of(shared, |w| w.map(|w| w.index));
         let expected = self.threads.len() - usize::from(me.is_some());

@@ -90,14 +90,16 @@ impl Lane {
 
 impl WorkerContext {
     /// Queues a stealable task of this worker's thread: a Normal one in the LIFO slot unless
-    /// it `yielded` (the one it displaces, and any other, at the back of its class's deque).
+    /// it `yielded` or the worker is a current-thread runtime's (the one it displaces, and any other, at the back of its class's deque).
     /// `true` when a task went to a deque, where other workers may steal it.
     #[inline(always)]
     pub(super) fn push_stealable(&self, task: Notified, yielded: bool) -> bool {
         single_writer_add(&self.counters().local_wakes, 1);
         let h = task.header();
         let (class, spilled) = if h.is_normal() {
-            let spilled = if yielded {
+            // A current-thread worker has no LIFO slot: tasks run in the order they were
+            // queued, as on tokio's current-thread runtime.
+            let spilled = if yielded || self.fifo {
                 Some(task)
             } else {
                 self.lifo().replace(task)

@@ -13,6 +13,7 @@
 //! goes to, and that is what guarantees that a task is only polled on a thread in its mask.
 
 pub(crate) mod context;
+mod current;
 mod idle;
 pub(crate) mod inbox;
 mod lanes;
@@ -35,6 +36,7 @@ use crossbeam_deque::{Injector, Stealer};
 use crate::task::mask::ThreadMask;
 pub use context::current_worker;
 pub(crate) use context::{request_defer, with_polled_task, with_worker};
+pub(crate) use current::CurrentWorker;
 pub(crate) use lanes::WorkerDeques;
 pub(crate) use worker::WorkerContext;
 
@@ -83,6 +85,9 @@ pub(crate) struct Shared {
     pub(crate) park_spins: u32,
     /// Task profiling: its mode, the slot registry, and whether wakes are stamped.
     pub(crate) profiler: crate::profile::Profiler,
+    /// The worker of a current-thread runtime (set once by the builder); empty for a
+    /// multi-thread runtime, whose workers have threads of their own.
+    pub(crate) current: std::sync::OnceLock<current::CurrentWorker>,
 }
 
 /// What one worker shares with the other threads.
@@ -110,6 +115,11 @@ impl WorkerShared {
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn io(&self) -> &pinwheel_io_driver::Handle {
         self.parker.bell()
+    }
+
+    /// Wakes this worker if it sleeps (or makes its next sleep return at once).
+    pub(crate) fn unpark(&self) {
+        self.parker.unpark();
     }
 
     /// Asks this worker to do `op` on its wheel; wakes it if it sleeps. A worker that has shut
@@ -163,6 +173,7 @@ impl Shared {
             blocking,
             park_spins,
             profiler: crate::profile::Profiler::new(profiling),
+            current: std::sync::OnceLock::new(),
         }
     }
 

@@ -49,6 +49,8 @@ pub(crate) struct WorkerContext {
     /// (tokio defers yielded tasks too). Other self-wakes (a work-list handler taking turns, a
     /// spent cooperative budget) go to the back of the queues at once, as before.
     pub(super) deferred: RefCell<Vec<Notified>>,
+    /// A current-thread runtime's worker: no LIFO slot, tasks run in the order queued.
+    pub(super) fifo: bool,
 }
 
 /// A busy worker polls its I/O driver without blocking once every this many task polls, so
@@ -67,7 +69,20 @@ impl WorkerContext {
         deques: WorkerDeques,
         driver: pinwheel_io_driver::Driver,
     ) {
-        let w = WorkerContext {
+        let w = WorkerContext::new(shared, index, deques, driver);
+        let _worker = super::context::enter_worker(&w);
+        w.run();
+        w.stop();
+    }
+
+    /// The context of worker `index`, on the thread that will run it.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        index: usize,
+        deques: WorkerDeques,
+        driver: pinwheel_io_driver::Driver,
+    ) -> WorkerContext {
+        WorkerContext {
             index,
             me: shared.workers[index].clone(),
             shared,
@@ -82,11 +97,80 @@ impl WorkerContext {
             prof: crate::profile::LocalProfile::new(index),
             polled: Cell::new(ptr::null()),
             deferred: RefCell::new(Vec::new()),
-        };
-        let _worker = super::context::enter_worker(&w);
-        w.run();
-        w.prof.stop(&w.shared.profiler, &w.worker_shared().profile);
-        w.shutdown();
+            fifo: false,
+        }
+    }
+
+    /// The context of a current-thread runtime's worker (see `CurrentWorker`).
+    pub(crate) fn new_current(
+        shared: Arc<Shared>,
+        deques: WorkerDeques,
+        driver: pinwheel_io_driver::Driver,
+    ) -> WorkerContext {
+        WorkerContext {
+            fifo: true,
+            ..WorkerContext::new(shared, 0, deques, driver)
+        }
+    }
+
+    /// The worker leaves its loop for good: it stops profiling and drops every task it is
+    /// responsible for, on this thread (inside the worker guard of its thread).
+    pub(crate) fn stop(&self) {
+        self.prof
+            .stop(&self.shared.profiler, &self.worker_shared().profile);
+        self.shutdown();
+    }
+
+    /// Runs `future` to completion on this thread, running the worker's tasks between its
+    /// polls: the loop of a current-thread runtime, whose only worker is the thread in
+    /// `block_on`. The future is polled when its waker was woken (which also wakes the worker
+    /// if it sleeps), before the worker's next turn.
+    pub(crate) fn run_until<F: std::future::Future>(&self, future: F) -> F::Output {
+        use std::sync::atomic::AtomicBool;
+        use std::task::{Context, Poll, Wake, Waker};
+
+        /// The block_on future's waker: marks it woken and wakes the worker.
+        struct FutureWaker {
+            woken: AtomicBool,
+            worker: Arc<WorkerShared>,
+        }
+        impl Wake for FutureWaker {
+            fn wake(self: Arc<Self>) {
+                self.wake_by_ref();
+            }
+            fn wake_by_ref(self: &Arc<Self>) {
+                self.woken.store(true, SeqCst);
+                self.worker.unpark();
+            }
+        }
+
+        let _worker = super::context::enter_worker(self);
+        let signal = Arc::new(FutureWaker {
+            woken: AtomicBool::new(true),
+            worker: self.me.clone(),
+        });
+        let waker = Waker::from(signal.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if signal.woken.swap(false, SeqCst) {
+                // With a cooperative budget, as a task's poll (the budget rule, on
+                // `task::coop`); a `yield_now` in it defers no task.
+                let poll = crate::task::coop::with_budget(|| future.as_mut().poll(&mut cx));
+                super::context::clear_defer_request();
+                if let Poll::Ready(out) = poll {
+                    return out;
+                }
+            }
+            if self.turn() || signal.woken.load(SeqCst) {
+                continue;
+            }
+            if self.spin_before_park() {
+                continue;
+            }
+            self.prof.before_park(&self.worker_shared().profile);
+            self.park();
+        }
     }
 
     /// Adds a `spawn_local` task to this worker's list; `false` once it is closed.
@@ -189,11 +273,28 @@ impl WorkerContext {
     }
 
     fn run(&self) {
-        let shared = &*self.shared;
         loop {
-            if shared.shutdown.load(Acquire) {
+            if self.shared.shutdown.load(Acquire) {
                 return;
             }
+            if self.turn() {
+                continue;
+            }
+            if self.spin_before_park() {
+                continue;
+            }
+            self.prof.before_park(&self.worker_shared().profile);
+            self.park();
+        }
+    }
+
+    /// One turn of the loop: timers, I/O when due, the tasks that yielded last turn, then up
+    /// to `BUDGET` polls from its own queues, else one task found elsewhere. `true` when a task
+    /// ran (the turn is then over); `false` when the worker found no work.
+    #[inline(always)]
+    fn turn(&self) -> bool {
+        let shared = &*self.shared;
+        {
             single_writer_add(&self.counters().loop_turns, 1);
             self.process_timers();
             self.prof.turn_starts(
@@ -210,17 +311,13 @@ impl WorkerContext {
                 self.wake_deferred();
             }
             if self.run_batch() > 0 {
-                continue;
+                return true;
             }
             if let Some(task) = self.find_work() {
                 self.run_task(task);
-                continue;
+                return true;
             }
-            if self.spin_before_park() {
-                continue;
-            }
-            self.prof.before_park(&self.worker_shared().profile);
-            self.park();
+            false
         }
     }
 

@@ -1,0 +1,5 @@
+#[pinwheel::test(flavor = "single")]
+async fn bad_flavor() {}
+
+#[pinwheel::main(flavor = "current_thread", worker_threads = 2)]
+async fn main() {}
