@@ -6,7 +6,9 @@
 //! cargo run --release --example timers
 //! ```
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use pinwheel::time::Instant;
 
 use pinwheel::time::{interval, sleep, timeout};
 

@@ -153,6 +153,13 @@ impl BlockingPool {
         join
     }
 
+    /// Whether a blocking closure runs or waits now (a paused clock does not jump meanwhile:
+    /// the closure may be what the runtime waits for).
+    pub(crate) fn is_busy(&self) -> bool {
+        let st = lock(&self.inner.state);
+        !st.running.is_empty() || !st.queue.is_empty()
+    }
+
     /// Threads running or idle, and tasks waiting for a thread.
     pub(crate) fn load(&self) -> (usize, usize) {
         let st = lock(&self.inner.state);

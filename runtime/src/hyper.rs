@@ -115,13 +115,18 @@ impl rt::Timer for Timer {
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn rt::Sleep>> {
-        Box::pin(Sleep(crate::time::sleep_until(deadline)))
+        Box::pin(Sleep(crate::time::sleep_until(
+            crate::time::Instant::from_std(deadline),
+        )))
     }
 
     fn reset(&self, sleep: &mut Pin<Box<dyn rt::Sleep>>, new_deadline: Instant) {
         match sleep.as_mut().downcast_mut_pin::<Sleep>() {
             // The same timer moves (pushing it later costs nothing): no new box.
-            Some(ours) => ours.get_mut().0.reset(new_deadline),
+            Some(ours) => ours
+                .get_mut()
+                .0
+                .reset(crate::time::Instant::from_std(new_deadline)),
             None => *sleep = self.sleep_until(new_deadline),
         }
     }

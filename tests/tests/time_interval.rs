@@ -1,6 +1,8 @@
 //! Intervals: ticks never early, each `MissedTickBehavior`, and a zero period refused.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use pinwheel::time::Instant;
 
 use pinwheel::time::{MissedTickBehavior, interval};
 use pinwheel_tests::rt;

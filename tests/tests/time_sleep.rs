@@ -8,7 +8,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::task::{Context, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use pinwheel::time::Instant;
 
 use pinwheel::time::{sleep, sleep_until, timeout};
 use pinwheel::{Builder, ThreadMask};

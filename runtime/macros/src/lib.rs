@@ -29,7 +29,8 @@ const MAX_WORKERS: usize = 64;
 ///
 /// Arguments: `flavor = "multi_thread"` (the default) or `"current_thread"` (the thread in
 /// `block_on` is the only worker), `worker_threads = N` (1 to 64, multi-thread only; default:
-/// `PINWHEEL_WORKER_THREADS` if set, else one per CPU) and `crate = "path"` (where
+/// `PINWHEEL_WORKER_THREADS` if set, else one per CPU), `start_paused = true` (current-thread
+/// only: the clock starts paused, see `pinwheel::time::pause`) and `crate = "path"` (where
 /// `pinwheel` is, when it is re-exported under another name). `main` may return a `Result`.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -101,6 +102,7 @@ enum Flavor {
 struct Config {
     flavor: Option<(Flavor, Span)>,
     worker_threads: Option<usize>,
+    start_paused: Option<(bool, Span)>,
     krate: TokenStream2,
 }
 
@@ -121,6 +123,7 @@ fn parse_config(kind: Kind, args: TokenStream2, errors: &mut Errors) -> Config {
     let mut config = Config {
         flavor: None,
         worker_threads: None,
+        start_paused: None,
         krate: quote!(::pinwheel),
     };
     let pairs = match Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse2(args) {
@@ -191,6 +194,18 @@ fn parse_config(kind: Kind, args: TokenStream2, errors: &mut Errors) -> Config {
                     ),
                 )),
             },
+            "start_paused" => match &pair.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Bool(b), ..
+                }) => config.start_paused = Some((b.value, b.span())),
+                other => errors.push(syn::Error::new_spanned(
+                    other,
+                    format!(
+                        "{}: `start_paused` takes `true` or `false`",
+                        kind.attr()
+                    ),
+                )),
+            },
             "crate" => match &pair.value {
                 Expr::Lit(ExprLit {
                     lit: Lit::Str(s), ..
@@ -218,7 +233,7 @@ fn parse_config(kind: Kind, args: TokenStream2, errors: &mut Errors) -> Config {
                 &pair.path,
                 format!(
                     "{}: unknown argument `{name}`; the valid arguments are `flavor`, \
-                     `worker_threads` and `crate`",
+                     `worker_threads`, `start_paused` and `crate`",
                     kind.attr()
                 ),
             )),
@@ -311,6 +326,20 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
         (None, Some(_), _) | (None, None, Kind::Main) => Flavor::MultiThread,
         (None, None, Kind::Test) => Flavor::CurrentThread,
     };
+    if let (Flavor::MultiThread, Some((true, span))) = (flavor, config.start_paused) {
+        errors.push(syn::Error::new(
+            span,
+            format!(
+                "{}: `start_paused = true` needs a current-thread runtime (`flavor = \
+                 \"current_thread\"`, the default of #[pinwheel::test], without `worker_threads`)",
+                kind.attr()
+            ),
+        ));
+    }
+    let paused = match config.start_paused {
+        Some((true, _)) => quote!(.start_paused(true)),
+        _ => quote!(),
+    };
     let builder = match (flavor, config.worker_threads, kind) {
         (Flavor::CurrentThread, _, _) => quote!(#krate::Builder::new_current_thread()),
         (Flavor::MultiThread, Some(n), _) => {
@@ -340,6 +369,7 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
             let body: ::core::pin::Pin<&mut dyn ::core::future::Future<Output = #output_ty>> =
                 ::core::pin::pin!(async #body);
             #builder
+                #paused
                 .build()
                 .expect("failed to start the pinwheel runtime")
                 .block_on(body)

@@ -46,6 +46,8 @@ const EVENTS_PER_POLL: usize = 1024;
 pub struct Builder {
     /// `new_current_thread`: the thread in `block_on` is the only worker.
     current_thread: bool,
+    /// `start_paused`: the clock starts paused (current-thread only).
+    start_paused: bool,
     worker_threads: Option<usize>,
     /// The count when neither `worker_threads` nor `PINWHEEL_WORKER_THREADS` gives one (the
     /// test macro's 2); `None`: one per CPU.
@@ -98,6 +100,7 @@ impl Builder {
     pub fn new() -> Builder {
         Builder {
             current_thread: false,
+            start_paused: false,
             worker_threads: None,
             fallback_workers: None,
             thread_name: "pinwheel-worker".to_owned(),
@@ -149,6 +152,26 @@ impl Builder {
         b.current_thread = true;
         b.watchdog = false;
         b
+    }
+
+    /// Whether the runtime's clock starts paused, as after [`time::pause`](crate::time::pause)
+    /// (default `false`): tokio's `start_paused`, for tests. Needs a current-thread runtime;
+    /// on a multi-thread one [`build`](Self::build) fails with `InvalidInput`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = pinwheel::Builder::new_current_thread().start_paused(true).build()?;
+    /// rt.block_on(async {
+    ///     let start = pinwheel::time::Instant::now();
+    ///     pinwheel::time::sleep(Duration::from_secs(60)).await; // no real minute
+    ///     assert!(start.elapsed() >= Duration::from_secs(60));
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_paused(&mut self, paused: bool) -> &mut Builder {
+        self.start_paused = paused;
+        self
     }
 
     /// The most threads [`spawn_blocking`](crate::spawn_blocking) may run at once (default
@@ -373,6 +396,12 @@ impl Builder {
                 "pinwheel::Builder::max_blocking_threads(0): the blocking pool needs at least one thread",
             ));
         }
+        if self.start_paused && !self.current_thread {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "pinwheel::Builder::start_paused(true) on a multi-thread runtime: the paused clock needs a current-thread runtime (Builder::new_current_thread)",
+            ));
+        }
         let count = match self.worker_threads {
             Some(1) if self.current_thread => Some(1),
             Some(n) if self.current_thread => {
@@ -471,6 +500,9 @@ impl Builder {
             let shared = rt.handle.shared.clone();
             let ctx = WorkerContext::new_current(shared.clone(), deque, driver);
             let _ = shared.current.set(CurrentWorker::new(ctx));
+            if self.start_paused {
+                let _ = shared.clock.pause();
+            }
             return Ok(rt);
         }
         for (index, (deque, driver)) in deques.into_iter().zip(drivers).enumerate() {

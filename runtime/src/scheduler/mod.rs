@@ -153,7 +153,7 @@ impl Shared {
                         owned_local: LocalOwnedTasks::default(),
                         sign: Default::default(),
                         timer_inbox: Inbox::new(),
-                        clock,
+                        clock: clock.clone(),
                         profile: Default::default(),
                     })
                 })

@@ -165,6 +165,11 @@ impl<B: Bell> IoParker<B> {
         n
     }
 
+    /// Whether an unpark came since the last park (its token waits).
+    pub(crate) fn is_notified(&self) -> bool {
+        self.state.load(SeqCst) == NOTIFIED
+    }
+
     /// Wakes the worker if it sleeps, or leaves the token for its next park.
     pub(crate) fn unpark(&self) {
         if self.state.swap(NOTIFIED, SeqCst) == PARKED {

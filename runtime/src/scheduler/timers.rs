@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::mem;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -18,11 +18,40 @@ use pinwheel_timer::{Key, Wheel};
 
 use super::{WorkerContext, WorkerShared, context};
 
-/// A runtime's time base: the instant tick 0 stands for, and the length of a tick.
-#[derive(Clone, Copy, Debug)]
+/// A runtime's time base: the instant tick 0 stands for, the length of a tick, and the
+/// paused clock of tests (shared by every worker of the runtime, so all wheels see one time).
+#[derive(Clone, Debug)]
 pub(crate) struct Clock {
     start: Instant,
     tick_nanos: u64,
+    paused: Arc<PausedClock>,
+}
+
+/// The paused clock (`time::pause`, `advance`, `resume`), tokio's `test-util` clock: while
+/// frozen, time is `base`; running again, `base` plus the time since `unfrozen`.
+#[derive(Debug, Default)]
+struct PausedClock {
+    /// Whether the clock was ever paused: until then the time is the system's, after one
+    /// relaxed load.
+    engaged: AtomicBool,
+    time: std::sync::Mutex<Frozen>,
+}
+
+#[derive(Debug, Default)]
+struct Frozen {
+    base: Option<Instant>,
+    /// `None` while frozen.
+    unfrozen: Option<Instant>,
+}
+
+impl Frozen {
+    fn now(&self) -> Instant {
+        let base = self.base.unwrap_or_else(Instant::now);
+        match self.unfrozen {
+            Some(since) => base + since.elapsed(),
+            None => base,
+        }
+    }
 }
 
 impl Clock {
@@ -30,15 +59,80 @@ impl Clock {
         Clock {
             start: Instant::now(),
             tick_nanos: (tick.as_nanos() as u64).max(1),
+            paused: Arc::default(),
         }
     }
 
-    /// The time now, as the runtime's timers see it: every clock reading of the timer room
-    /// goes through here (the turn's, a worker's sleep deadline, a timer polled off the
-    /// workers), so that a clock other than the system's has one place to go.
+    /// The time now, as the runtime sees it: every clock reading of the timer room goes
+    /// through here (the turn's, a worker's sleep deadline, a timer polled off the workers),
+    /// and `time::Instant::now`: the system's clock, or the paused clock once a test paused it.
     #[inline]
     pub(crate) fn now(&self) -> Instant {
-        Instant::now()
+        if !self.paused.engaged.load(Ordering::Relaxed) {
+            return Instant::now();
+        }
+        self.frozen_now()
+    }
+
+    #[cold]
+    fn frozen_now(&self) -> Instant {
+        crate::loom::lock(&self.paused.time).now()
+    }
+
+    /// Whether the clock is paused now.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused.engaged.load(Ordering::Relaxed)
+            && crate::loom::lock(&self.paused.time).unfrozen.is_none()
+    }
+
+    /// Freezes the clock at the time now; `Err` when it already is.
+    pub(crate) fn pause(&self) -> Result<(), ()> {
+        let mut t = crate::loom::lock(&self.paused.time);
+        let first = !self.paused.engaged.load(Ordering::Relaxed);
+        if !first && t.unfrozen.is_none() {
+            return Err(());
+        }
+        let now = if first { Instant::now() } else { t.now() };
+        *t = Frozen {
+            base: Some(now),
+            unfrozen: None,
+        };
+        self.paused.engaged.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Lets the clock run again from the time it shows; `Err` when it is not paused.
+    pub(crate) fn resume(&self) -> Result<(), ()> {
+        let mut t = crate::loom::lock(&self.paused.time);
+        if !self.paused.engaged.load(Ordering::Relaxed) || t.unfrozen.is_some() {
+            return Err(());
+        }
+        t.unfrozen = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Moves the paused clock forward by `d`; `Err` when it is not paused.
+    pub(crate) fn advance(&self, d: Duration) -> Result<(), ()> {
+        let mut t = crate::loom::lock(&self.paused.time);
+        if !self.paused.engaged.load(Ordering::Relaxed) || t.unfrozen.is_some() {
+            return Err(());
+        }
+        let base = t.base.expect("a paused clock has a base");
+        t.base = Some(base.checked_add(d).unwrap_or_else(|| far_future(base)));
+        Ok(())
+    }
+
+    /// Moves the paused clock forward to `to`, if it is paused and `to` is ahead (the
+    /// auto-advance of an idle runtime to its next timer); `true` when it moved.
+    pub(crate) fn advance_to(&self, to: Instant) -> bool {
+        let mut t = crate::loom::lock(&self.paused.time);
+        match (t.base, t.unfrozen) {
+            (Some(base), None) if to > base => {
+                t.base = Some(to);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The tick `now` falls in (rounded down).
@@ -156,6 +250,12 @@ impl TimerContext {
             waker.wake();
         }
         report
+    }
+
+    /// When the next timer is due; `None` when no timer is pending.
+    pub(super) fn next_deadline(&self, clock: &Clock) -> Option<Instant> {
+        let next = self.wheel.borrow().next_deadline()?;
+        Some(clock.instant_of(next))
     }
 
     /// How long the worker may sleep before a timer is due; `None` when no timer is pending.

@@ -626,9 +626,16 @@ impl WorkerContext {
         // us registered did not wake anyone.
         let own = self.has_own_work();
         let elsewhere = !own && self.has_stealable_work();
-        if !own && !elsewhere {
+        if !own && !elsewhere && !self.auto_advance() {
             // Sleep in the I/O poll until woken, an I/O event, or the next timer.
-            let timeout = self.timer_timeout();
+            let timeout = match self.shared.clock.is_paused() {
+                false => self.timer_timeout(),
+                // Paused, and a blocking closure runs: look again soon (its end may not wake
+                // anybody), without moving the clock.
+                true if self.shared.blocking.is_busy() => Some(std::time::Duration::from_millis(1)),
+                // Paused with no timer: until woken.
+                true => None,
+            };
             self.shared.watchdog.worker_sleeps();
             self.park_io(timeout);
             self.shared.watchdog.worker_wakes();
@@ -641,6 +648,34 @@ impl WorkerContext {
             // the cap on searchers (which otherwise would send us straight back here).
             idle.force_searching();
             self.searching.set(true);
+        }
+    }
+
+    /// The paused clock's auto-advance: out of work, with no I/O event ready and no blocking
+    /// closure running, the worker moves the paused clock to its next timer instead of
+    /// sleeping (`true`: it did, or work arrived; the next turn fires the timer). `false` when
+    /// the clock runs, or the worker must sleep: no timer is pending, or a blocking closure runs.
+    /// Only a current-thread runtime's clock can be paused, so this worker is the only one.
+    fn auto_advance(&self) -> bool {
+        let clock = &self.shared.clock;
+        if !clock.is_paused() {
+            return false;
+        }
+        self.poll_io(Some(std::time::Duration::ZERO));
+        if self.has_own_work() {
+            return true;
+        }
+        // Woken meanwhile (the future in block_on, say, by a blocking closure that just
+        // ended), or a blocking closure runs: no jump; the park consumes the token.
+        if self.me.parker.is_notified() || self.shared.blocking.is_busy() {
+            return false;
+        }
+        match self.timers.next_deadline(clock) {
+            Some(due) => {
+                clock.advance_to(due);
+                true
+            }
+            None => false,
         }
     }
 

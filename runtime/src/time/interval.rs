@@ -1,7 +1,9 @@
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::Instant;
 
 use super::{Sleep, require_runtime};
 
@@ -47,7 +49,8 @@ pub fn interval(period: Duration) -> Interval {
 ///
 /// Panics when `period` is zero, and outside a runtime.
 #[track_caller]
-pub fn interval_at(start: Instant, period: Duration) -> Interval {
+pub fn interval_at(start: impl Into<Instant>, period: Duration) -> Interval {
+    let start = start.into();
     require_runtime("interval");
     assert!(
         !period.is_zero(),

@@ -36,21 +36,26 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+mod instant;
 mod interval;
+mod pause;
 mod sleep;
 mod timeout;
 
-use std::time::{Duration, Instant};
+pub use std::time::Duration;
 
 pub(crate) use crate::scheduler::timers::far_future;
+pub use instant::Instant;
 pub use interval::{Interval, MissedTickBehavior, interval, interval_at};
+pub use pause::{advance, pause, resume};
 pub use sleep::{Sleep, sleep, sleep_until};
 pub use timeout::{Elapsed, Timeout, timeout, timeout_at};
 
-/// `now + d`, or a never-reached instant when that overflows (`Duration::MAX`).
+/// `now + d` on the runtime's clock, or a never-reached instant when that overflows
+/// (`Duration::MAX`).
 pub(crate) fn deadline_after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d).unwrap_or_else(|| far_future(now))
+    let now = instant::now_std();
+    Instant::from_std(now.checked_add(d).unwrap_or_else(|| far_future(now)))
 }
 
 /// Panics unless the calling thread is inside a runtime.

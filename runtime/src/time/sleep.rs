@@ -5,7 +5,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::Instant;
 
 use super::{deadline_after, require_runtime};
 use crate::scheduler::timers::TimerEntry;
@@ -27,9 +29,9 @@ pub fn sleep(duration: Duration) -> Sleep {
 ///
 /// Panics outside a runtime (a task, or `Runtime::block_on`).
 #[track_caller]
-pub fn sleep_until(deadline: Instant) -> Sleep {
+pub fn sleep_until(deadline: impl Into<Instant>) -> Sleep {
     require_runtime("sleep_until");
-    Sleep::new(deadline)
+    Sleep::new(deadline.into())
 }
 
 /// The future of [`sleep`] and [`sleep_until`]: `Send + Sync + Unpin`, cheap to reset.
@@ -133,10 +135,11 @@ impl Sleep {
     /// Moves the deadline. Pushing it later costs nothing now (the timer registered for the
     /// old deadline fires, and the sleep registers again then); pulling it earlier moves the
     /// timer in its wheel, in O(1).
-    pub fn reset(&mut self, deadline: Instant) {
+    pub fn reset(&mut self, deadline: impl Into<Instant>) {
+        let deadline = deadline.into();
         self.deadline = deadline;
         self.resource.report(deadline, Instant::now);
-        self.entry.reset(deadline);
+        self.entry.reset(deadline.into_std());
     }
 }
 
@@ -157,9 +160,10 @@ impl Sleep {
     pub(crate) fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let (deadline, resource) = (self.deadline, &self.resource);
         // Armed now: the console learns its duration.
-        self.entry.poll_elapsed(deadline, cx.waker(), |now| {
-            resource.report(deadline, || now)
-        })
+        self.entry
+            .poll_elapsed(deadline.into_std(), cx.waker(), |now| {
+                resource.report(deadline, || Instant::from_std(now))
+            })
     }
 }
 

@@ -2,7 +2,9 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::Instant;
 
 use super::{Sleep, deadline_after, require_runtime};
 
@@ -28,7 +30,11 @@ pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoF
 ///
 /// Panics outside a runtime (a task, or `Runtime::block_on`).
 #[track_caller]
-pub fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::IntoFuture> {
+pub fn timeout_at<F: IntoFuture>(
+    deadline: impl Into<Instant>,
+    future: F,
+) -> Timeout<F::IntoFuture> {
+    let deadline = deadline.into();
     require_runtime("timeout_at");
     Timeout {
         value: future.into_future(),
@@ -69,7 +75,8 @@ impl<F> Timeout<F> {
     }
 
     /// Moves the deadline (see [`Sleep::reset`]).
-    pub fn reset(&mut self, deadline: Instant) {
+    pub fn reset(&mut self, deadline: impl Into<Instant>) {
+        let deadline = deadline.into();
         self.delay.reset(deadline);
     }
 }
