@@ -266,6 +266,51 @@ where
     })
 }
 
+/// Starts a pinwheel server written as a tokio server ported by changing imports: a plain
+/// accept loop that `pinwheel::spawn`s each connection's session (no `net::serve`).
+pub(crate) fn pinwheel_spawn_server<Fut>(
+    rt: &Pinwheel,
+    session: fn(pinwheel::net::TcpStream) -> Fut,
+) -> SocketAddr
+where
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    rt.0.block_on(async {
+        let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(pinwheel::spawn(async move {
+            loop {
+                let Ok((s, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = s.set_nodelay(true);
+                drop(pinwheel::spawn(session(s)));
+            }
+        }));
+        addr
+    })
+}
+
+/// `accept_spawn`: `tcp_echo`'s load (64 connections, 64-byte round trips) against a server
+/// whose accept loop spawns each session (`pinwheel::spawn`, `tokio::spawn`): how a ported
+/// tokio server keeps (or loses) pinwheel's locality without `net::serve`.
+#[derive(Debug, Default)]
+pub struct AcceptSpawn(Echo<64>);
+
+impl Workload<Pinwheel> for AcceptSpawn {
+    fn iter(&mut self, rt: &Pinwheel) {
+        self.0.run(|| pinwheel_spawn_server(rt, pinwheel_echo_session));
+    }
+}
+
+impl Workload<Tokio> for AcceptSpawn {
+    fn iter(&mut self, rt: &Tokio) {
+        self.0.run(|| tokio_echo(rt));
+    }
+}
+
 /// pinwheel's echo session.
 async fn pinwheel_echo_session(s: pinwheel::net::TcpStream) {
     let mut buf = vec![0u8; 4096];

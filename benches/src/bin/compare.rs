@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use pinwheel_benches::ecosystem::{AxumHello, CompatOverhead, TlsEcho};
-use pinwheel_benches::net::{AcceptChurn, Echo, HttpHello};
+use pinwheel_benches::net::{AcceptChurn, AcceptSpawn, Echo, HttpHello};
 use pinwheel_benches::runner::{Config, Row, compare, compare_with_tpc, human, to_json};
 use pinwheel_benches::{
     ChainedSpawn, Mailbox, PingPong, SleepFire, SpawnManyLocal, SpawnManyRemoteIdle,
@@ -37,6 +37,7 @@ const BENCHES: &[Bench] = &[
     ("timer_reset", compare::<TimerReset>),
     ("tcp_echo", compare_with_tpc::<Echo<64>>),
     ("tcp_echo_1k", compare_with_tpc::<Echo<1024>>),
+    ("accept_spawn", compare::<AcceptSpawn>),
     ("accept_churn", compare_with_tpc::<AcceptChurn>),
     ("http_hello", compare_with_tpc::<HttpHello>),
     ("axum_hello", compare::<AxumHello>),
