@@ -301,7 +301,8 @@ pub struct AcceptSpawn(Echo<64>);
 
 impl Workload<Pinwheel> for AcceptSpawn {
     fn iter(&mut self, rt: &Pinwheel) {
-        self.0.run(|| pinwheel_spawn_server(rt, pinwheel_echo_session));
+        self.0
+            .run(|| pinwheel_spawn_server(rt, pinwheel_echo_session));
     }
 }
 

@@ -316,3 +316,49 @@ fn net_serve_shards_is_ready_before_it_accepts() {
         rt.block_on(running).unwrap().unwrap();
     }
 }
+
+/// Connections that reach the listener before `Balance::Shards` has bound its shards (here:
+/// before `serve_with` is even called; they wait in its backlog) are spread over the workers
+/// too, not all started on the worker that owns the listener.
+#[test]
+fn net_serve_shards_spreads_the_backlog_it_finds() {
+    let rt = rt(2);
+    let listener = rt.block_on(async {
+        let s = TcpSocket::new_v4().unwrap();
+        s.set_reuseaddr(true).unwrap();
+        s.set_reuseport(true).unwrap();
+        s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        s.listen(1024).unwrap()
+    });
+    let addr = listener.local_addr().unwrap();
+    // Connected (queued in the listener's backlog) before anything serves.
+    let conns: Vec<_> = (0..64)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let server = Server::new();
+    let s2 = server.clone();
+    let running = rt.spawn(async move {
+        s2.serve_with(
+            listener,
+            Balance::Shards,
+            |stream: TcpStream, _| async move {
+                let me = pinwheel::current_worker().unwrap() as u8;
+                let _ = stream.write_all(&[me]).await;
+            },
+        )
+        .await
+    });
+    let mut per_worker = [0usize; 2];
+    for mut c in conns {
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).unwrap();
+        per_worker[b[0] as usize] += 1;
+    }
+    assert_eq!(
+        per_worker,
+        [32, 32],
+        "the backlog goes round-robin over the workers"
+    );
+    server.stop();
+    rt.block_on(running).unwrap().unwrap();
+}

@@ -384,7 +384,8 @@ impl Server {
         }
         // The listener is bound and registered: a client connecting now is served.
         self.mark_ready();
-        self.accept_loop(&handle, listener, balance, factory).await
+        self.accept_loop(&handle, listener, balance, false, factory)
+            .await
     }
 
     /// Says that serving has started, to `ready`.
@@ -433,12 +434,15 @@ impl Server {
         .await
     }
 
-    /// Accepts and starts sessions (any balance but `Shards`).
+    /// Accepts and starts sessions (any balance but `Shards`). `spread_backlog`: the
+    /// connections already waiting when the loop starts (those accepted before the first wait)
+    /// go round-robin over the workers, whatever `balance` says.
     async fn accept_loop<L: Listener, F: SessionFactory<L>>(
         &self,
         handle: &Handle,
         listener: L,
         balance: Balance,
+        mut spread_backlog: bool,
         factory: Arc<F>,
     ) -> io::Result<()> {
         let n = handle.worker_threads();
@@ -457,7 +461,8 @@ impl Server {
             if self.is_stopped() {
                 return Ok(());
             }
-            let accepted = self.accept_raw(&listener, &slot).await;
+            let (accepted, waited) = self.accept_raw(&listener, &slot).await;
+            spread_backlog &= !waited;
             let (stream, peer) = match accepted {
                 Ok(Some(c)) => c,
                 Ok(None) => return Ok(()),
@@ -481,6 +486,7 @@ impl Server {
             pause = Duration::ZERO;
             let here = handle.worker_here();
             let target = match balance {
+                _ if spread_backlog => Some(self.inner.next.fetch_add(1, Ordering::Relaxed) % n),
                 Balance::Local | Balance::Shards => here,
                 Balance::RoundRobin => Some(self.inner.next.fetch_add(1, Ordering::Relaxed) % n),
                 Balance::LeastLoaded => {
@@ -508,17 +514,20 @@ impl Server {
         }
     }
 
-    /// Accepts, or returns `None` once the server is stopped (`stop` wakes it).
+    /// Accepts, or returns `None` once the server is stopped (`stop` wakes it); and whether it
+    /// had to wait for the connection (`false`: it was in the backlog already).
     async fn accept_raw<L: Listener>(
         &self,
         listener: &L,
         slot: &WaiterSlot,
-    ) -> io::Result<Option<(L::Raw, L::Addr)>> {
+    ) -> (io::Result<Option<(L::Raw, L::Addr)>>, bool) {
         let mut waiter = listener.accept_waiter();
-        std::future::poll_fn(|cx| {
+        let mut waited = false;
+        let accepted = std::future::poll_fn(|cx| {
             if let Poll::Ready(r) = listener.poll_accept_raw(cx, &mut waiter) {
                 return Poll::Ready(r.map(Some));
             }
+            waited = true;
             // Register before looking at the flag: `stop` sets it, then wakes the registered.
             slot.register(cx.waker());
             if self.is_stopped() {
@@ -526,7 +535,8 @@ impl Server {
             }
             Poll::Pending
         })
-        .await
+        .await;
+        (accepted, waited)
     }
 
     async fn serve_shards<L: Listener, F: SessionFactory<L>>(
@@ -556,7 +566,7 @@ impl Server {
                 server.wake_waiters();
                 let handle = Handle::current();
                 server
-                    .accept_loop(&handle, registered?, Balance::Local, factory)
+                    .accept_loop(&handle, registered?, Balance::Local, false, factory)
                     .await
             }));
         }
@@ -577,8 +587,10 @@ impl Server {
             drop(slot);
             server.mark_ready();
             let handle = Handle::current();
+            // Connections that reached this listener before the shards were bound wait in
+            // its backlog: spread them over the workers (the kernel spreads the later ones).
             server
-                .accept_loop(&handle, listener, Balance::Local, factory)
+                .accept_loop(&handle, listener, Balance::Local, true, factory)
                 .await
         };
         // Pinned to its worker like the shards: the task calling `serve` may be a stealable
