@@ -1,9 +1,13 @@
 //! Integration tests of pinwheel live in `tests/`; this library checks that the Rust examples
-//! in the README compile and run, and holds what several tests share.
+//! in the README and PORTING.md compile and run, and holds what several tests share.
 
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+#[doc = include_str!("../../PORTING.md")]
+#[cfg(doctest)]
+pub struct PortingDoctests;
 
 /// A runtime with `n` workers (and the other defaults), for tests.
 ///
