@@ -27,6 +27,10 @@ pub(crate) struct Clock {
     paused: Arc<PausedClock>,
 }
 
+/// Whether any runtime's clock was ever paused in this process: until then `time::Instant::now`
+/// is the system clock's, after one relaxed load of this flag (no thread-local, no runtime).
+pub(crate) static ANY_PAUSED: AtomicBool = AtomicBool::new(false);
+
 /// The paused clock (`time::pause`, `advance`, `resume`), tokio's `test-util` clock: while
 /// frozen, time is `base`; running again, `base` plus the time since `unfrozen`.
 #[derive(Debug, Default)]
@@ -87,6 +91,7 @@ impl Clock {
 
     /// Freezes the clock at the time now; `Err` when it already is.
     pub(crate) fn pause(&self) -> Result<(), ()> {
+        ANY_PAUSED.store(true, Ordering::Relaxed);
         let mut t = crate::loom::lock(&self.paused.time);
         let first = !self.paused.engaged.load(Ordering::Relaxed);
         if !first && t.unfrozen.is_none() {
@@ -388,36 +393,51 @@ impl TimerEntry {
         waker: &Waker,
         armed: impl FnOnce(Instant),
     ) -> Poll<()> {
-        context::with_current_at(|shared, here| {
-            let now = match (here, shared) {
-                (Some(w), _) => w.timers.now.get(),
-                (None, Some(s)) => s.clock.now(),
-                (None, None) => Instant::now(),
-            };
-            if now >= deadline {
-                self.cancel(here);
-                return Poll::Ready(());
-            }
-            if !self.is_armed() {
-                armed(now);
-            }
-            match here {
-                Some(w) => self.register_local(w, deadline, waker),
-                None => {
-                    let Some(shared) = shared else {
-                        panic!(
-                            "pinwheel::time::Sleep was polled outside a pinwheel runtime (not in a task, nor inside Runtime::block_on): timers need a runtime to run them"
-                        );
-                    };
-                    let i = (NEXT_TOKEN.load(Ordering::Relaxed) as usize) % shared.workers.len();
-                    // Off the workers, each poll registers anew: it cancels the registration
-                    // it had (one op to that worker) and sends a new one (a second op) to the
-                    // worker chosen here.
-                    self.register_remote(shared.workers[i].clone(), deadline, waker);
+        context::with_current_at(|shared, here| match here {
+            Some(w) => {
+                let now = w.timers.now.get();
+                if now >= deadline {
+                    self.cancel(here);
+                    return Poll::Ready(());
                 }
+                if !self.is_armed() {
+                    armed(now);
+                }
+                self.register_local(w, deadline, waker);
+                Poll::Pending
             }
-            Poll::Pending
+            None => self.poll_off_workers(shared, deadline, waker, armed),
         })
+    }
+
+    /// [`poll_elapsed`](Self::poll_elapsed) off the runtime's workers (inside `block_on`).
+    #[cold]
+    #[inline(never)]
+    fn poll_off_workers(
+        &mut self,
+        shared: Option<&Arc<super::Shared>>,
+        deadline: Instant,
+        waker: &Waker,
+        armed: impl FnOnce(Instant),
+    ) -> Poll<()> {
+        let now = shared.map_or_else(Instant::now, |s| s.clock.now());
+        if now >= deadline {
+            self.cancel(None);
+            return Poll::Ready(());
+        }
+        let Some(shared) = shared else {
+            panic!(
+                "pinwheel::time::Sleep was polled outside a pinwheel runtime (not in a task, nor inside Runtime::block_on): timers need a runtime to run them"
+            );
+        };
+        if !self.is_armed() {
+            armed(now);
+        }
+        let i = (NEXT_TOKEN.load(Ordering::Relaxed) as usize) % shared.workers.len();
+        // Off the workers, each poll registers anew: it cancels the registration it had (one
+        // op to that worker) and sends a new one (a second op) to the worker chosen here.
+        self.register_remote(shared.workers[i].clone(), deadline, waker);
+        Poll::Pending
     }
 
     /// Moves the registration to `deadline` when that is earlier than where it is; a later

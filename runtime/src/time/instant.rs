@@ -71,7 +71,16 @@ impl Instant {
 }
 
 /// The current runtime's clock reading, as a `std::time::Instant`.
+#[inline]
 pub(crate) fn now_std() -> std::time::Instant {
+    if !crate::scheduler::timers::ANY_PAUSED.load(std::sync::atomic::Ordering::Relaxed) {
+        return std::time::Instant::now();
+    }
+    now_of_current_runtime()
+}
+
+#[cold]
+fn now_of_current_runtime() -> std::time::Instant {
     crate::scheduler::context::with_current(|s| match s {
         Some(s) => s.clock.now(),
         None => std::time::Instant::now(),
