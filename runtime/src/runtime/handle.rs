@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +47,40 @@ impl fmt::Display for TryCurrentError {
 
 impl std::error::Error for TryCurrentError {}
 
+/// The guard of [`Handle::enter`] and [`Runtime::enter`](crate::Runtime::enter): the runtime is
+/// the current one on this thread until it is dropped, and the one before it again after.
+/// Not `Send`: it belongs to the thread that entered.
+#[must_use = "the runtime is the current one only until the guard is dropped"]
+pub struct EnterGuard<'a> {
+    inner: Option<crate::scheduler::context::EnterGuard>,
+    depth: usize,
+    _handle: PhantomData<(&'a Handle, *const ())>,
+}
+
+impl Drop for EnterGuard<'_> {
+    fn drop(&mut self) {
+        if let Err(innermost) = crate::scheduler::context::count_exit(self.depth) {
+            // Restoring here would bring back the wrong runtime: keep it, and say so (unless
+            // this thread is already unwinding).
+            std::mem::forget(self.inner.take());
+            if !std::thread::panicking() {
+                panic!(
+                    "pinwheel::EnterGuard dropped out of order: guards of Handle::enter / Runtime::enter must be dropped in the reverse order they were made (this one is number {}, the innermost is number {innermost})",
+                    self.depth
+                );
+            }
+        }
+    }
+}
+
+impl fmt::Debug for EnterGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnterGuard")
+            .field("depth", &self.depth)
+            .finish()
+    }
+}
+
 impl Handle {
     /// The runtime running on this thread (a worker, or a thread inside `block_on`).
     ///
@@ -63,6 +98,36 @@ impl Handle {
     /// The runtime running on this thread, or an error saying there is none.
     pub fn try_current() -> Result<Handle, TryCurrentError> {
         with_current(|s| s.map(|s| Handle { shared: s.clone() })).ok_or(TryCurrentError(()))
+    }
+
+    /// Makes this runtime the current one on the calling thread until the guard is dropped
+    /// (tokio's `Handle::enter`): `pinwheel::spawn`, `Handle::current`, timers and sockets
+    /// work there without `block_on`. Spawned tasks run on the workers (on a current-thread
+    /// runtime, at its next `block_on`); the calling thread drives nothing.
+    ///
+    /// ```
+    /// let rt = pinwheel::Runtime::new()?;
+    /// let task = {
+    ///     let _guard = rt.enter();
+    ///     assert!(pinwheel::Handle::try_current().is_ok());
+    ///     pinwheel::spawn(async { 7 })
+    /// };
+    /// assert!(pinwheel::Handle::try_current().is_err());
+    /// assert_eq!(rt.block_on(task).unwrap(), 7);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Guards must be dropped in the reverse order they were made; dropping one that is not
+    /// the innermost panics.
+    pub fn enter(&self) -> EnterGuard<'_> {
+        let inner = enter(self.shared.clone());
+        EnterGuard {
+            depth: crate::scheduler::context::count_enter(),
+            inner: Some(inner),
+            _handle: PhantomData,
+        }
     }
 
     /// The index of the calling thread if it is one of this runtime's workers.

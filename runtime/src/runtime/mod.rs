@@ -27,7 +27,7 @@ use crate::task::JoinHandle;
 use crate::task::mask::ThreadMask;
 
 pub use builder::Builder;
-pub use handle::{Handle, TryCurrentError};
+pub use handle::{EnterGuard, Handle, TryCurrentError};
 pub use report::{BlockingRunning, ShutdownReport, StuckWorker};
 
 /// The most worker threads a runtime may have: one bit each in a [`ThreadMask`].
@@ -98,6 +98,21 @@ impl Runtime {
         F::Output: Send + 'static,
     {
         self.handle.spawn(future)
+    }
+
+    /// Makes this runtime the current one on the calling thread until the guard is dropped;
+    /// see [`Handle::enter`].
+    pub fn enter(&self) -> EnterGuard<'_> {
+        self.handle.enter()
+    }
+
+    /// Shuts down without waiting: the workers are told to stop, the tasks they do not hold
+    /// are dropped, and whatever still runs (a worker in a long poll, a blocking closure) is
+    /// left to finish on its detached thread (tokio's `shutdown_background`;
+    /// [`shutdown_timeout`](Self::shutdown_timeout) with a zero timeout).
+    pub fn shutdown_background(mut self) {
+        // No report, no warning: leaving work behind is what was asked.
+        drop(self.shutdown(Some(Instant::now())));
     }
 
     /// The handle: cloneable, `Send + Sync`, to spawn from anywhere.

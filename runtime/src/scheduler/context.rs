@@ -1,6 +1,6 @@
-//! The runtime's thread-locals: which runtime this thread is in (a worker, or a thread inside
-//! `block_on`), on a worker thread which worker it is, and whether the poll running asked
-//! `yield_now`'s deferral.
+//! The runtime's thread-locals: which runtime this thread is in (a worker, a thread inside
+//! `block_on`, or one that called `Handle::enter`), on a worker thread which worker it is,
+//! whether the poll running asked `yield_now`'s deferral, and how many enter guards it holds.
 //!
 //! They live in `scheduler/` because the answers are scheduler types ([`Shared`], the
 //! runtime's root, and [`WorkerContext`]) or scheduler decisions, and the scheduler reads the
@@ -36,6 +36,32 @@ thread_local! {
     /// next look at its poller. Read and cleared by the worker (a cell of its own, not a field
     /// of the worker's context: `yield_now` is called on every yield, and this is one store).
     static DEFER: Cell<bool> = const { Cell::new(false) };
+    /// How many guards of `Handle::enter` / `Runtime::enter` this thread holds (they must be
+    /// dropped in the reverse order they were made).
+    static ENTERED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Counts a public enter guard in: returns its depth (1 for the outermost).
+pub(crate) fn count_enter() -> usize {
+    ENTERED.with(|d| {
+        d.set(d.get() + 1);
+        d.get()
+    })
+}
+
+/// Counts the guard of depth `depth` out; `Err(innermost)` when it is not the innermost (it
+/// is dropped out of order; nothing is counted out then).
+pub(crate) fn count_exit(depth: usize) -> Result<(), usize> {
+    ENTERED
+        .try_with(|d| {
+            if d.get() == depth {
+                d.set(depth - 1);
+                Ok(())
+            } else {
+                Err(d.get())
+            }
+        })
+        .unwrap_or(Ok(()))
 }
 
 /// The task being polled yields: when it wakes itself, its worker queues it again only after
