@@ -25,6 +25,8 @@ pub(crate) mod sealed {
 /// An address list, or a name still to resolve.
 #[derive(Debug)]
 pub enum Addrs {
+    /// One address (no allocation).
+    One(SocketAddr),
     /// Already addresses.
     Ready(Vec<SocketAddr>),
     /// `host:port` (or a `(host, port)` pair) to resolve.
@@ -35,7 +37,7 @@ macro_rules! ready {
     ($($t:ty),*) => {$(
         impl sealed::Sealed for $t {
             fn into_addrs(self) -> io::Result<Addrs> {
-                Ok(Addrs::Ready(vec![SocketAddr::from(self)]))
+                Ok(Addrs::One(SocketAddr::from(self)))
             }
         }
         impl ToSocketAddrs for $t {}
@@ -82,12 +84,14 @@ impl sealed::Sealed for String {
 }
 impl ToSocketAddrs for String {}
 
-impl sealed::Sealed for &String {
+/// A reference to anything that is one (`&SocketAddr`, `&String`, `&(&str, u16)`...), as
+/// tokio's `ToSocketAddrs for &T`: `TcpStream::connect(&addr)` works.
+impl<T: sealed::Sealed + Clone> sealed::Sealed for &T {
     fn into_addrs(self) -> io::Result<Addrs> {
-        self.as_str().into_addrs()
+        self.clone().into_addrs()
     }
 }
-impl ToSocketAddrs for &String {}
+impl<T: ToSocketAddrs + Clone> ToSocketAddrs for &T {}
 
 impl sealed::Sealed for (&str, u16) {
     fn into_addrs(self) -> io::Result<Addrs> {
@@ -106,9 +110,24 @@ impl sealed::Sealed for (String, u16) {
 }
 impl ToSocketAddrs for (String, u16) {}
 
+/// The first address of `addr` (resolving a name on the blocking pool), without allocating for
+/// one given as an address.
+pub(crate) async fn resolve_first(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+    match sealed::Sealed::into_addrs(addr)? {
+        Addrs::One(a) => Ok(a),
+        more => Ok(resolve_addrs(more).await?[0]),
+    }
+}
+
 /// The addresses of `addr`, resolving a name on the blocking pool.
 pub(crate) async fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
-    let addrs = match sealed::Sealed::into_addrs(addr)? {
+    resolve_addrs(sealed::Sealed::into_addrs(addr)?).await
+}
+
+/// The addresses of an address list, resolving a name on the blocking pool; never empty.
+async fn resolve_addrs(addrs: Addrs) -> io::Result<Vec<SocketAddr>> {
+    let addrs = match addrs {
+        Addrs::One(a) => vec![a],
         Addrs::Ready(a) => a,
         Addrs::Lookup(host, port) => {
             let shown = match port {

@@ -112,12 +112,14 @@ impl UdpSocket {
         poll_fn(|cx| budgeted(cx, |cx| waiter.poll_io(cx, || self.mio.recv(buf)))).await
     }
 
-    /// Sends a datagram to `target`.
+    /// Sends a datagram to `target` (an address, or a name resolved on the blocking pool: the
+    /// first address it resolves to, as tokio's `send_to`).
     ///
     /// # Errors
     ///
-    /// The OS error.
-    pub async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+    /// The OS error, or the name's resolution error.
+    pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
+        let target = crate::net::addr::resolve_first(target).await?;
         let mut waiter = self.reg.waiter(Direction::Write);
         poll_fn(|cx| {
             budgeted(cx, |cx| {
