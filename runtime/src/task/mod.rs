@@ -14,6 +14,7 @@ mod harness;
 mod id;
 mod join;
 mod list;
+mod local;
 pub(crate) mod mask;
 mod raw;
 mod state;
@@ -34,6 +35,7 @@ pub use dump::{TaskDump, TaskInfo, TaskState};
 pub use error::JoinError;
 pub use id::Id;
 pub use join::{AbortHandle, JoinHandle};
+pub use local::{AccessError, LocalKey, TaskLocalFuture};
 pub(crate) use mask::ThreadMask;
 
 pub(crate) use harness::{NewTask, TaskMeta, new_task};
