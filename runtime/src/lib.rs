@@ -226,6 +226,7 @@ pub mod compat;
 mod hooks;
 #[cfg(all(feature = "hyper", not(loom)))]
 pub mod hyper;
+pub mod io;
 mod join_set;
 mod loom;
 mod metrics;

@@ -156,6 +156,94 @@ macro_rules! stream_methods {
                 self.io.ready(pinwheel_io_driver::Direction::Write).await
             }
 
+            /// Waits until the stream is ready for any of `interest` (tokio's `ready`); the
+            /// readiness found. Then `try_read` / `try_write` (or `try_io`) do the I/O.
+            ///
+            /// # Errors
+            ///
+            /// When the runtime owning the socket's poller shut down.
+            pub async fn ready(
+                &self,
+                interest: crate::io::Interest,
+            ) -> std::io::Result<crate::io::Ready> {
+                crate::io::ready(&self.io.reg, interest).await
+            }
+
+            /// Polls for read readiness; the waker is kept in the stream's one read slot (one
+            /// task polls this way, as with tokio's `poll_read_ready`).
+            pub fn poll_read_ready(
+                &self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.io
+                    .reg
+                    .poll_ready(cx, pinwheel_io_driver::Direction::Read)
+                    .map(|r| r.map(drop))
+            }
+
+            /// Polls for write readiness (one write slot, as `poll_read_ready`).
+            pub fn poll_write_ready(
+                &self,
+                cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                self.io
+                    .reg
+                    .poll_ready(cx, pinwheel_io_driver::Direction::Write)
+                    .map(|r| r.map(drop))
+            }
+
+            /// Runs `f`, a non-blocking operation on the socket, for `interest` (readable if
+            /// it includes it, else writable); a `WouldBlock` clears that readiness so the next
+            /// `ready` waits for a new event (tokio's `try_io`).
+            ///
+            /// # Errors
+            ///
+            /// `f`'s error.
+            pub fn try_io<R>(
+                &self,
+                interest: crate::io::Interest,
+                f: impl FnOnce() -> std::io::Result<R>,
+            ) -> std::io::Result<R> {
+                let dir = if interest.is_readable() {
+                    pinwheel_io_driver::Direction::Read
+                } else {
+                    pinwheel_io_driver::Direction::Write
+                };
+                self.io.reg.try_io(dir, f)
+            }
+
+            /// Reads into several buffers without waiting; `WouldBlock` when nothing is there.
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock`, or the read's error.
+            pub fn try_read_vectored(
+                &self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                use std::io::Read as _;
+                self.io.reg.try_io(pinwheel_io_driver::Direction::Read, || {
+                    (&self.io.mio).read_vectored(bufs)
+                })
+            }
+
+            /// Writes from several buffers without waiting; `WouldBlock` when nothing fits.
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock`, or the write's error.
+            pub fn try_write_vectored(
+                &self,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::io::Result<usize> {
+                use std::io::Write as _;
+                self.io
+                    .reg
+                    .try_io(pinwheel_io_driver::Direction::Write, || {
+                        (&self.io.mio).write_vectored(bufs)
+                    })
+            }
+
             /// Reads what is there without waiting; `WouldBlock` when nothing is.
             ///
             /// # Errors

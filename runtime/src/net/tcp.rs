@@ -69,6 +69,35 @@ impl TcpListener {
         Ok((TcpStream::from_mio(stream)?, addr))
     }
 
+    /// Polls an accept (tokio's `poll_accept`): the waker is kept in the listener's one read
+    /// slot, so one task polls this way (any number may `accept().await` at once).
+    ///
+    /// # Errors
+    ///
+    /// As [`accept`](Self::accept).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        loop {
+            let polled = budgeted(cx, |cx| {
+                self.reg.poll_io(cx, Direction::Read, || self.mio.accept())
+            });
+            return match polled {
+                Poll::Ready(Err(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue;
+                }
+                Poll::Ready(Ok((s, addr))) => {
+                    Poll::Ready(TcpStream::from_mio(s).map(|s| (s, addr)))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+    }
+
     /// Accepts as `waiter` (one of this listener's, for `Direction::Read`): any number of
     /// tasks may accept at once, each with its own waiter.
     pub(crate) fn poll_accept_raw(

@@ -154,6 +154,28 @@ impl UnixListener {
         Ok((UnixStream::from_mio(stream)?, addr))
     }
 
+    /// Polls an accept (tokio's `poll_accept`): the waker is kept in the listener's one read
+    /// slot, so one task polls this way.
+    ///
+    /// # Errors
+    ///
+    /// As [`accept`](Self::accept).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        loop {
+            let polled = budgeted(cx, |cx| {
+                self.reg.poll_io(cx, Direction::Read, || self.mio.accept())
+            });
+            return match polled {
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Poll::Ready(Ok((s, addr))) => {
+                    Poll::Ready(UnixStream::from_mio(s).map(|s| (s, addr)))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+    }
+
     /// Accepts as `waiter` (one of this listener's, for `Direction::Read`).
     pub(crate) fn poll_accept_raw(
         &self,
