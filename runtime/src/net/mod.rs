@@ -49,7 +49,8 @@ pub mod unix;
 pub use addr::ToSocketAddrs;
 pub use serve::{Balance, Listener, Server, Shard, serve, serve_with};
 pub use tcp::{
-    OwnedReadHalf, OwnedWriteHalf, ReadHalf, TcpListener, TcpSocket, TcpStream, WriteHalf,
+    OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, TcpListener, TcpSocket, TcpStream,
+    WriteHalf,
 };
 pub use udp::UdpSocket;
 #[cfg(unix)]

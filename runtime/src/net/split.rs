@@ -46,6 +46,57 @@ macro_rules! define_halves {
         impl_async_write!(WriteHalf<'_>, $s, |h| h.0);
         impl_async_write!(OwnedWriteHalf, $s, |h| &h.0);
 
+        /// The error of `reunite` with the halves of two different streams: both halves, given
+        /// back.
+        pub struct ReuniteError(pub OwnedReadHalf, pub OwnedWriteHalf);
+
+        impl std::fmt::Debug for ReuniteError {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad("ReuniteError(..)")
+            }
+        }
+
+        impl std::fmt::Display for ReuniteError {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("tried to reunite halves that are not from the same socket")
+            }
+        }
+
+        impl std::error::Error for ReuniteError {}
+
+        impl OwnedReadHalf {
+            /// Puts the stream back together from its two owned halves (tokio's `reunite`).
+            ///
+            /// # Errors
+            ///
+            /// [`ReuniteError`], giving both halves back, when they come from different
+            /// streams.
+            pub fn reunite(self, other: OwnedWriteHalf) -> Result<$s, ReuniteError> {
+                if !std::sync::Arc::ptr_eq(&self.0, &other.0) {
+                    return Err(ReuniteError(self, other));
+                }
+                // The write half's reference goes without its `Drop` (which would shut the
+                // write side down): it is moved out of a `ManuallyDrop` once.
+                let write = std::mem::ManuallyDrop::new(other);
+                // SAFETY: `write` is a `ManuallyDrop` that is never used, dropped or read again
+                // after this line, so its `Arc` is moved out exactly once.
+                drop(unsafe { std::ptr::read(&write.0) });
+                Ok(std::sync::Arc::try_unwrap(self.0)
+                    .unwrap_or_else(|_| unreachable!("the two halves held the only references")))
+            }
+        }
+
+        impl OwnedWriteHalf {
+            /// Puts the stream back together; see [`OwnedReadHalf::reunite`].
+            ///
+            /// # Errors
+            ///
+            /// [`ReuniteError`] when the halves come from different streams.
+            pub fn reunite(self, other: OwnedReadHalf) -> Result<$s, ReuniteError> {
+                other.reunite(self)
+            }
+        }
+
         impl Drop for OwnedWriteHalf {
             fn drop(&mut self) {
                 // The peer learns that nothing more comes; an error here (already closed) is

@@ -397,6 +397,81 @@ impl TcpStream {
         self.io.mio.peer_addr()
     }
 
+    /// The `SO_LINGER` setting: how long a close waits for unsent data (`None`: it does not).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn linger(&self) -> io::Result<Option<std::time::Duration>> {
+        socket2::SockRef::from(&self.io.mio).linger()
+    }
+
+    /// Sets `SO_LINGER`. `Some(Duration::ZERO)` makes a close reset the connection (see
+    /// [`set_zero_linger`](Self::set_zero_linger)).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        socket2::SockRef::from(&self.io.mio).set_linger(linger)
+    }
+
+    /// Makes a close reset the connection at once (`SO_LINGER` with a zero timeout), dropping
+    /// unsent data.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_zero_linger(&self) -> io::Result<()> {
+        self.set_linger(Some(std::time::Duration::ZERO))
+    }
+
+    /// The IPv4 time-to-live of outgoing packets.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.io.mio.ttl()
+    }
+
+    /// Sets the IPv4 time-to-live of outgoing packets.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.io.mio.set_ttl(ttl)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.mio.nodelay()
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`), if any.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of reading it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.mio.take_error()
+    }
+
+    /// Reads what the next read would, without taking it from the socket.
+    ///
+    /// # Errors
+    ///
+    /// The read's error.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut waiter = self.io.reg.waiter(Direction::Read);
+        poll_fn(|cx| budgeted(cx, |cx| waiter.poll_io(cx, || self.io.mio.peek(buf)))).await
+    }
+
     /// The local address.
     ///
     /// # Errors
@@ -419,6 +494,28 @@ impl TcpStream {
 stream_methods!(TcpStream);
 impl_hyper_io!(TcpStream);
 define_halves!(TcpStream);
+
+impl ReadHalf<'_> {
+    /// Reads what the next read would, without taking it (see [`TcpStream::peek`]).
+    ///
+    /// # Errors
+    ///
+    /// The read's error.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.peek(buf).await
+    }
+}
+
+impl OwnedReadHalf {
+    /// Reads what the next read would, without taking it (see [`TcpStream::peek`]).
+    ///
+    /// # Errors
+    ///
+    /// The read's error.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.peek(buf).await
+    }
+}
 
 impl_async_read!(TcpStream, TcpStream, |s| s);
 impl_async_read!(&TcpStream, TcpStream, |s| *s);

@@ -129,6 +129,200 @@ impl UdpSocket {
         .await
     }
 
+    /// Whether `SO_BROADCAST` is set.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn broadcast(&self) -> io::Result<bool> {
+        self.mio.broadcast()
+    }
+
+    /// Sets `SO_BROADCAST` (sending to a broadcast address).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.mio.set_broadcast(on)
+    }
+
+    /// The IPv4 time-to-live of outgoing datagrams.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.mio.ttl()
+    }
+
+    /// Sets the IPv4 time-to-live of outgoing datagrams.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.mio.set_ttl(ttl)
+    }
+
+    /// The IPv4 type-of-service byte of outgoing datagrams (`IP_TOS`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn tos_v4(&self) -> io::Result<u32> {
+        socket2::SockRef::from(&self.mio).tos()
+    }
+
+    /// Sets the IPv4 type-of-service byte (`IP_TOS`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_tos_v4(&self, tos: u32) -> io::Result<()> {
+        socket2::SockRef::from(&self.mio).set_tos(tos)
+    }
+
+    /// The IPv6 traffic class of outgoing datagrams (`IPV6_TCLASS`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn tclass_v6(&self) -> io::Result<u32> {
+        socket2::SockRef::from(&self.mio).tclass_v6()
+    }
+
+    /// Sets the IPv6 traffic class (`IPV6_TCLASS`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_tclass_v6(&self, tclass: u32) -> io::Result<()> {
+        socket2::SockRef::from(&self.mio).set_tclass_v6(tclass)
+    }
+
+    /// Whether IPv4 multicast sent here loops back to this host.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn multicast_loop_v4(&self) -> io::Result<bool> {
+        self.mio.multicast_loop_v4()
+    }
+
+    /// Sets whether IPv4 multicast loops back.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_multicast_loop_v4(&self, on: bool) -> io::Result<()> {
+        self.mio.set_multicast_loop_v4(on)
+    }
+
+    /// The time-to-live of IPv4 multicast datagrams.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn multicast_ttl_v4(&self) -> io::Result<u32> {
+        self.mio.multicast_ttl_v4()
+    }
+
+    /// Sets the time-to-live of IPv4 multicast datagrams.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
+        self.mio.set_multicast_ttl_v4(ttl)
+    }
+
+    /// Whether IPv6 multicast sent here loops back.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn multicast_loop_v6(&self) -> io::Result<bool> {
+        self.mio.multicast_loop_v6()
+    }
+
+    /// Sets whether IPv6 multicast loops back.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_multicast_loop_v6(&self, on: bool) -> io::Result<()> {
+        self.mio.set_multicast_loop_v6(on)
+    }
+
+    /// Joins the IPv4 multicast group `group` on the interface of address `interface`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn join_multicast_v4(
+        &self,
+        group: std::net::Ipv4Addr,
+        interface: std::net::Ipv4Addr,
+    ) -> io::Result<()> {
+        self.mio.join_multicast_v4(&group, &interface)
+    }
+
+    /// Leaves an IPv4 multicast group.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn leave_multicast_v4(
+        &self,
+        group: std::net::Ipv4Addr,
+        interface: std::net::Ipv4Addr,
+    ) -> io::Result<()> {
+        self.mio.leave_multicast_v4(&group, &interface)
+    }
+
+    /// Joins the IPv6 multicast group `group` on interface number `interface` (0: any).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn join_multicast_v6(&self, group: &std::net::Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.mio.join_multicast_v6(group, interface)
+    }
+
+    /// Leaves an IPv6 multicast group.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn leave_multicast_v6(&self, group: &std::net::Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.mio.leave_multicast_v6(group, interface)
+    }
+
+    /// The sender of the next datagram, without taking it (it stays queued).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub async fn peek_sender(&self) -> io::Result<SocketAddr> {
+        let mut waiter = self.reg.waiter(Direction::Read);
+        poll_fn(|cx| {
+            budgeted(cx, |cx| {
+                waiter.poll_io(cx, || self.mio.peek_from(&mut []).map(|(_, from)| from))
+            })
+        })
+        .await
+    }
+
+    /// Takes the socket's pending error (`SO_ERROR`), if any.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of reading it.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.mio.take_error()
+    }
+
     /// Waits until the socket may be readable (a datagram waits, or an error).
     ///
     /// # Errors

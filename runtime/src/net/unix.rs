@@ -143,6 +143,17 @@ impl UnixListener {
         Ok(UnixListener { mio, reg })
     }
 
+    /// Binds to `addr` (a path or, on Linux, an abstract name), as std's `bind_addr`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error (`AddrInUse` when taken); outside a runtime, an error saying so.
+    pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixListener> {
+        let std = std::os::unix::net::UnixListener::bind_addr(addr)?;
+        std.set_nonblocking(true)?;
+        UnixListener::from_std(std)
+    }
+
     /// Accepts a connection; the new stream registers with the calling worker's poller.
     ///
     /// # Errors
@@ -217,6 +228,35 @@ pub struct UnixStream {
 }
 
 impl UnixStream {
+    /// Connects to the socket at `addr` (a path or, on Linux, an abstract name), as std's
+    /// `connect_addr`; the connect runs on the blocking pool (a Unix connect waits only while
+    /// the listener's backlog is full).
+    ///
+    /// # Errors
+    ///
+    /// The OS error (`ConnectionRefused`, `NotFound`); outside a runtime, an error saying so.
+    pub async fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
+        let addr = addr.clone();
+        let std =
+            crate::spawn_blocking(move || std::os::unix::net::UnixStream::connect_addr(&addr))
+                .await
+                .map_err(io::Error::other)??;
+        std.set_nonblocking(true)?;
+        UnixStream::from_std(std)
+    }
+
+    /// The std stream of this socket, taken out of its worker's poller (in non-blocking mode,
+    /// as tokio's `into_std` leaves it).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of the deregistration.
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
+        let Stream { mut mio, reg } = self.io;
+        reg.deregister(&mut mio)?;
+        Ok(std::os::unix::net::UnixStream::from(mio))
+    }
+
     /// Connects to the socket at `path`.
     ///
     /// # Errors

@@ -1,0 +1,91 @@
+//! tokio's socket options and odds and ends on pinwheel's sockets: UDP broadcast, TTL, TOS,
+//! multicast settings, `peek_sender`; TCP linger, TTL, `peek` (on the stream and its read
+//! halves), `reunite`; Unix `bind_addr`, `connect_addr`, `into_std`.
+
+use std::time::Duration;
+
+use pinwheel::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+
+#[pinwheel::test]
+async fn udp_options_round_trip_and_peek_sender() -> std::io::Result<()> {
+    let a = UdpSocket::bind("127.0.0.1:0").await?;
+    a.set_broadcast(true)?;
+    assert!(a.broadcast()?);
+    a.set_ttl(17)?;
+    assert_eq!(a.ttl()?, 17);
+    a.set_tos_v4(0x10)?;
+    assert_eq!(a.tos_v4()?, 0x10);
+    a.set_multicast_loop_v4(false)?;
+    assert!(!a.multicast_loop_v4()?);
+    a.set_multicast_ttl_v4(3)?;
+    assert_eq!(a.multicast_ttl_v4()?, 3);
+    assert!(a.take_error()?.is_none());
+    let b = UdpSocket::bind("127.0.0.1:0").await?;
+    a.send_to(b"hi", b.local_addr()?).await?;
+    assert_eq!(b.peek_sender().await?, a.local_addr()?);
+    // Still queued: a receive takes it.
+    let mut buf = [0u8; 4];
+    let (n, from) = b.recv_from(&mut buf).await?;
+    assert_eq!((n, from), (2, a.local_addr()?));
+    Ok(())
+}
+
+#[pinwheel::test]
+async fn tcp_linger_ttl_peek_and_reunite() -> std::io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let accepted = pinwheel::spawn(async move { listener.accept().await.map(|(s, _)| s) });
+    let c = TcpStream::connect(addr).await?;
+    let s = accepted.await.unwrap()?;
+    c.set_linger(Some(Duration::from_secs(2)))?;
+    assert_eq!(c.linger()?, Some(Duration::from_secs(2)));
+    c.set_zero_linger()?;
+    assert_eq!(c.linger()?, Some(Duration::ZERO));
+    c.set_linger(None)?;
+    c.set_ttl(33)?;
+    assert_eq!(c.ttl()?, 33);
+    c.set_nodelay(true)?;
+    assert!(c.nodelay()?);
+    c.write_all(b"peek").await?;
+    let mut buf = [0u8; 4];
+    assert_eq!(s.peek(&mut buf).await?, 4);
+    let (r, w) = s.split();
+    assert_eq!(r.peek(&mut buf).await?, 4);
+    drop((r, w));
+    let (r, w) = s.into_split();
+    assert_eq!(r.peek(&mut buf).await?, 4);
+    // Halves of one stream reunite; of two, they come back in the error.
+    let s = r.reunite(w).expect("the same stream");
+    let mut got = [0u8; 4];
+    s.read_exact(&mut got).await?;
+    assert_eq!(&got, b"peek");
+    let (r1, w1) = s.into_split();
+    let (r2, w2) = c.into_split();
+    let err = r1.reunite(w2).unwrap_err();
+    assert!(err.to_string().contains("not from the same socket"));
+    let pinwheel::net::ReuniteError(r1, w2) = err;
+    let _s = w1.reunite(r1).expect("back together");
+    let _c = r2.reunite(w2).expect("back together");
+    Ok(())
+}
+
+#[pinwheel::test]
+async fn unix_addresses_and_into_std() -> std::io::Result<()> {
+    let dir = std::env::temp_dir().join(format!("pinwheel-opts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("s");
+    let _ = std::fs::remove_file(&path);
+    let addr = std::os::unix::net::SocketAddr::from_pathname(&path)?;
+    let listener = UnixListener::bind_addr(&addr)?;
+    let accepted = pinwheel::spawn(async move { listener.accept().await.map(|(s, _)| s) });
+    let c = UnixStream::connect_addr(&addr).await?;
+    let s = accepted.await.unwrap()?;
+    c.write_all(b"x").await?;
+    let mut std_s = s.into_std()?;
+    std_s.set_nonblocking(false)?;
+    let mut b = [0u8; 1];
+    std::io::Read::read_exact(&mut std_s, &mut b)?;
+    assert_eq!(&b, b"x");
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
