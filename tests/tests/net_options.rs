@@ -51,7 +51,6 @@ async fn tcp_linger_ttl_peek_and_reunite() -> std::io::Result<()> {
     assert_eq!(s.peek(&mut buf).await?, 4);
     let (r, w) = s.split();
     assert_eq!(r.peek(&mut buf).await?, 4);
-    drop((r, w));
     let (r, w) = s.into_split();
     assert_eq!(r.peek(&mut buf).await?, 4);
     // Halves of one stream reunite; of two, they come back in the error.
