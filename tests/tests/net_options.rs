@@ -49,7 +49,7 @@ async fn tcp_linger_ttl_peek_and_reunite() -> std::io::Result<()> {
     c.write_all(b"peek").await?;
     let mut buf = [0u8; 4];
     assert_eq!(s.peek(&mut buf).await?, 4);
-    let (r, w) = s.split();
+    let (r, _w) = s.split();
     assert_eq!(r.peek(&mut buf).await?, 4);
     let (r, w) = s.into_split();
     assert_eq!(r.peek(&mut buf).await?, 4);
