@@ -228,6 +228,7 @@ mod hooks;
 pub mod hyper;
 pub mod io;
 mod join_set;
+mod local_set;
 mod loom;
 mod metrics;
 pub mod net;

@@ -92,6 +92,11 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    // Inside a `LocalSet` being driven on this thread, onto that set (as tokio's).
+    let (future, meta) = match crate::local_set::try_spawn_local(future, meta) {
+        Ok(handle) => return handle,
+        Err(back) => back,
+    };
     let spawned = with_worker(|w| {
         w.map(|w| {
             w.shared

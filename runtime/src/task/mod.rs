@@ -27,6 +27,7 @@ mod waker;
 mod tests_loom;
 
 pub use crate::join_set::JoinSet;
+pub use crate::local_set::{LocalSet, RunUntil};
 pub use crate::spawn::{Builder, current_class, set_class};
 pub(crate) use class::ByClass;
 pub use class::Class;
