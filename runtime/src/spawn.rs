@@ -111,6 +111,51 @@ where
     }
 }
 
+/// Runs the blocking closure `f` here, on the calling thread, and lets the runtime go on
+/// meanwhile (tokio's `block_in_place`): on a worker of a multi-thread runtime, the task it was
+/// to run next and its stealable queue are taken over by the other workers (one is woken to
+/// steal) while `f` runs. Off the workers (in `block_on`, on a thread of your own), it just
+/// runs `f`.
+///
+/// How it differs from tokio's: tokio hands the whole worker (its queue and its I/O driver) to
+/// a new thread; a pinwheel worker's pinned tasks (`spawn_local`, `spawn_on`, `net::serve`
+/// sessions), its timers and its sockets' events belong to that worker, and wait until `f`
+/// returns. Prefer [`spawn_blocking`] where that matters.
+///
+/// ```
+/// let rt = pinwheel::Builder::new().worker_threads(2).build()?;
+/// let n = rt.block_on(rt.spawn(async {
+///     pinwheel::task::block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(1)));
+///     3
+/// }));
+/// assert_eq!(n.unwrap(), 3);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Panics
+///
+/// On a current-thread runtime's worker (the thread in its `block_on`): there is no other
+/// worker to go on, as tokio's panics there.
+#[track_caller]
+pub fn block_in_place<F: FnOnce() -> R, R>(f: F) -> R {
+    let current_thread = with_worker(|w| {
+        w.map(|w| {
+            if w.shared.current.get().is_some() {
+                true
+            } else {
+                w.lend_work();
+                false
+            }
+        })
+    });
+    if current_thread == Some(true) {
+        panic!(
+            "pinwheel::task::block_in_place called on a current-thread runtime: it has no other worker to run the tasks meanwhile; use spawn_blocking, or a multi-thread runtime"
+        );
+    }
+    f()
+}
+
 /// Runs the blocking closure `f` on the runtime's blocking pool, a set of threads apart from
 /// the workers (at most [`Builder::max_blocking_threads`](crate::Builder::max_blocking_threads), started on demand, idle ones
 /// exiting after 10 s), so that file I/O, name resolution or heavy computation never stall a

@@ -266,6 +266,17 @@ impl WorkerContext {
         self.timers.timeout(&self.shared.clock)
     }
 
+    /// This worker is about to block in `task::block_in_place`: its task to run next (the LIFO
+    /// slot) goes to the back of its deque, and an idle worker is woken to steal, so the
+    /// stealable work it holds moves on while it blocks. Its pinned tasks, timers and sockets
+    /// wait for it (only it may run them).
+    pub(crate) fn lend_work(&self) {
+        if let Some(task) = self.lifo().take() {
+            self.lanes[Class::Normal].stealable.push(task);
+        }
+        self.shared.notify_work();
+    }
+
     /// Holds a task that yielded with `yield_now` for the next turn's look at the poller.
     #[inline]
     pub(super) fn defer(&self, task: Notified) {

@@ -28,7 +28,7 @@ mod tests_loom;
 
 pub use crate::join_set::JoinSet;
 pub use crate::local_set::{LocalSet, RunUntil};
-pub use crate::spawn::{Builder, current_class, set_class};
+pub use crate::spawn::{Builder, block_in_place, current_class, set_class};
 pub(crate) use class::ByClass;
 pub use class::Class;
 pub use coop::{Unconstrained, consume_budget, unconstrained};
