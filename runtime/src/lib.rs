@@ -272,8 +272,8 @@ pub use pinwheel_macros::main;
 #[cfg(not(loom))]
 pub use pinwheel_macros::test;
 pub use runtime::{
-    BlockingRunning, Builder, EnterGuard, Handle, MAX_WORKERS, Runtime, ShutdownReport,
-    StuckWorker, TryCurrentError,
+    BlockingRunning, Builder, EnterGuard, Handle, MAX_WORKERS, Runtime, RuntimeFlavor,
+    ShutdownReport, StuckWorker, TryCurrentError,
 };
 pub use scheduler::current_worker;
 pub use spawn::{YieldNow, spawn, spawn_blocking, spawn_local, spawn_on, yield_now};

@@ -108,6 +108,13 @@ impl LocalSet {
         RunUntil { set: self, future }
     }
 
+    /// Runs `future` on `rt`'s `block_on` with this set's tasks (tokio's `LocalSet::block_on`):
+    /// `rt.block_on(self.run_until(future))`.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, rt: &crate::Runtime, future: F) -> F::Output {
+        rt.block_on(self.run_until(future))
+    }
+
     /// Polls the queued tasks (at most `BUDGET`); `true` when more are queued.
     fn tick(&self, cx: &Context<'_>) -> bool {
         let _current = Current::enter(&self.shared);

@@ -47,6 +47,18 @@ mod udp;
 pub mod unix;
 
 pub use addr::ToSocketAddrs;
+
+/// The addresses `host` resolves to (tokio's `lookup_host`): `"host:port"`, `("host", port)`,
+/// or addresses as they are; names are resolved on the blocking pool.
+///
+/// # Errors
+///
+/// The resolution's error, naming the host; outside a runtime, an error saying so.
+pub async fn lookup_host(
+    host: impl ToSocketAddrs,
+) -> io::Result<impl Iterator<Item = std::net::SocketAddr>> {
+    Ok(addr::resolve(host).await?.into_iter())
+}
 pub use serve::{Balance, Listener, Server, Shard, serve, serve_with};
 pub use tcp::{
     OwnedReadHalf, OwnedWriteHalf, ReadHalf, ReuniteError, TcpListener, TcpSocket, TcpStream,

@@ -120,6 +120,18 @@ impl TcpListener {
         }
     }
 
+    /// The std listener of this socket, taken out of its worker's poller (in non-blocking
+    /// mode, as tokio's `into_std` leaves it).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of the deregistration.
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        let TcpListener { mut mio, reg } = self;
+        reg.deregister(&mut mio)?;
+        Ok(std::net::TcpListener::from(mio))
+    }
+
     /// The address the listener is bound to.
     ///
     /// # Errors
@@ -395,6 +407,18 @@ impl TcpStream {
     /// The OS error.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.mio.peer_addr()
+    }
+
+    /// The std stream of this socket, taken out of its worker's poller (in non-blocking mode,
+    /// as tokio's `into_std` leaves it).
+    ///
+    /// # Errors
+    ///
+    /// The OS error of the deregistration.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        let Stream { mut mio, reg } = self.io;
+        reg.deregister(&mut mio)?;
+        Ok(std::net::TcpStream::from(mio))
     }
 
     /// The `SO_LINGER` setting: how long a close waits for unsent data (`None`: it does not).

@@ -47,6 +47,17 @@ impl fmt::Display for TryCurrentError {
 
 impl std::error::Error for TryCurrentError {}
 
+/// The flavor of a runtime, from [`Handle::runtime_flavor`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuntimeFlavor {
+    /// [`Builder::new_current_thread`](crate::Builder::new_current_thread): the thread in
+    /// `block_on` is the one worker.
+    CurrentThread,
+    /// [`Builder::new_multi_thread`](crate::Builder::new_multi_thread): worker threads.
+    MultiThread,
+}
+
 /// The guard of [`Handle::enter`] and [`Runtime::enter`](crate::Runtime::enter): the runtime is
 /// the current one on this thread until it is dropped, and the one before it again after.
 /// Not `Send`: it belongs to the thread that entered.
@@ -127,6 +138,15 @@ impl Handle {
             depth: crate::scheduler::context::count_enter(),
             inner: Some(inner),
             _handle: PhantomData,
+        }
+    }
+
+    /// Which flavor of runtime this is (tokio's `runtime_flavor`).
+    pub fn runtime_flavor(&self) -> RuntimeFlavor {
+        if self.shared.current.get().is_some() {
+            RuntimeFlavor::CurrentThread
+        } else {
+            RuntimeFlavor::MultiThread
         }
     }
 

@@ -27,7 +27,7 @@ use crate::task::JoinHandle;
 use crate::task::mask::ThreadMask;
 
 pub use builder::Builder;
-pub use handle::{EnterGuard, Handle, TryCurrentError};
+pub use handle::{EnterGuard, Handle, RuntimeFlavor, TryCurrentError};
 pub use report::{BlockingRunning, ShutdownReport, StuckWorker};
 
 /// The most worker threads a runtime may have: one bit each in a [`ThreadMask`].
