@@ -256,12 +256,17 @@ pub mod fuzzing {
 pub use metrics::{RuntimeMetrics, WorkerMetrics};
 /// Runs `async fn main` on a pinwheel runtime: see [the crate docs](crate#the-shortest-program).
 ///
-/// Arguments: `worker_threads = N` (1 to 64; default one per CPU) and `crate = "path"` (when
-/// `pinwheel` is re-exported under another path). `main` may return a `Result`.
+/// Arguments: `flavor = "multi_thread"` (the default) or `"current_thread"`, `worker_threads =
+/// N` (1 to 64, multi-thread; default `PINWHEEL_WORKER_THREADS`, else one per CPU),
+/// `start_paused = true` (current-thread only) and `crate = "path"` (when `pinwheel` is
+/// re-exported under another path). `main` may return a `Result`.
 #[cfg(not(loom))]
 pub use pinwheel_macros::main;
-/// Runs an `async fn` test on a fresh runtime with 2 workers (or `worker_threads = N`); it adds
-/// `#[test]` itself. Works with `#[should_panic]` and with tests returning `Result`.
+/// Runs an `async fn` test on a fresh runtime: a current-thread one by default, as
+/// `#[tokio::test]` (the test's thread is the only worker); with `worker_threads = N` or
+/// `flavor = "multi_thread"`, N workers (default 2); `start_paused = true` pauses its clock
+/// (see [`time::pause`](crate::time::pause)). It adds `#[test]` itself. Works with
+/// `#[should_panic]` and with tests returning `Result`.
 ///
 /// ```
 /// #[pinwheel::test]
