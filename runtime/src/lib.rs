@@ -265,7 +265,7 @@ pub use pinwheel_macros::main;
 /// Runs an `async fn` test on a fresh runtime: a current-thread one by default, as
 /// `#[tokio::test]` (the test's thread is the only worker); with `worker_threads = N` or
 /// `flavor = "multi_thread"`, N workers (default 2); `start_paused = true` pauses its clock
-/// (see [`time::pause`](crate::time::pause)). It adds `#[test]` itself. Works with
+/// (see [`time::pause`]). It adds `#[test]` itself. Works with
 /// `#[should_panic]` and with tests returning `Result`.
 ///
 /// ```
