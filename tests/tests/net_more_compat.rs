@@ -78,3 +78,47 @@ fn runtime_flavor_and_local_set_block_on() {
     });
     assert_eq!(n, 6);
 }
+
+#[pinwheel::test]
+async fn reads_into_a_bufmut() -> std::io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let accepted = pinwheel::spawn_local(async move { listener.accept().await.map(|(s, _)| s) });
+    let c = TcpStream::connect(addr).await?;
+    let s = accepted.await.unwrap()?;
+    c.write_all(b"tcp bytes").await?;
+    let mut got = Vec::with_capacity(4);
+    while got.len() < 9 {
+        match s.try_read_buf(&mut got) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => s.readable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    assert_eq!(got, b"tcp bytes");
+
+    let a = pinwheel::net::UdpSocket::bind("127.0.0.1:0").await?;
+    let b = pinwheel::net::UdpSocket::bind("127.0.0.1:0").await?;
+    let to = b.local_addr()?;
+    a.send_to(b"one", to).await?;
+    a.send_to(b"two", to).await?;
+    a.send_to(b"three", to).await?;
+    let mut buf = bytes::BytesMut::with_capacity(64);
+    assert_eq!(b.recv_buf(&mut buf).await?, 3);
+    let (n, from) = b.recv_buf_from(&mut buf).await?;
+    assert_eq!((n, from), (3, a.local_addr()?));
+    let n = loop {
+        match b.try_recv_buf(&mut buf) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => b.readable().await?,
+            Err(e) => return Err(e),
+        }
+    };
+    assert_eq!(n, 5);
+    assert_eq!(&buf[..], b"onetwothree");
+    assert_eq!(
+        b.try_recv_buf_from(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    Ok(())
+}

@@ -38,6 +38,7 @@
 mod stream;
 #[macro_use]
 mod split;
+mod buf;
 
 mod addr;
 mod serve;

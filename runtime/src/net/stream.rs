@@ -227,6 +227,21 @@ macro_rules! stream_methods {
                 })
             }
 
+            /// Reads what is there without waiting into `buf`'s spare capacity (growing a `Vec` or
+            /// `BytesMut`), and advances it; `WouldBlock` when nothing is there (tokio's
+            /// `try_read_buf`).
+            ///
+            /// # Errors
+            ///
+            /// `WouldBlock`, or the read's error.
+            pub fn try_read_buf<B: bytes::BufMut>(&self, buf: &mut B) -> std::io::Result<usize> {
+                let sock = socket2::SockRef::from(&self.io.mio);
+                self.io.reg.try_io(pinwheel_io_driver::Direction::Read, || {
+                    crate::net::buf::read_into(buf, |dst| sock.recv(dst).map(|n| (n, ())))
+                        .map(|(n, ())| n)
+                })
+            }
+
             /// Writes from several buffers without waiting; `WouldBlock` when nothing fits.
             ///
             /// # Errors

@@ -459,6 +459,76 @@ impl UdpSocket {
         self.reg.try_io(Direction::Read, || self.mio.recv(buf))
     }
 
+    /// Receives a datagram into `buf`'s spare capacity without waiting, and advances it;
+    /// `WouldBlock` when nothing waits (tokio's `try_recv_buf`).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or the OS error.
+    pub fn try_recv_buf<B: bytes::BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+        let sock = socket2::SockRef::from(&self.mio);
+        self.reg.try_io(Direction::Read, || {
+            super::buf::read_into(buf, |dst| sock.recv(dst).map(|n| (n, ()))).map(|(n, ())| n)
+        })
+    }
+
+    /// Receives a datagram and its sender into `buf`'s spare capacity without waiting
+    /// (tokio's `try_recv_buf_from`).
+    ///
+    /// # Errors
+    ///
+    /// `WouldBlock`, or the OS error.
+    pub fn try_recv_buf_from<B: bytes::BufMut>(
+        &self,
+        buf: &mut B,
+    ) -> io::Result<(usize, SocketAddr)> {
+        let sock = socket2::SockRef::from(&self.mio);
+        self.reg.try_io(Direction::Read, || {
+            super::buf::read_into(buf, |dst| recv_from_uninit(&sock, dst))
+        })
+    }
+
+    /// Receives a datagram into `buf`'s spare capacity, waiting for one (tokio's `recv_buf`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub async fn recv_buf<B: bytes::BufMut>(&self, buf: &mut B) -> io::Result<usize> {
+        let sock = socket2::SockRef::from(&self.mio);
+        let mut waiter = self.reg.waiter(Direction::Read);
+        poll_fn(|cx| {
+            budgeted(cx, |cx| {
+                waiter.poll_io(cx, || {
+                    super::buf::read_into(&mut *buf, |dst| sock.recv(dst).map(|n| (n, ())))
+                        .map(|(n, ())| n)
+                })
+            })
+        })
+        .await
+    }
+
+    /// Receives a datagram and its sender into `buf`'s spare capacity (tokio's
+    /// `recv_buf_from`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub async fn recv_buf_from<B: bytes::BufMut>(
+        &self,
+        buf: &mut B,
+    ) -> io::Result<(usize, SocketAddr)> {
+        let sock = socket2::SockRef::from(&self.mio);
+        let mut waiter = self.reg.waiter(Direction::Read);
+        poll_fn(|cx| {
+            budgeted(cx, |cx| {
+                waiter.poll_io(cx, || {
+                    super::buf::read_into(&mut *buf, |dst| recv_from_uninit(&sock, dst))
+                })
+            })
+        })
+        .await
+    }
+
     /// Receives a datagram and its sender without waiting; `WouldBlock` when nothing waits.
     ///
     /// # Errors
@@ -495,4 +565,16 @@ impl fmt::Debug for UdpSocket {
             .field("local", &self.local_addr().ok())
             .finish()
     }
+}
+
+/// `recv_from` into memory that need not be initialised; the sender as a `SocketAddr`.
+fn recv_from_uninit(
+    sock: &socket2::SockRef<'_>,
+    dst: &mut [std::mem::MaybeUninit<u8>],
+) -> io::Result<(usize, SocketAddr)> {
+    let (n, from) = sock.recv_from(dst)?;
+    let from = from
+        .as_socket()
+        .ok_or_else(|| io::Error::other("a UDP datagram came from a non-IP address"))?;
+    Ok((n, from))
 }
