@@ -36,6 +36,17 @@ async fn unix_datagram_try_calls() -> std::io::Result<()> {
     b.readable().await?;
     assert_eq!(b.try_recv(&mut buf)?, 2);
     assert_eq!(&buf[..2], b"d2");
+    std::future::poll_fn(|cx| a.poll_send(cx, b"d3")).await?;
+    assert_eq!(
+        std::future::poll_fn(|cx| b.poll_recv(cx, &mut buf)).await?,
+        2
+    );
+    std::future::poll_fn(|cx| b.poll_send_to(cx, b"d4", &pa)).await?;
+    let (n, from) = std::future::poll_fn(|cx| a.poll_recv_from(cx, &mut buf)).await?;
+    assert_eq!(
+        (n, from.as_pathname(), &buf[..2]),
+        (2, Some(pb.as_path()), &b"d4"[..])
+    );
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

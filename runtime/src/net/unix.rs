@@ -559,6 +559,51 @@ impl UnixDatagram {
             .map(|r| r.map(drop))
     }
 
+    /// Polls a send on the connected socket.
+    pub fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        budgeted(cx, |cx| {
+            self.reg
+                .poll_io(cx, Direction::Write, || self.mio.send(buf))
+        })
+    }
+
+    /// Polls a send to the socket at `path`.
+    pub fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        path: impl AsRef<Path>,
+    ) -> Poll<io::Result<usize>> {
+        let to = match sock_addr(path.as_ref()) {
+            Ok(to) => to,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let sock = socket2::SockRef::from(&self.mio);
+        budgeted(cx, |cx| {
+            self.reg
+                .poll_io(cx, Direction::Write, || sock.send_to(buf, &to))
+        })
+    }
+
+    /// Polls a receive into `buf` (a byte slice where tokio's takes a `ReadBuf`).
+    pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        budgeted(cx, |cx| {
+            self.reg.poll_io(cx, Direction::Read, || self.mio.recv(buf))
+        })
+    }
+
+    /// Polls a receive into `buf` with its sender (a byte slice, as `poll_recv`).
+    pub fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        budgeted(cx, |cx| {
+            self.reg
+                .poll_io(cx, Direction::Read, || self.mio.recv_from(buf))
+        })
+    }
+
     /// Sends on the connected socket without waiting; `WouldBlock` when it cannot.
     ///
     /// # Errors
