@@ -93,7 +93,9 @@ impl fmt::Debug for EnterGuard<'_> {
 }
 
 impl Handle {
-    /// The runtime running on this thread (a worker, or a thread inside `block_on`).
+    /// The runtime running on this thread: a worker, a thread inside `block_on`, a blocking
+    /// closure of the runtime's pool (`spawn_blocking`), or a thread holding an
+    /// [`EnterGuard`] (`Handle::enter`).
     ///
     /// # Panics
     ///
