@@ -12,18 +12,19 @@ use pinwheel::task::JoinSet;
 use pinwheel_tests::pin_check::PinProbe;
 use pinwheel_tests::{rt, wait_until};
 
-/// A door a task waits at until the test opens it (no timing involved).
+/// A door tasks wait at until the test opens it (no timing involved); every waiting task is
+/// woken when it opens.
 #[derive(Clone, Default)]
-struct Gate(Arc<Mutex<(bool, Option<Waker>)>>);
+struct Gate(Arc<Mutex<(bool, Vec<Waker>)>>);
 
 impl Gate {
     fn open(&self) {
-        let waker = {
+        let wakers = {
             let mut g = self.0.lock().unwrap();
             g.0 = true;
-            g.1.take()
+            std::mem::take(&mut g.1)
         };
-        if let Some(w) = waker {
+        for w in wakers {
             w.wake();
         }
     }
@@ -35,7 +36,7 @@ impl Gate {
             if g.0 {
                 Poll::Ready(())
             } else {
-                g.1 = Some(cx.waker().clone());
+                g.1.push(cx.waker().clone());
                 Poll::Pending
             }
         })
