@@ -216,6 +216,14 @@ fn auto_mode_follows_the_loop_turn_length() {
                 spin(Duration::from_millis(20));
                 pinwheel::yield_now().await;
             }
+            // Read in the turn that turned it on: the average it was turned on for (later
+            // short turns bring it down a little each, so reading it after the task ends
+            // would race with them).
+            let avg = Handle::current().metrics().worker(0).avg_loop_nanos;
+            assert!(
+                avg > 1_000_000,
+                "auto turned profiling on at an average turn of {avg} ns"
+            );
             // Recorded from here on.
             spin(Duration::from_millis(1));
             pinwheel::yield_now().await;
@@ -229,7 +237,6 @@ fn auto_mode_follows_the_loop_turn_length() {
         let e = entry_at(h, slow_line, None).expect("polls recorded once auto turned on");
         assert!(e.polls >= 1);
     }
-    assert!(h.metrics().worker(0).avg_loop_nanos > 1_000_000);
     // Short turns bring the average back down, and profiling turns itself off. The task
     // looks at the flag only every 4,096 yields: a turn is then 64 polls that do nothing but
     // yield (microseconds even under a sanitizer), far below the 0.99 ms that ends auto mode,
