@@ -76,25 +76,24 @@ impl TcpListener {
     ///
     /// As [`accept`](Self::accept).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        budgeted(cx, |cx| {
+            self.reg.poll_io(cx, Direction::Read, || self.accept_now())
+        })
+        .map(|r| r.and_then(|(s, addr)| Ok((TcpStream::from_mio(s)?, addr))))
+    }
+
+    /// Accepts without waiting, retrying the transient errors (`ECONNABORTED`, `EINTR`): the
+    /// one accept call of both `poll_accept` and the waiters' `poll_accept_raw`.
+    fn accept_now(&self) -> io::Result<(mio::net::TcpStream, SocketAddr)> {
         loop {
-            let polled = budgeted(cx, |cx| {
-                self.reg.poll_io(cx, Direction::Read, || self.mio.accept())
-            });
-            return match polled {
-                Poll::Ready(Err(e))
+            match self.mio.accept() {
+                Err(e)
                     if matches!(
                         e.kind(),
                         io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    continue;
-                }
-                Poll::Ready(Ok((s, addr))) => {
-                    Poll::Ready(TcpStream::from_mio(s).map(|s| (s, addr)))
-                }
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            };
+                    ) => {}
+                other => return other,
+            }
         }
     }
 
@@ -105,19 +104,7 @@ impl TcpListener {
         cx: &mut Context<'_>,
         waiter: &mut Waiter<'_>,
     ) -> Poll<io::Result<(mio::net::TcpStream, SocketAddr)>> {
-        loop {
-            match budgeted(cx, |cx| waiter.poll_io(cx, || self.mio.accept())) {
-                Poll::Ready(Err(e))
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    continue;
-                }
-                other => return other,
-            }
-        }
+        budgeted(cx, |cx| waiter.poll_io(cx, || self.accept_now()))
     }
 
     /// The std listener of this socket, taken out of its worker's poller (in non-blocking

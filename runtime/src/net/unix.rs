@@ -172,18 +172,20 @@ impl UnixListener {
     ///
     /// As [`accept`](Self::accept).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        budgeted(cx, |cx| {
+            self.reg.poll_io(cx, Direction::Read, || self.accept_now())
+        })
+        .map(|r| r.and_then(|(s, addr)| Ok((UnixStream::from_mio(s)?, addr))))
+    }
+
+    /// Accepts without waiting, retrying `EINTR`: the one accept call of both `poll_accept` and
+    /// the waiters' `poll_accept_raw`.
+    fn accept_now(&self) -> io::Result<(mio::net::UnixStream, SocketAddr)> {
         loop {
-            let polled = budgeted(cx, |cx| {
-                self.reg.poll_io(cx, Direction::Read, || self.mio.accept())
-            });
-            return match polled {
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Poll::Ready(Ok((s, addr))) => {
-                    Poll::Ready(UnixStream::from_mio(s).map(|s| (s, addr)))
-                }
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            };
+            match self.mio.accept() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
         }
     }
 
@@ -193,12 +195,7 @@ impl UnixListener {
         cx: &mut Context<'_>,
         waiter: &mut Waiter<'_>,
     ) -> Poll<io::Result<(mio::net::UnixStream, SocketAddr)>> {
-        loop {
-            match budgeted(cx, |cx| waiter.poll_io(cx, || self.mio.accept())) {
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
-            }
-        }
+        budgeted(cx, |cx| waiter.poll_io(cx, || self.accept_now()))
     }
 
     /// The address the listener is bound to.
