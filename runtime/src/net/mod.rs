@@ -38,6 +38,8 @@
 mod stream;
 #[macro_use]
 mod split;
+#[macro_use]
+mod datagram;
 mod buf;
 
 mod addr;

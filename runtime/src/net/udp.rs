@@ -323,65 +323,6 @@ impl UdpSocket {
         self.mio.take_error()
     }
 
-    /// Waits until the socket may be readable (a datagram waits, or an error).
-    ///
-    /// # Errors
-    ///
-    /// When the runtime owning the socket's poller shut down.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.ready(crate::io::Interest::READABLE).await.map(drop)
-    }
-
-    /// Waits until the socket may be writable.
-    ///
-    /// # Errors
-    ///
-    /// When the runtime owning the socket's poller shut down.
-    pub async fn writable(&self) -> io::Result<()> {
-        self.ready(crate::io::Interest::WRITABLE).await.map(drop)
-    }
-
-    /// Waits until the socket is ready for any of `interest`; the readiness found.
-    ///
-    /// # Errors
-    ///
-    /// When the runtime owning the socket's poller shut down.
-    pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
-        crate::io::ready(&self.reg, interest).await
-    }
-
-    /// Polls for read readiness (one read slot: one task polls this way).
-    pub fn poll_recv_ready(
-        &self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        self.reg
-            .poll_ready(cx, Direction::Read)
-            .map(|r| r.map(drop))
-    }
-
-    /// Polls for write readiness (one write slot).
-    pub fn poll_send_ready(
-        &self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        self.reg
-            .poll_ready(cx, Direction::Write)
-            .map(|r| r.map(drop))
-    }
-
-    /// Polls a send on the connected socket.
-    pub fn poll_send(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<io::Result<usize>> {
-        budgeted(cx, |cx| {
-            self.reg
-                .poll_io(cx, Direction::Write, || self.mio.send(buf))
-        })
-    }
-
     /// Polls a send to `target`.
     pub fn poll_send_to(
         &self,
@@ -392,30 +333,6 @@ impl UdpSocket {
         budgeted(cx, |cx| {
             self.reg
                 .poll_io(cx, Direction::Write, || self.mio.send_to(buf, target))
-        })
-    }
-
-    /// Polls a receive on the connected socket into `buf` (tokio's takes a `ReadBuf`; this one
-    /// a byte slice, and returns the length).
-    pub fn poll_recv(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> std::task::Poll<io::Result<usize>> {
-        budgeted(cx, |cx| {
-            self.reg.poll_io(cx, Direction::Read, || self.mio.recv(buf))
-        })
-    }
-
-    /// Polls a receive into `buf` with its sender (a byte slice, as `poll_recv`).
-    pub fn poll_recv_from(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> std::task::Poll<io::Result<(usize, SocketAddr)>> {
-        budgeted(cx, |cx| {
-            self.reg
-                .poll_io(cx, Direction::Read, || self.mio.recv_from(buf))
         })
     }
 
@@ -431,15 +348,6 @@ impl UdpSocket {
         })
     }
 
-    /// Sends on the connected socket without waiting; `WouldBlock` when it cannot.
-    ///
-    /// # Errors
-    ///
-    /// `WouldBlock`, or the OS error.
-    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.reg.try_io(Direction::Write, || self.mio.send(buf))
-    }
-
     /// Sends to `target` without waiting; `WouldBlock` when it cannot.
     ///
     /// # Errors
@@ -448,15 +356,6 @@ impl UdpSocket {
     pub fn try_send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
         self.reg
             .try_io(Direction::Write, || self.mio.send_to(buf, target))
-    }
-
-    /// Receives on the connected socket without waiting; `WouldBlock` when nothing waits.
-    ///
-    /// # Errors
-    ///
-    /// `WouldBlock`, or the OS error.
-    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reg.try_io(Direction::Read, || self.mio.recv(buf))
     }
 
     /// Receives a datagram into `buf`'s spare capacity without waiting, and advances it;
@@ -529,15 +428,6 @@ impl UdpSocket {
         .await
     }
 
-    /// Receives a datagram and its sender without waiting; `WouldBlock` when nothing waits.
-    ///
-    /// # Errors
-    ///
-    /// `WouldBlock`, or the OS error.
-    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.reg.try_io(Direction::Read, || self.mio.recv_from(buf))
-    }
-
     /// Receives a datagram and its sender.
     ///
     /// # Errors
@@ -578,3 +468,5 @@ fn recv_from_uninit(
         .ok_or_else(|| io::Error::other("a UDP datagram came from a non-IP address"))?;
     Ok((n, from))
 }
+
+datagram_methods!(UdpSocket);

@@ -515,55 +515,6 @@ impl UnixDatagram {
         poll_fn(|cx| budgeted(cx, |cx| waiter.poll_io(cx, || sock.send_to(buf, &addr)))).await
     }
 
-    /// Waits until the socket may be readable.
-    ///
-    /// # Errors
-    ///
-    /// When the runtime owning the socket's poller shut down.
-    pub async fn readable(&self) -> io::Result<()> {
-        self.ready(crate::io::Interest::READABLE).await.map(drop)
-    }
-
-    /// Waits until the socket may be writable.
-    ///
-    /// # Errors
-    ///
-    /// When the runtime owning the socket's poller shut down.
-    pub async fn writable(&self) -> io::Result<()> {
-        self.ready(crate::io::Interest::WRITABLE).await.map(drop)
-    }
-
-    /// Waits until the socket is ready for any of `interest`; the readiness found.
-    ///
-    /// # Errors
-    ///
-    /// When the runtime owning the socket's poller shut down.
-    pub async fn ready(&self, interest: crate::io::Interest) -> io::Result<crate::io::Ready> {
-        crate::io::ready(&self.reg, interest).await
-    }
-
-    /// Polls for read readiness (one read slot: one task polls this way).
-    pub fn poll_recv_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.reg
-            .poll_ready(cx, Direction::Read)
-            .map(|r| r.map(drop))
-    }
-
-    /// Polls for write readiness (one write slot).
-    pub fn poll_send_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.reg
-            .poll_ready(cx, Direction::Write)
-            .map(|r| r.map(drop))
-    }
-
-    /// Polls a send on the connected socket.
-    pub fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        budgeted(cx, |cx| {
-            self.reg
-                .poll_io(cx, Direction::Write, || self.mio.send(buf))
-        })
-    }
-
     /// Polls a send to the socket at `path`.
     pub fn poll_send_to(
         &self,
@@ -582,34 +533,6 @@ impl UnixDatagram {
         })
     }
 
-    /// Polls a receive into `buf` (a byte slice where tokio's takes a `ReadBuf`).
-    pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        budgeted(cx, |cx| {
-            self.reg.poll_io(cx, Direction::Read, || self.mio.recv(buf))
-        })
-    }
-
-    /// Polls a receive into `buf` with its sender (a byte slice, as `poll_recv`).
-    pub fn poll_recv_from(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<(usize, SocketAddr)>> {
-        budgeted(cx, |cx| {
-            self.reg
-                .poll_io(cx, Direction::Read, || self.mio.recv_from(buf))
-        })
-    }
-
-    /// Sends on the connected socket without waiting; `WouldBlock` when it cannot.
-    ///
-    /// # Errors
-    ///
-    /// `WouldBlock`, or the OS error.
-    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.reg.try_io(Direction::Write, || self.mio.send(buf))
-    }
-
     /// Sends to the socket at `path` without waiting; `WouldBlock` when it cannot.
     ///
     /// # Errors
@@ -619,24 +542,6 @@ impl UnixDatagram {
         let to = sock_addr(path.as_ref())?;
         let sock = socket2::SockRef::from(&self.mio);
         self.reg.try_io(Direction::Write, || sock.send_to(buf, &to))
-    }
-
-    /// Receives on the socket without waiting; `WouldBlock` when nothing waits.
-    ///
-    /// # Errors
-    ///
-    /// `WouldBlock`, or the OS error.
-    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reg.try_io(Direction::Read, || self.mio.recv(buf))
-    }
-
-    /// Receives a datagram and its sender without waiting; `WouldBlock` when nothing waits.
-    ///
-    /// # Errors
-    ///
-    /// `WouldBlock`, or the OS error.
-    pub fn try_recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.reg.try_io(Direction::Read, || self.mio.recv_from(buf))
     }
 
     /// Receives one datagram and the address it came from.
@@ -675,3 +580,5 @@ impl fmt::Debug for UnixDatagram {
             .finish()
     }
 }
+
+datagram_methods!(UnixDatagram);
