@@ -9,6 +9,27 @@ pub struct ReadmeDoctests;
 #[cfg(doctest)]
 pub struct PortingDoctests;
 
+/// The message of a panic's payload (a `&str` or a `String`; empty otherwise).
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+/// Runs `f`, which must panic; the panic's message.
+///
+/// # Panics
+///
+/// When `f` returns instead.
+pub fn panic_message<R>(f: impl FnOnce() -> R) -> String {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(_) => panic!("expected a panic, and it returned"),
+        Err(payload) => panic_text(&*payload),
+    }
+}
+
 /// A runtime with `n` workers (and the other defaults), for tests.
 ///
 /// # Panics

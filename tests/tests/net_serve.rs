@@ -259,19 +259,24 @@ fn an_idle_server_does_not_wake_its_workers() {
     rt.block_on(serving).unwrap().unwrap();
 }
 
+/// A listener on a free loopback port with `SO_REUSEPORT`, as `Balance::Shards` needs.
+fn reuseport_listener(rt: &pinwheel::Runtime) -> pinwheel::net::TcpListener {
+    rt.block_on(async {
+        let s = TcpSocket::new_v4().unwrap();
+        s.set_reuseaddr(true).unwrap();
+        s.set_reuseport(true).unwrap();
+        s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        s.listen(1024).unwrap()
+    })
+}
+
 /// `Balance::Shards` binds every worker's listener before anything accepts, and says so
 /// through `Server::ready`: 64 connections made right after it are spread over both workers.
 #[test]
 fn net_serve_shards_is_ready_before_it_accepts() {
     for on_worker in [true, false] {
         let rt = rt(2);
-        let listener = rt.block_on(async {
-            let s = TcpSocket::new_v4().unwrap();
-            s.set_reuseaddr(true).unwrap();
-            s.set_reuseport(true).unwrap();
-            s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-            s.listen(1024).unwrap()
-        });
+        let listener = reuseport_listener(&rt);
         let addr = listener.local_addr().unwrap();
         let server = Server::new();
         let s2 = server.clone();
@@ -323,13 +328,7 @@ fn net_serve_shards_is_ready_before_it_accepts() {
 #[test]
 fn net_serve_shards_spreads_the_backlog_it_finds() {
     let rt = rt(2);
-    let listener = rt.block_on(async {
-        let s = TcpSocket::new_v4().unwrap();
-        s.set_reuseaddr(true).unwrap();
-        s.set_reuseport(true).unwrap();
-        s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        s.listen(1024).unwrap()
-    });
+    let listener = reuseport_listener(&rt);
     let addr = listener.local_addr().unwrap();
     // Connected (queued in the listener's backlog) before anything serves.
     let conns: Vec<_> = (0..64)

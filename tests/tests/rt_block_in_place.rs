@@ -59,14 +59,7 @@ fn off_the_workers_it_just_runs_and_on_a_current_thread_runtime_it_panics() {
     let rt = Builder::new().worker_threads(1).build().unwrap();
     assert_eq!(rt.block_on(async { block_in_place(|| 5) }), 5);
     let ct = Builder::new_current_thread().build().unwrap();
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        ct.block_on(async { block_in_place(|| ()) })
-    }));
-    let payload = res.expect_err("block_in_place on a current-thread runtime");
-    let msg = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .unwrap_or_default();
+    let msg = pinwheel_tests::panic_message(|| ct.block_on(async { block_in_place(|| ()) }));
     assert!(
         msg.contains("current-thread runtime") && msg.contains("spawn_blocking"),
         "{msg}"

@@ -166,11 +166,7 @@ fn block_on_on_another_thread_is_a_clear_panic() {
     let rt2 = rt.clone();
     let res = thread::spawn(move || rt2.block_on(async { 1 })).join();
     let payload = res.expect_err("block_on from another thread");
-    let msg = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default();
+    let msg = pinwheel_tests::panic_text(&*payload);
     assert!(
         msg.contains("current-thread runtime") && msg.contains("thread that built it"),
         "{msg}"

@@ -52,12 +52,7 @@ fn a_guard_dropped_out_of_order_is_a_clear_panic() {
     let b = Builder::new().worker_threads(1).build().unwrap();
     let ga = a.enter();
     let gb = b.enter();
-    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(ga)));
-    let payload = res.expect_err("dropping the outer guard first panics");
-    let msg = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    let msg = pinwheel_tests::panic_message(|| drop(ga));
     assert!(
         msg.contains("EnterGuard dropped out of order") && msg.contains("reverse order"),
         "{msg}"

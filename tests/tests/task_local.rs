@@ -60,12 +60,7 @@ async fn scopes_nest_and_restore() {
 
 #[test]
 fn outside_its_scope_it_is_a_clear_panic() {
-    let res = std::panic::catch_unwind(|| ID.with(|v| *v));
-    let payload = res.expect_err("with outside a scope panics");
-    let msg = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    let msg = pinwheel_tests::panic_message(|| ID.with(|v| *v));
     assert!(
         msg.contains("LocalKey::with") && msg.contains("not set"),
         "{msg}"

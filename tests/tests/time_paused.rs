@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use pinwheel::Builder;
 use pinwheel::time::{self, Instant};
+use pinwheel_tests::panic_message;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -148,15 +149,6 @@ async fn the_test_macro_starts_paused() {
     assert!(start.elapsed() >= Duration::from_secs(24 * 3600));
 }
 
-fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
-    let payload = std::panic::catch_unwind(f).expect_err("it panics");
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
-}
-
 #[test]
 fn misuse_is_a_clear_panic_or_error() {
     let msg = panic_message(time::pause);
@@ -165,9 +157,7 @@ fn misuse_is_a_clear_panic_or_error() {
         .worker_threads(2)
         .build()
         .unwrap();
-    let msg = panic_message(std::panic::AssertUnwindSafe(|| {
-        multi.block_on(async { time::pause() })
-    }));
+    let msg = panic_message(|| multi.block_on(async { time::pause() }));
     assert!(msg.contains("needs a current-thread runtime"), "{msg}");
     let err = Builder::new_multi_thread()
         .start_paused(true)
@@ -177,21 +167,19 @@ fn misuse_is_a_clear_panic_or_error() {
         .unwrap_or_default();
     assert!(err.contains("current-thread runtime"), "{err}");
     let rt = Builder::new_current_thread().build().unwrap();
-    let msg = panic_message(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(async { time::resume() })
-    }));
+    let msg = panic_message(|| rt.block_on(async { time::resume() }));
     assert!(msg.contains("not paused"), "{msg}");
-    let msg = panic_message(std::panic::AssertUnwindSafe(|| {
+    let msg = panic_message(|| {
         rt.block_on(async {
             drop(time::advance(Duration::from_secs(1)));
         })
-    }));
+    });
     assert!(msg.contains("not paused"), "{msg}");
-    let msg = panic_message(std::panic::AssertUnwindSafe(|| {
+    let msg = panic_message(|| {
         rt.block_on(async {
             time::pause();
             time::pause();
         })
-    }));
+    });
     assert!(msg.contains("already paused"), "{msg}");
 }
