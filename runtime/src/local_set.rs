@@ -118,12 +118,11 @@ impl LocalSet {
     /// Polls the queued tasks (at most `BUDGET`); `true` when more are queued.
     fn tick(&self, cx: &Context<'_>) -> bool {
         let _current = Current::enter(&self.shared);
+        // Left once per tick: a task queued later takes it and wakes the driver, which then
+        // ticks again (a push that finds it gone comes after a wake already issued).
+        lock(&self.shared.queue).driver = Some(cx.waker().clone());
         for _ in 0..BUDGET {
-            let task = {
-                let mut q = lock(&self.shared.queue);
-                q.driver = Some(cx.waker().clone());
-                q.tasks.pop_front()
-            };
+            let task = lock(&self.shared.queue).tasks.pop_front();
             let Some(task) = task else {
                 return false;
             };
