@@ -379,7 +379,7 @@ impl TimerEntry {
     }
 
     /// Ready once `deadline` passed (the registration removed); otherwise registers `waker`
-    /// for it, calling `armed` with the clock reading when the entry was not registered yet.
+    /// for it, calling `armed` when the entry was not registered yet.
     ///
     /// On a worker the clock is the reading of its loop turn: an older instant than the real
     /// one, so it can only make a timer end later, never earlier.
@@ -391,7 +391,7 @@ impl TimerEntry {
         &mut self,
         deadline: Instant,
         waker: &Waker,
-        armed: impl FnOnce(Instant),
+        armed: impl FnOnce(),
     ) -> Poll<()> {
         context::with_current_at(|shared, here| match here {
             Some(w) => {
@@ -401,7 +401,7 @@ impl TimerEntry {
                     return Poll::Ready(());
                 }
                 if !self.is_armed() {
-                    armed(now);
+                    armed();
                 }
                 self.register_local(w, deadline, waker);
                 Poll::Pending
@@ -418,7 +418,7 @@ impl TimerEntry {
         shared: Option<&Arc<super::Shared>>,
         deadline: Instant,
         waker: &Waker,
-        armed: impl FnOnce(Instant),
+        armed: impl FnOnce(),
     ) -> Poll<()> {
         let now = shared.map_or_else(Instant::now, |s| s.clock.now());
         if now >= deadline {
@@ -431,7 +431,7 @@ impl TimerEntry {
             );
         };
         if !self.is_armed() {
-            armed(now);
+            armed();
         }
         let i = (NEXT_TOKEN.load(Ordering::Relaxed) as usize) % shared.workers.len();
         // Off the workers, each poll registers anew: it cancels the registration it had (one

@@ -159,10 +159,11 @@ impl Sleep {
     /// cooperative budget (`Timeout` polls its delay this way).
     pub(crate) fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let (deadline, resource) = (self.deadline, &self.resource);
-        // Armed now: the console learns its duration.
+        // Armed now: the console learns its duration, measured on the clock now (the worker's
+        // turn reading is older, and would report more than was asked).
         self.entry
-            .poll_elapsed(deadline.into_std(), cx.waker(), |now| {
-                resource.report(deadline, || Instant::from_std(now))
+            .poll_elapsed(deadline.into_std(), cx.waker(), || {
+                resource.report(deadline, Instant::now)
             })
     }
 }
