@@ -1,10 +1,14 @@
 //! Networking: TCP, UDP and Unix sockets registered with the poller of the worker that
 //! creates them.
 //!
-//! A socket made inside a task registers with that worker's `mio::Poll`, so its readiness
-//! events wake its task on the same thread. A socket used from another thread still works (its
-//! wakes cross threads), only slower. Made off the workers (inside `Runtime::block_on`), it
-//! registers with one of the runtime's workers.
+//! A socket made inside a task registers with that worker's `mio::Poll` (an accepted stream at
+//! its first I/O call, with the poller of the worker making it), so its readiness events wake
+//! its task on the same thread; and that task, if it was spawned stealable, is bound to that
+//! worker from then on (I/O affinity: stolen only when its worker is overloaded). So a plain
+//! accept loop that `spawn`s each connection's task keeps each connection on one thread. A
+//! socket used from another thread still works (its wakes cross threads), only slower. Made
+//! off the workers (inside `Runtime::block_on`), it registers with one of the runtime's
+//! workers.
 //!
 //! ```
 //! use pinwheel::net::{TcpListener, TcpStream};
@@ -75,12 +79,9 @@ use std::io;
 
 use crate::scheduler::with_worker;
 
-/// The I/O driver a new socket registers with: the calling worker's, else (inside
-/// `block_on`) one of the current runtime's workers.
-pub(crate) fn current_driver() -> io::Result<pinwheel_io_driver::Handle> {
-    if let Some(h) = with_worker(|w| w.map(|w| w.worker_shared().io().clone())) {
-        return Ok(h);
-    }
+/// Inside `block_on` (not on a worker): one of the current runtime's workers' drivers, in
+/// turn.
+fn off_worker_driver() -> io::Result<pinwheel_io_driver::Handle> {
     crate::scheduler::context::with_current(|s| {
         s.map(|s| {
             use std::sync::atomic::{AtomicUsize, Ordering};
@@ -94,4 +95,26 @@ pub(crate) fn current_driver() -> io::Result<pinwheel_io_driver::Handle> {
             "pinwheel::net: sockets must be created inside a pinwheel runtime (in a task, or inside Runtime::block_on)",
         )
     })
+}
+
+/// Registers `source` with the calling worker's poller (off the workers, one of the current
+/// runtime's workers' in turn), and binds the task being polled there, if it is a stealable one, to
+/// that worker: I/O affinity (see `scheduler/route.rs`). A task that accepts or connects its
+/// own sockets then keeps their events and its code on one thread, as a `net::serve` session
+/// does, without being written as one.
+pub(crate) fn register_here(
+    source: &mut impl mio::event::Source,
+    interest: mio::Interest,
+) -> io::Result<pinwheel_io_driver::Registration> {
+    let here = with_worker(|w| {
+        w.map(|w| {
+            let reg = w.worker_shared().io().register(source, interest)?;
+            w.bind_polled_to_io();
+            Ok(reg)
+        })
+    });
+    match here {
+        Some(r) => r,
+        None => off_worker_driver()?.register(source, interest),
+    }
 }

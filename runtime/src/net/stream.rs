@@ -4,21 +4,104 @@
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice, Read, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use crate::task::coop::budgeted;
 use pinwheel_io_driver::{Direction, Registration};
 
-/// A connected stream socket registered with a worker's poller.
+/// A connected stream socket and its registration with a worker's poller.
+///
+/// An accepted socket registers lazily: at its first I/O call, with the poller of the worker
+/// making it (and that call's task, if stealable, is bound to that worker: I/O affinity, see
+/// `net::register_here`). So a plain accept loop that spawns each connection's task keeps
+/// each connection's events on the thread that runs its code, wherever the task was stolen
+/// to before its first poll, with no registration moved (no extra system call).
 pub(crate) struct Stream<S> {
     pub(crate) mio: S,
-    pub(crate) reg: Registration,
+    reg: OnceLock<Registration>,
+}
+
+/// `Poll::Ready(Err(e))` from a registration error, or the registration.
+macro_rules! ready_reg {
+    ($stream:expr) => {
+        match $stream.reg() {
+            Ok(r) => r,
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    };
+}
+
+impl<S: AsRawFd> Stream<S> {
+    /// A socket registered now, with `reg`.
+    pub(crate) fn registered(mio: S, reg: Registration) -> Stream<S> {
+        Stream {
+            mio,
+            reg: OnceLock::from(reg),
+        }
+    }
+
+    /// A socket that registers at its first I/O call, where that call runs.
+    pub(crate) fn unregistered(mio: S) -> Stream<S> {
+        Stream {
+            mio,
+            reg: OnceLock::new(),
+        }
+    }
+
+    /// The socket's registration, made now (with the calling worker's poller) if it has none
+    /// yet.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime, or when the registration fails.
+    #[inline]
+    pub(crate) fn reg(&self) -> io::Result<&Registration> {
+        match self.reg.get() {
+            Some(r) => Ok(r),
+            None => self.register_now(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register_now(&self) -> io::Result<&Registration> {
+        let fd = self.mio.as_raw_fd();
+        let reg = super::register_here(
+            &mut mio::unix::SourceFd(&fd),
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        )?;
+        if let Err(reg) = self.reg.set(reg) {
+            // Another thread registered it first (two tasks shared the new socket): keep
+            // theirs, take ours out of our poller.
+            let _ = reg.deregister(&mut mio::unix::SourceFd(&fd));
+        }
+        Ok(self.reg.get().expect("set just above"))
+    }
+
+    /// The socket and its registration (if it has one), taken apart.
+    pub(crate) fn into_parts(self) -> (S, Option<Registration>) {
+        (self.mio, self.reg.into_inner())
+    }
+
+    /// Takes the socket out of its poller (if it was registered); the socket.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of the deregistration.
+    pub(crate) fn deregister(self) -> io::Result<S> {
+        let (mio, reg) = self.into_parts();
+        if let Some(reg) = reg {
+            reg.deregister(&mut mio::unix::SourceFd(&mio.as_raw_fd()))?;
+        }
+        Ok(mio)
+    }
 }
 
 impl<S> Stream<S>
 where
-    S: AsFd,
+    S: AsFd + AsRawFd,
     for<'a> &'a S: Read + Write,
 {
     pub(crate) fn poll_read(
@@ -27,9 +110,9 @@ where
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let len = buf.len();
+        let reg = ready_reg!(self);
         budgeted(cx, |cx| {
-            self.reg
-                .poll_io_len(cx, Direction::Read, len, || (&self.mio).read(buf))
+            reg.poll_io_len(cx, Direction::Read, len, || (&self.mio).read(buf))
         })
     }
 
@@ -43,16 +126,16 @@ where
     ) -> Poll<io::Result<usize>> {
         let len = buf.len();
         let sock = socket2::SockRef::from(&self.mio);
+        let reg = ready_reg!(self);
         budgeted(cx, |cx| {
-            self.reg
-                .poll_io_len(cx, Direction::Read, len, || sock.recv(&mut *buf))
+            reg.poll_io_len(cx, Direction::Read, len, || sock.recv(&mut *buf))
         })
     }
 
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let reg = ready_reg!(self);
         budgeted(cx, |cx| {
-            self.reg
-                .poll_io_len(cx, Direction::Write, buf.len(), || (&self.mio).write(buf))
+            reg.poll_io_len(cx, Direction::Write, buf.len(), || (&self.mio).write(buf))
         })
     }
 
@@ -61,23 +144,25 @@ where
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let reg = ready_reg!(self);
         budgeted(cx, |cx| {
-            self.reg
-                .poll_io(cx, Direction::Write, || (&self.mio).write_vectored(bufs))
+            reg.poll_io(cx, Direction::Write, || (&self.mio).write_vectored(bufs))
         })
     }
 
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reg.try_io(Direction::Read, || (&self.mio).read(buf))
+        self.reg()?
+            .try_io(Direction::Read, || (&self.mio).read(buf))
     }
 
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.reg.try_io(Direction::Write, || (&self.mio).write(buf))
+        self.reg()?
+            .try_io(Direction::Write, || (&self.mio).write(buf))
     }
 
     /// Waits for readiness as a waiter of its own (any number of tasks may wait at once).
     pub(crate) async fn ready(&self, dir: Direction) -> io::Result<()> {
-        let mut waiter = self.reg.waiter(dir);
+        let mut waiter = self.reg()?.waiter(dir);
         poll_fn(|cx| budgeted(cx, |cx| waiter.poll_ready(cx)))
             .await
             .map(drop)
@@ -86,7 +171,7 @@ where
     /// Reads as a waiter of its own: `read(&self)` may be awaited by several tasks at once.
     pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len();
-        let mut waiter = self.reg.waiter(Direction::Read);
+        let mut waiter = self.reg()?.waiter(Direction::Read);
         poll_fn(|cx| {
             budgeted(cx, |cx| {
                 waiter.poll_io_len(cx, len, || (&self.mio).read(&mut *buf))
@@ -97,7 +182,7 @@ where
 
     /// Writes as a waiter of its own.
     pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        let mut waiter = self.reg.waiter(Direction::Write);
+        let mut waiter = self.reg()?.waiter(Direction::Write);
         poll_fn(|cx| {
             budgeted(cx, |cx| {
                 waiter.poll_io_len(cx, buf.len(), || (&self.mio).write(buf))
@@ -166,7 +251,7 @@ macro_rules! stream_methods {
                 &self,
                 interest: crate::io::Interest,
             ) -> std::io::Result<crate::io::Ready> {
-                crate::io::ready(&self.io.reg, interest).await
+                crate::io::ready(self.io.reg()?, interest).await
             }
 
             /// Polls for read readiness; the waker is kept in the stream's one read slot (one
@@ -175,8 +260,7 @@ macro_rules! stream_methods {
                 &self,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                self.io
-                    .reg
+                ready_reg!(self.io)
                     .poll_ready(cx, pinwheel_io_driver::Direction::Read)
                     .map(|r| r.map(drop))
             }
@@ -186,8 +270,7 @@ macro_rules! stream_methods {
                 &self,
                 cx: &mut std::task::Context<'_>,
             ) -> std::task::Poll<std::io::Result<()>> {
-                self.io
-                    .reg
+                ready_reg!(self.io)
                     .poll_ready(cx, pinwheel_io_driver::Direction::Write)
                     .map(|r| r.map(drop))
             }
@@ -209,7 +292,7 @@ macro_rules! stream_methods {
                 } else {
                     pinwheel_io_driver::Direction::Write
                 };
-                self.io.reg.try_io(dir, f)
+                self.io.reg()?.try_io(dir, f)
             }
 
             /// Reads into several buffers without waiting; `WouldBlock` when nothing is there.
@@ -222,9 +305,11 @@ macro_rules! stream_methods {
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
                 use std::io::Read as _;
-                self.io.reg.try_io(pinwheel_io_driver::Direction::Read, || {
-                    (&self.io.mio).read_vectored(bufs)
-                })
+                self.io
+                    .reg()?
+                    .try_io(pinwheel_io_driver::Direction::Read, || {
+                        (&self.io.mio).read_vectored(bufs)
+                    })
             }
 
             /// Reads what is there without waiting into `buf`'s spare capacity (growing a `Vec` or
@@ -236,10 +321,12 @@ macro_rules! stream_methods {
             /// `WouldBlock`, or the read's error.
             pub fn try_read_buf<B: bytes::BufMut>(&self, buf: &mut B) -> std::io::Result<usize> {
                 let sock = socket2::SockRef::from(&self.io.mio);
-                self.io.reg.try_io(pinwheel_io_driver::Direction::Read, || {
-                    crate::net::buf::read_into(buf, |dst| sock.recv(dst).map(|n| (n, ())))
-                        .map(|(n, ())| n)
-                })
+                self.io
+                    .reg()?
+                    .try_io(pinwheel_io_driver::Direction::Read, || {
+                        crate::net::buf::read_into(buf, |dst| sock.recv(dst).map(|n| (n, ())))
+                            .map(|(n, ())| n)
+                    })
             }
 
             /// Writes from several buffers without waiting; `WouldBlock` when nothing fits.
@@ -253,7 +340,7 @@ macro_rules! stream_methods {
             ) -> std::io::Result<usize> {
                 use std::io::Write as _;
                 self.io
-                    .reg
+                    .reg()?
                     .try_io(pinwheel_io_driver::Direction::Write, || {
                         (&self.io.mio).write_vectored(bufs)
                     })

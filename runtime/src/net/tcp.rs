@@ -9,7 +9,6 @@ use mio::Interest;
 use pinwheel_io_driver::{Direction, Registration, Waiter};
 
 use super::addr::{ToSocketAddrs, resolve};
-use super::current_driver;
 use super::stream::Stream;
 
 /// A TCP listening socket.
@@ -53,11 +52,12 @@ impl TcpListener {
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
         let mut mio = mio::net::TcpListener::from_std(listener);
-        let reg = current_driver()?.register(&mut mio, Interest::READABLE)?;
+        let reg = super::register_here(&mut mio, Interest::READABLE)?;
         Ok(TcpListener { mio, reg })
     }
 
-    /// Accepts a connection; the new stream registers with the calling worker's poller.
+    /// Accepts a connection; the new stream registers at its first I/O call, with the poller
+    /// of the worker making it (see [`crate::net`]: I/O affinity).
     /// Transient errors (`ECONNABORTED`, `EINTR`) are retried.
     ///
     /// # Errors
@@ -66,7 +66,7 @@ impl TcpListener {
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let mut waiter = self.reg.waiter(Direction::Read);
         let (stream, addr) = poll_fn(|cx| self.poll_accept_raw(cx, &mut waiter)).await?;
-        Ok((TcpStream::from_mio(stream)?, addr))
+        Ok((TcpStream::from_accepted(stream), addr))
     }
 
     /// Polls an accept (tokio's `poll_accept`): the waker is kept in the listener's one read
@@ -79,7 +79,7 @@ impl TcpListener {
         budgeted(cx, |cx| {
             self.reg.poll_io(cx, Direction::Read, || self.accept_now())
         })
-        .map(|r| r.and_then(|(s, addr)| Ok((TcpStream::from_mio(s)?, addr))))
+        .map(|r| r.map(|(s, addr)| (TcpStream::from_accepted(s), addr)))
     }
 
     /// Accepts without waiting, retrying the transient errors (`ECONNABORTED`, `EINTR`): the
@@ -370,10 +370,18 @@ impl TcpStream {
     }
 
     pub(crate) fn from_mio(mut mio: mio::net::TcpStream) -> io::Result<TcpStream> {
-        let reg = current_driver()?.register(&mut mio, Interest::READABLE | Interest::WRITABLE)?;
+        let reg = super::register_here(&mut mio, Interest::READABLE | Interest::WRITABLE)?;
         Ok(TcpStream {
-            io: Stream { mio, reg },
+            io: Stream::registered(mio, reg),
         })
+    }
+
+    /// An accepted socket, registered at its first I/O call with the poller of the worker
+    /// that makes it (see `Stream`): the task that uses it, wherever it runs, gets its events.
+    pub(crate) fn from_accepted(mio: mio::net::TcpStream) -> TcpStream {
+        TcpStream {
+            io: Stream::unregistered(mio),
+        }
     }
 
     /// Wraps a connected std stream (made non-blocking here), registered with the current
@@ -403,8 +411,7 @@ impl TcpStream {
     ///
     /// The OS error of the deregistration.
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        let Stream { mut mio, reg } = self.io;
-        reg.deregister(&mut mio)?;
+        let mio = self.io.deregister()?;
         Ok(std::net::TcpStream::from(mio))
     }
 
@@ -479,7 +486,7 @@ impl TcpStream {
     ///
     /// The read's error.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut waiter = self.io.reg.waiter(Direction::Read);
+        let mut waiter = self.io.reg()?.waiter(Direction::Read);
         poll_fn(|cx| budgeted(cx, |cx| waiter.poll_io(cx, || self.io.mio.peek(buf)))).await
     }
 

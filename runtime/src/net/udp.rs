@@ -9,8 +9,6 @@ use crate::task::coop::budgeted;
 use mio::Interest;
 use pinwheel_io_driver::{Direction, Registration};
 
-use super::current_driver;
-
 /// A UDP socket, registered with the poller of the worker that creates it.
 ///
 /// ```
@@ -53,7 +51,7 @@ impl UdpSocket {
     }
 
     fn from_mio(mut mio: mio::net::UdpSocket) -> io::Result<UdpSocket> {
-        let reg = current_driver()?.register(&mut mio, Interest::READABLE | Interest::WRITABLE)?;
+        let reg = super::register_here(&mut mio, Interest::READABLE | Interest::WRITABLE)?;
         Ok(UdpSocket { mio, reg })
     }
 

@@ -44,7 +44,6 @@ use crate::task::coop::budgeted;
 use mio::Interest;
 use pinwheel_io_driver::{Direction, Registration, Waiter};
 
-use super::current_driver;
 use super::stream::Stream;
 
 /// The address of a Unix socket: a path, an abstract name (Linux), or unnamed (a client that
@@ -139,7 +138,7 @@ impl UnixListener {
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         listener.set_nonblocking(true)?;
         let mut mio = mio::net::UnixListener::from_std(listener);
-        let reg = current_driver()?.register(&mut mio, Interest::READABLE)?;
+        let reg = super::register_here(&mut mio, Interest::READABLE)?;
         Ok(UnixListener { mio, reg })
     }
 
@@ -154,7 +153,8 @@ impl UnixListener {
         UnixListener::from_std(std)
     }
 
-    /// Accepts a connection; the new stream registers with the calling worker's poller.
+    /// Accepts a connection; the new stream registers at its first I/O call, with the poller
+    /// of the worker making it (see [`crate::net`]: I/O affinity).
     ///
     /// # Errors
     ///
@@ -162,7 +162,7 @@ impl UnixListener {
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let mut waiter = self.reg.waiter(Direction::Read);
         let (stream, addr) = poll_fn(|cx| self.poll_accept_raw(cx, &mut waiter)).await?;
-        Ok((UnixStream::from_mio(stream)?, addr))
+        Ok((UnixStream::from_accepted(stream), addr))
     }
 
     /// Polls an accept (tokio's `poll_accept`): the waker is kept in the listener's one read
@@ -175,7 +175,7 @@ impl UnixListener {
         budgeted(cx, |cx| {
             self.reg.poll_io(cx, Direction::Read, || self.accept_now())
         })
-        .map(|r| r.and_then(|(s, addr)| Ok((UnixStream::from_mio(s)?, addr))))
+        .map(|r| r.map(|(s, addr)| (UnixStream::from_accepted(s), addr)))
     }
 
     /// Accepts without waiting, retrying `EINTR`: the one accept call of both `poll_accept` and
@@ -249,8 +249,7 @@ impl UnixStream {
     ///
     /// The OS error of the deregistration.
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
-        let Stream { mut mio, reg } = self.io;
-        reg.deregister(&mut mio)?;
+        let mio = self.io.deregister()?;
         Ok(std::os::unix::net::UnixStream::from(mio))
     }
 
@@ -288,10 +287,18 @@ impl UnixStream {
     }
 
     pub(crate) fn from_mio(mut mio: mio::net::UnixStream) -> io::Result<UnixStream> {
-        let reg = current_driver()?.register(&mut mio, Interest::READABLE | Interest::WRITABLE)?;
+        let reg = super::register_here(&mut mio, Interest::READABLE | Interest::WRITABLE)?;
         Ok(UnixStream {
-            io: Stream { mio, reg },
+            io: Stream::registered(mio, reg),
         })
+    }
+
+    /// An accepted socket, registered at its first I/O call with the poller of the worker
+    /// that makes it (see `Stream`): the task that uses it, wherever it runs, gets its events.
+    pub(crate) fn from_accepted(mio: mio::net::UnixStream) -> UnixStream {
+        UnixStream {
+            io: Stream::unregistered(mio),
+        }
     }
 
     /// Wraps a connected std stream (made non-blocking here), registered with the current
@@ -467,7 +474,7 @@ impl UnixDatagram {
     pub fn from_std(socket: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
         socket.set_nonblocking(true)?;
         let mut mio = mio::net::UnixDatagram::from_std(socket);
-        let reg = current_driver()?.register(&mut mio, Interest::READABLE | Interest::WRITABLE)?;
+        let reg = super::register_here(&mut mio, Interest::READABLE | Interest::WRITABLE)?;
         Ok(UnixDatagram { mio, reg })
     }
 

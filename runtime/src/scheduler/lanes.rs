@@ -15,7 +15,7 @@ use crossbeam_deque::{Stealer, Worker};
 
 use super::{BUDGET, WorkerContext, route};
 use crate::metrics::single_writer_add;
-use crate::task::{ByClass, Class, Notified};
+use crate::task::{BOUND, ByClass, Class, Notified};
 
 /// A turn's share of polls for each class with work, by weight (HAProxy's 64/60/4 for
 /// TL_URGENT/TL_NORMAL/TL_BULK), out of `BUDGET`; Heavy is apart (`HEAVY_BACKLOG`).
@@ -61,6 +61,11 @@ impl WorkerDeques {
 
 /// The queues of one class on one worker: stealable tasks in a deque, pinned ones in a queue
 /// only this worker pops.
+/// How many pinned tasks of one class a worker queues before the tasks bound to it by their
+/// sockets (I/O affinity) spill to its stealable queues: four turns' budget of polls, a
+/// backlog a worker cannot clear at once while another may be idle.
+pub(super) const SPILL_BACKLOG: usize = 4 * BUDGET;
+
 pub(super) struct Lane {
     pub(super) stealable: Worker<Notified>,
     pub(super) pinned: RefCell<VecDeque<Notified>>,
@@ -90,23 +95,44 @@ impl Lane {
 
 impl WorkerContext {
     /// Queues a stealable task of this worker's thread: a Normal one in the LIFO slot unless
-    /// it `yielded` or the worker is a current-thread runtime's (the one it displaces, and any other, at the back of its class's deque).
-    /// `true` when a task went to a deque, where other workers may steal it.
+    /// it `yielded` or the worker is a current-thread runtime's (the one it displaces, and any
+    /// other, at the back of its class's deque); a task bound to a worker by its sockets goes
+    /// to that worker ([`push_bound`](Self::push_bound)). `true` when a task went to a deque,
+    /// where other workers may steal it.
     #[inline(always)]
     pub(super) fn push_stealable(&self, task: Notified, yielded: bool) -> bool {
         single_writer_add(&self.counters().local_wakes, 1);
-        let h = task.header();
-        let (class, spilled) = if h.is_normal() {
+        if task.header().queueing() == Class::Normal.index() as u8 {
+            self.push_stealable_of(Class::Normal, task, yielded)
+        } else {
+            self.push_other(task, yielded)
+        }
+    }
+
+    /// [`push_stealable`](Self::push_stealable) for a task of another class than Normal, or
+    /// one bound to a worker: out of line, so the hot path keeps its registers.
+    #[inline(never)]
+    fn push_other(&self, task: Notified, yielded: bool) -> bool {
+        let q = task.header().queueing();
+        if q & BOUND == 0 {
+            self.push_stealable_of(Class::from_index(q), task, yielded)
+        } else {
+            self.push_bound(task, yielded)
+        }
+    }
+
+    /// Puts a stealable task of `class` in this worker's queues (as `push_stealable` says),
+    /// bound or not.
+    #[inline(always)]
+    fn push_stealable_of(&self, class: Class, task: Notified, yielded: bool) -> bool {
+        let spilled = if class != Class::Normal {
+            Some(task)
+        } else if yielded || self.fifo {
             // A current-thread worker has no LIFO slot: tasks run in the order they were
             // queued, as on tokio's current-thread runtime.
-            let spilled = if yielded || self.fifo {
-                Some(task)
-            } else {
-                self.lifo().replace(task)
-            };
-            (Class::Normal, spilled)
+            Some(task)
         } else {
-            (h.class(), Some(task))
+            self.lifo().replace(task)
         };
         match spilled {
             Some(task) => {
@@ -117,11 +143,36 @@ impl WorkerContext {
         }
     }
 
+    /// Queues a stealable task bound to a worker by its sockets (I/O affinity, see
+    /// `route.rs`): one bound to another worker goes to that worker's inbox; one bound here
+    /// to its class's pinned queue, unless this worker is overloaded (`SPILL_BACKLOG` pinned
+    /// tasks of that class queued already), when it goes to the stealable queues so an idle
+    /// worker may take it (its events still arrive here, and its wakes come back here). `true`
+    /// as [`push_stealable`](Self::push_stealable).
+    fn push_bound(&self, task: Notified, yielded: bool) -> bool {
+        let h = task.header();
+        let class = h.class();
+        match h.io_home() {
+            Some(home) if home != self.index => {
+                self.shared.push_remote(home, task);
+                false
+            }
+            Some(_) if self.lanes[class].pinned.borrow().len() < SPILL_BACKLOG => {
+                self.push_pinned_uncounted(class, task);
+                false
+            }
+            _ => self.push_stealable_of(class, task, yielded),
+        }
+    }
+
     /// Queues a task pinned to this worker in its class's pinned queue.
     #[inline]
     pub(super) fn push_pinned(&self, task: Notified) {
         single_writer_add(&self.counters().local_wakes, 1);
-        let class = task.header().class();
+        self.push_pinned_uncounted(task.header().class(), task);
+    }
+
+    fn push_pinned_uncounted(&self, class: Class, task: Notified) {
         let mut pinned = self.lanes[class].pinned.borrow_mut();
         pinned.push_back(task);
         self.counters().pinned_depth[class].store(pinned.len() as u64, Relaxed);
@@ -269,7 +320,9 @@ impl WorkerContext {
                 }
             };
             let Some(task) = task else { break };
-            if !task.header().is_normal() {
+            // An unbound Normal task (nearly all) passes with one comparison.
+            let h = task.header();
+            if h.queueing() != Class::Normal.index() as u8 && !h.is_normal() {
                 self.requeue(task);
                 continue;
             }

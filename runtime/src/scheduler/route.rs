@@ -8,7 +8,12 @@
 //!   this worker goes to its pinned queue of its class; any other task is handed to its home
 //!   worker's inbox;
 //! - off the workers, a stealable task goes to the global injector, any other to its home
-//!   worker's inbox.
+//!   worker's inbox;
+//! - a stealable task bound to a worker by its sockets (I/O affinity: its `io_home`, set when
+//!   it registered a socket with that worker's poller, see `net::register_here`) is queued as
+//!   if pinned there: its events and its code stay on the one thread, as a `net::serve`
+//!   session's. Tasks that never register a socket keep work stealing, and bound ones are
+//!   stolen too when their worker is overloaded (`SPILL_BACKLOG` pinned tasks queued).
 //!
 //! Callers name the worker they run on once, with [`with_worker_of`], and pass it down: a spawn
 //! reads the worker thread-local once.
@@ -17,7 +22,7 @@ use std::ptr;
 use std::sync::Arc;
 
 use super::{Shared, WorkerContext, context};
-use crate::task::{FLAG_STEALABLE, Notified};
+use crate::task::{BOUND, FLAG_STEALABLE, Notified};
 
 /// Runs `f` with the worker of `shared` running on this thread, if this thread is one (not a
 /// worker of another runtime): the one answer to "is this thread a worker of this runtime?".
@@ -59,7 +64,7 @@ pub(crate) fn queue(
 #[must_use = "a task put where others may steal it needs `Shared::notify_work`"]
 pub(super) fn place(w: &WorkerContext, task: Notified, yielded: bool) -> bool {
     let h = task.header();
-    if h.flags & FLAG_STEALABLE != 0 {
+    if h.flags() & FLAG_STEALABLE != 0 {
         w.push_stealable(task, yielded)
     } else if h.mask.contains(w.index) {
         w.push_pinned(task);
@@ -74,8 +79,11 @@ pub(super) fn place(w: &WorkerContext, task: Notified, yielded: bool) -> bool {
 /// Queues a task from a thread that is not one of `shared`'s workers.
 fn queue_remote(shared: Arc<Shared>, task: Notified) {
     let h = task.header();
-    if h.flags & FLAG_STEALABLE != 0 {
-        shared.push_inject(task);
+    if h.flags() & FLAG_STEALABLE != 0 {
+        match h.io_home().filter(|_| h.queueing() & BOUND != 0) {
+            None => shared.push_inject(task),
+            Some(home) => shared.push_remote(home, task),
+        }
     } else {
         let home = h.home as usize;
         shared.push_remote(home, task);

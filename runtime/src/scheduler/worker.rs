@@ -437,6 +437,16 @@ impl WorkerContext {
         (!h.is_null()).then(|| f(unsafe { &*h }))
     }
 
+    /// Binds the task being polled here (a stealable one) to this worker: it registered a
+    /// socket with this worker's poller (I/O affinity, see `route.rs`). Not on a runtime of one
+    /// worker, where every task runs on it anyway (and a current-thread runtime keeps tokio's
+    /// order: every task in the one queue).
+    pub(crate) fn bind_polled_to_io(&self) {
+        if self.shared.worker_threads() > 1 {
+            self.with_polled(|h| h.adopt_io_home(self.index));
+        }
+    }
+
     /// The task at `task` is being freed: stop publishing it if it is the one running here
     /// (the polled-task rule).
     pub(crate) fn unpublish(&self, task: *const crate::task::Header) {
@@ -479,7 +489,7 @@ impl WorkerContext {
             let h = task.header();
             let sign = self.publish_poll(h);
             let name = || {
-                (h.flags & crate::task::FLAG_NAMED != 0)
+                (h.flags() & crate::task::FLAG_NAMED != 0)
                     .then(|| self.shared.task_name(h.id))
                     .flatten()
             };

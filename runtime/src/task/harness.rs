@@ -216,6 +216,7 @@ where
             woken_at: AtomicU32::new(0),
             flags,
             class: std::sync::atomic::AtomicU8::new(meta.class.index() as u8),
+            io_home: std::sync::atomic::AtomicU8::new(super::raw::NO_IO_HOME),
         });
         (&raw mut (*p).scheduler).write(scheduler);
         (&raw mut (*p).span).write(span);

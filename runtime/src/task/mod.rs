@@ -41,7 +41,9 @@ pub(crate) use mask::ThreadMask;
 
 pub(crate) use harness::{NewTask, TaskMeta, new_task};
 pub(crate) use list::{LocalOwnedTasks, OwnedTasks};
-pub(crate) use raw::{FLAG_LOCAL, FLAG_NAMED, FLAG_STEALABLE, Header, Notified, RawTask, Schedule};
+pub(crate) use raw::{
+    BOUND, FLAG_LOCAL, FLAG_NAMED, FLAG_STEALABLE, Header, Notified, RawTask, Schedule,
+};
 
 #[cfg(all(test, not(loom)))]
 mod tests {

@@ -2,6 +2,7 @@
 
 use std::panic::Location;
 use std::ptr::NonNull;
+use std::sync::atomic::Ordering::{Relaxed, Release};
 use std::sync::atomic::{AtomicU8, AtomicU32};
 use std::task::Waker;
 
@@ -124,30 +125,81 @@ pub(crate) struct Header {
     /// When the task was last woken, as a profiler stamp (0: not stamped); written by a
     /// waker while profiling, cleared by the poll that reads it.
     pub(crate) woken_at: AtomicU32,
+    /// `FLAG_*` bits, written at spawn.
     pub(crate) flags: u8,
-    /// Its scheduling class (`Class` as a number): set at spawn, changed by the task itself
-    /// (`task::set_class`) while it runs, read by whoever queues it; relaxed, as a class is a
-    /// hint about where to queue the task, never a condition of its safety.
+    /// Where to queue it: its scheduling class (`Class` as a number) in the low bits, and
+    /// `BOUND` when the task (a stealable one) is bound to the worker `io_home` names by its
+    /// sockets (I/O affinity). Set at spawn; changed only by the task itself while it runs
+    /// (`task::set_class`, [`Header::adopt_io_home`]), so never by two threads at once; read
+    /// by whoever queues it, relaxed, as both are hints about where to queue the task, never a
+    /// condition of its safety. One byte for both, so queueing an unbound Normal task (the
+    /// hot path) is still one comparison.
     pub(crate) class: AtomicU8,
+    /// The worker whose poller holds a socket this stealable task registered while it ran
+    /// there (`NO_IO_HOME`: none yet), written before `BOUND` is set in `class`; whoever queues
+    /// a bound task sends it to that worker instead of the stealable queues, so its events and
+    /// its code stay on one thread. Relaxed, as `class`.
+    pub(crate) io_home: AtomicU8,
 }
+
+/// `io_home` of a task with no socket registered from its polls.
+pub(crate) const NO_IO_HOME: u8 = u8::MAX;
+
+/// The bit of `Header::class` that says the task is bound to its `io_home` worker.
+pub(crate) const BOUND: u8 = 0x80;
 
 impl Header {
     /// The task's scheduling class.
     #[inline]
     pub(crate) fn class(&self) -> super::Class {
-        super::Class::from_index(self.class.load(std::sync::atomic::Ordering::Relaxed))
+        super::Class::from_index(self.class.load(Relaxed) & !BOUND)
     }
 
-    /// `true` when the task is of the Normal class (the hot path's one check).
+    /// `true` when the task is of the Normal class, bound to a worker or not.
     #[inline]
     pub(crate) fn is_normal(&self) -> bool {
-        self.class.load(std::sync::atomic::Ordering::Relaxed) == super::Class::Normal.index() as u8
+        self.class.load(Relaxed) & !BOUND == super::Class::Normal.index() as u8
     }
 
-    /// Changes the task's scheduling class (for the queues it goes to from now on).
+    /// The `class` byte: the class's index, with `BOUND` for a task bound to a worker.
+    #[inline(always)]
+    pub(crate) fn queueing(&self) -> u8 {
+        self.class.load(Relaxed)
+    }
+
+    /// Changes the task's scheduling class (for the queues it goes to from now on); called by
+    /// the task's own poll, the one writer of the byte (see `class`).
     pub(crate) fn set_class(&self, class: super::Class) {
-        self.class
-            .store(class.index() as u8, std::sync::atomic::Ordering::Relaxed);
+        let bound = self.class.load(Relaxed) & BOUND;
+        self.class.store(bound | class.index() as u8, Relaxed);
+    }
+
+    /// The task's `FLAG_*` bits.
+    #[inline(always)]
+    pub(crate) fn flags(&self) -> u8 {
+        self.flags
+    }
+
+    /// The worker a stealable task is bound to by its sockets, if any (see `io_home`).
+    #[inline]
+    pub(crate) fn io_home(&self) -> Option<usize> {
+        match self.io_home.load(Relaxed) {
+            NO_IO_HOME => None,
+            w => Some(w as usize),
+        }
+    }
+
+    /// Binds a stealable task to worker `index`, whose poller now holds a socket the task
+    /// registered; the first binding stays (the task's later sockets register where it runs,
+    /// which is its I/O home from then on). Called by the task's own poll, the one writer of
+    /// `class` (see there); a reader that sees `BOUND` but not yet the worker queues the task
+    /// as unbound.
+    pub(crate) fn adopt_io_home(&self, index: usize) {
+        let q = self.class.load(Relaxed);
+        if self.flags & FLAG_STEALABLE != 0 && q & BOUND == 0 {
+            self.io_home.store(index as u8, Relaxed);
+            self.class.store(q | BOUND, Release);
+        }
     }
 }
 

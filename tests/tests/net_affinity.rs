@@ -1,0 +1,233 @@
+//! I/O affinity: a stealable task that registers a socket with a worker's poller is bound to
+//! that worker, so a plain accept loop that `spawn`s each session keeps each connection's
+//! events and code on one thread (as `net::serve` does), without being rewritten.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+
+use pinwheel::net::{TcpListener, TcpStream};
+use pinwheel_tests::rt;
+
+/// Sessions of a plain accept loop, each recording the worker it runs on after every read:
+/// every session sees one worker only, though the other worker is idle and steals what it
+/// can (without the binding, a session woken on one worker is often stolen by the other).
+#[test]
+fn spawned_sessions_stay_on_the_worker_of_their_events() {
+    const CONNS: usize = 8;
+    const ROUNDS: usize = 200;
+    let rt = rt(2);
+    let seen: Arc<Mutex<Vec<BTreeSet<usize>>>> = Arc::default();
+    let addr = rt.block_on({
+        let seen = seen.clone();
+        async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            drop(pinwheel::spawn(async move {
+                for _ in 0..CONNS {
+                    let (s, _) = listener.accept().await.unwrap();
+                    let seen = seen.clone();
+                    drop(pinwheel::spawn(async move {
+                        let mut workers = BTreeSet::new();
+                        let mut buf = [0u8; 64];
+                        loop {
+                            match s.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    workers.insert(pinwheel::current_worker().unwrap());
+                                    s.write_all(&buf[..n]).await.unwrap();
+                                }
+                            }
+                        }
+                        seen.lock().unwrap().push(workers);
+                    }));
+                }
+            }));
+            addr
+        }
+    });
+    let clients: Vec<_> = (0..CONNS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                c.set_nodelay(true).unwrap();
+                let mut back = [0u8; 16];
+                for i in 0..ROUNDS {
+                    c.write_all(&[i as u8; 16]).unwrap();
+                    c.read_exact(&mut back).unwrap();
+                    assert_eq!(back, [i as u8; 16]);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    pinwheel_tests::wait_until(
+        std::time::Duration::from_secs(30),
+        "every session to see its client close",
+        || seen.lock().unwrap().len() == CONNS,
+    );
+    for (i, workers) in seen.lock().unwrap().iter().enumerate() {
+        assert_eq!(
+            workers.len(),
+            1,
+            "session {i} ran on workers {workers:?}: its events arrive on one worker, and it must run there"
+        );
+    }
+}
+
+/// A task bound to a worker by the socket it connected is woken there from any thread: a
+/// wake from outside the workers does not send it to the shared injector, where either worker
+/// could take it.
+#[test]
+fn a_task_bound_by_its_socket_is_woken_on_its_worker_from_any_thread() {
+    let rt = rt(2);
+    for _ in 0..20 {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (where_tx, where_rx) = std::sync::mpsc::channel();
+        let task = rt.spawn(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let conn = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let bound = pinwheel::current_worker().unwrap();
+            where_tx.send(bound).unwrap();
+            rx.await.unwrap();
+            drop(conn);
+            (bound, pinwheel::current_worker().unwrap())
+        });
+        // The task is bound (and waiting) once it says where: wake it from this thread.
+        where_rx.recv().unwrap();
+        tx.send(()).unwrap();
+        let (bound, woken_on) = rt.block_on(task).unwrap();
+        assert_eq!(
+            bound, woken_on,
+            "a task that connected a socket on worker {bound} was woken on worker {woken_on}"
+        );
+    }
+}
+
+/// An accepted stream registers where it is first used: accepted in one task and used in a
+/// task on another thread (or in `block_on`), it still reads and writes, and a stream never
+/// used is closed without ever being registered.
+#[test]
+fn an_accepted_stream_registers_where_it_is_first_used() {
+    let rt = rt(2);
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            // One connection never used by the server, then one echoed.
+            let unused = std::net::TcpStream::connect(addr).unwrap();
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.write_all(b"ping").unwrap();
+            let mut back = [0u8; 4];
+            c.read_exact(&mut back).unwrap();
+            let mut rest = Vec::new();
+            let mut unused = unused;
+            unused.read_to_end(&mut rest).unwrap();
+            (back, rest)
+        });
+        let (never_used, _) = listener.accept().await.unwrap();
+        drop(never_used);
+        // Accepted here (inside block_on, off the workers), used in a task.
+        let (s, _) = listener.accept().await.unwrap();
+        let echoed = pinwheel::spawn(async move {
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).await.unwrap();
+            s.write_all(&buf).await.unwrap();
+        });
+        echoed.await.unwrap();
+        let (back, rest) = pinwheel::spawn_blocking(move || client.join().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(&back, b"ping");
+        assert!(
+            rest.is_empty(),
+            "the unused connection was closed with no data"
+        );
+    });
+}
+
+/// Bound tasks are stolen when their worker is overloaded: worker 0 wakes 600 tasks bound to
+/// it in one poll and keeps running; past its backlog limit they spill to its stealable
+/// queues, and worker 1 runs some of them (without the spill none could run before worker 0
+/// is free again, and the waking task waits for worker 1's first).
+#[test]
+fn bound_tasks_spill_to_an_idle_worker_when_theirs_is_overloaded() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::time::{Duration, Instant};
+    const TASKS: usize = 600;
+    let rt = rt(2);
+    let bound = Arc::new(AtomicUsize::new(0));
+    let ran_on_1 = Arc::new(AtomicUsize::new(0));
+    let hold_1 = Arc::new(AtomicBool::new(true));
+    let notify = Arc::new(tokio::sync::Notify::new());
+    // Worker 1 is kept busy while the tasks bind, so none is stolen before it binds.
+    let holder = {
+        let hold_1 = hold_1.clone();
+        spawn_on(&rt, 1, async move {
+            while hold_1.load(SeqCst) {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    let (bound2, ran2, notify2) = (bound.clone(), ran_on_1.clone(), notify.clone());
+    let done = spawn_on(&rt, 0, async move {
+        let mut joins = Vec::new();
+        for _ in 0..TASKS {
+            let (bound, ran, notify) = (bound2.clone(), ran2.clone(), notify2.clone());
+            joins.push(pinwheel::spawn(async move {
+                let sock = pinwheel::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                assert_eq!(pinwheel::current_worker(), Some(0), "bound on worker 0");
+                let woken = notify.notified();
+                let mut woken = std::pin::pin!(woken);
+                woken.as_mut().enable();
+                bound.fetch_add(1, SeqCst);
+                woken.await;
+                if pinwheel::current_worker() == Some(1) {
+                    ran.fetch_add(1, SeqCst);
+                }
+                drop(sock);
+            }));
+        }
+        joins
+    });
+    let joins = rt.block_on(done).unwrap();
+    pinwheel_tests::wait_until(Duration::from_secs(30), "every task to bind", || {
+        bound.load(SeqCst) == TASKS
+    });
+    hold_1.store(false, SeqCst);
+    rt.block_on(holder).unwrap();
+    let waker = {
+        let ran = ran_on_1.clone();
+        spawn_on(&rt, 0, async move {
+            notify.notify_waiters();
+            // Stay on worker 0 (overloaded with the woken tasks) until worker 1 runs one.
+            let limit = Instant::now() + Duration::from_secs(30);
+            while ran.load(SeqCst) == 0 && Instant::now() < limit {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    rt.block_on(waker).unwrap();
+    for j in joins {
+        rt.block_on(j).unwrap();
+    }
+    let on_1 = ran_on_1.load(SeqCst);
+    assert!(
+        on_1 > 0 && on_1 <= TASKS - 256,
+        "{on_1} of {TASKS} bound tasks ran on the idle worker: the backlog past 256 spills there, the rest stays"
+    );
+}
+
+/// Spawns `f` on worker `i` of `rt`.
+fn spawn_on<F>(rt: &pinwheel::Runtime, i: usize, f: F) -> pinwheel::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let _entered = rt.enter();
+    pinwheel::spawn_on(pinwheel::ThreadMask::one(i), f)
+}
