@@ -119,6 +119,11 @@ metrics! {
         counter local_tasks: "local_tk";
         /// Live `net::serve` sessions on this worker now.
         counter live_sessions: "sessions";
+        /// Live tasks bound to this worker by their sockets (I/O affinity, see `net`): spawned
+        /// stealable, they run here from their first socket on. Counted up when a task binds,
+        /// down when it completes (on whichever thread: the one counter not written by its
+        /// worker alone).
+        counter bound_tasks: "bound";
         /// Items handled by [`WorkList`](crate::WorkList) handlers on this worker.
         counter mailbox_items: "mbox";
         /// Times a work-list handler on this worker found items after having gone idle: the

@@ -46,13 +46,20 @@ fn spawned_sessions_stay_on_the_worker_of_their_events() {
             addr
         }
     });
+    // Every client makes its first exchange (its session is bound by then) before any goes
+    // on, so all the sessions are alive at once.
+    let all_bound = Arc::new(std::sync::Barrier::new(CONNS));
     let clients: Vec<_> = (0..CONNS)
         .map(|_| {
+            let all_bound = all_bound.clone();
             std::thread::spawn(move || {
                 let mut c = std::net::TcpStream::connect(addr).unwrap();
                 c.set_nodelay(true).unwrap();
                 let mut back = [0u8; 16];
                 for i in 0..ROUNDS {
+                    if i == 1 {
+                        all_bound.wait();
+                    }
                     c.write_all(&[i as u8; 16]).unwrap();
                     c.read_exact(&mut back).unwrap();
                     assert_eq!(back, [i as u8; 16]);
@@ -68,13 +75,20 @@ fn spawned_sessions_stay_on_the_worker_of_their_events() {
         "every session to see its client close",
         || seen.lock().unwrap().len() == CONNS,
     );
-    for (i, workers) in seen.lock().unwrap().iter().enumerate() {
+    let seen = seen.lock().unwrap();
+    for (i, workers) in seen.iter().enumerate() {
         assert_eq!(
             workers.len(),
             1,
             "session {i} ran on workers {workers:?}: its events arrive on one worker, and it must run there"
         );
     }
+    // The sessions, all alive at once, spread over both workers as net::serve's would.
+    let on_0 = seen.iter().filter(|w| w.contains(&0)).count();
+    assert!(
+        (2..=CONNS - 2).contains(&on_0),
+        "{on_0} of {CONNS} sessions on worker 0: bound tasks spread over the workers"
+    );
 }
 
 /// A task bound to a worker by the socket it connected is woken there from any thread: a
@@ -150,75 +164,75 @@ fn an_accepted_stream_registers_where_it_is_first_used() {
     });
 }
 
-/// Bound tasks are stolen when their worker is overloaded: worker 0 wakes 600 tasks bound to
-/// it in one poll and keeps running; past its backlog limit they spill to its stealable
-/// queues, and worker 1 runs some of them (without the spill none could run before worker 0
-/// is free again, and the waking task waits for worker 1's first).
+/// Bound tasks are stolen when their worker is overloaded: worker 0 wakes 600 tasks (about
+/// half of them bound to it) in one poll and keeps running; past its backlog limit of 256 its
+/// own go to its stealable queues, and worker 1 steals some (without the spill no task is
+/// stealable then, and the waking task waits for worker 1's first steal).
 #[test]
 fn bound_tasks_spill_to_an_idle_worker_when_theirs_is_overloaded() {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     use std::time::{Duration, Instant};
     const TASKS: usize = 600;
     let rt = rt(2);
     let bound = Arc::new(AtomicUsize::new(0));
-    let ran_on_1 = Arc::new(AtomicUsize::new(0));
-    let hold_1 = Arc::new(AtomicBool::new(true));
     let notify = Arc::new(tokio::sync::Notify::new());
-    // Worker 1 is kept busy while the tasks bind, so none is stolen before it binds.
-    let holder = {
-        let hold_1 = hold_1.clone();
-        spawn_on(&rt, 1, async move {
-            while hold_1.load(SeqCst) {
-                std::hint::spin_loop();
-            }
-        })
-    };
-    let (bound2, ran2, notify2) = (bound.clone(), ran_on_1.clone(), notify.clone());
-    let done = spawn_on(&rt, 0, async move {
-        let mut joins = Vec::new();
-        for _ in 0..TASKS {
-            let (bound, ran, notify) = (bound2.clone(), ran2.clone(), notify2.clone());
-            joins.push(pinwheel::spawn(async move {
-                let sock = pinwheel::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-                assert_eq!(pinwheel::current_worker(), Some(0), "bound on worker 0");
-                let woken = notify.notified();
-                let mut woken = std::pin::pin!(woken);
-                woken.as_mut().enable();
-                bound.fetch_add(1, SeqCst);
-                woken.await;
-                if pinwheel::current_worker() == Some(1) {
-                    ran.fetch_add(1, SeqCst);
-                }
-                drop(sock);
-            }));
-        }
-        joins
-    });
-    let joins = rt.block_on(done).unwrap();
+    let (bound2, notify2) = (bound.clone(), notify.clone());
+    let joins = rt
+        .block_on(spawn_on(&rt, 0, async move {
+            (0..TASKS)
+                .map(|_| {
+                    let (bound, notify) = (bound2.clone(), notify2.clone());
+                    pinwheel::spawn(async move {
+                        let sock = pinwheel::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                        let woken = notify.notified();
+                        let mut woken = std::pin::pin!(woken);
+                        woken.as_mut().enable();
+                        bound.fetch_add(1, SeqCst);
+                        woken.await;
+                        drop(sock);
+                    })
+                })
+                .collect::<Vec<_>>()
+        }))
+        .unwrap();
     pinwheel_tests::wait_until(Duration::from_secs(30), "every task to bind", || {
         bound.load(SeqCst) == TASKS
     });
-    hold_1.store(false, SeqCst);
-    rt.block_on(holder).unwrap();
+    let m = rt.metrics();
+    let (on_0, on_1) = (m.worker(0).bound_tasks, m.worker(1).bound_tasks);
+    assert_eq!(on_0 + on_1, TASKS as u64, "every task is bound to a worker");
+    assert!(
+        on_0.abs_diff(on_1) <= 4,
+        "bound tasks spread over the workers: {on_0} and {on_1}"
+    );
+    let steals_before = m.worker(1).steals;
     let waker = {
-        let ran = ran_on_1.clone();
+        let rt_metrics = rt.handle().clone();
         spawn_on(&rt, 0, async move {
             notify.notify_waiters();
-            // Stay on worker 0 (overloaded with the woken tasks) until worker 1 runs one.
+            // Stay on worker 0 (overloaded with its woken tasks) until worker 1 steals one.
             let limit = Instant::now() + Duration::from_secs(30);
-            while ran.load(SeqCst) == 0 && Instant::now() < limit {
+            while rt_metrics.metrics().worker(1).steals == steals_before && Instant::now() < limit {
                 std::hint::spin_loop();
             }
         })
     };
     rt.block_on(waker).unwrap();
+    assert!(
+        rt.metrics().worker(1).steals > steals_before,
+        "worker 1 stole none of worker 0's {on_0} woken bound tasks: past 256 queued they spill to its stealable queues"
+    );
     for j in joins {
         rt.block_on(j).unwrap();
     }
-    let on_1 = ran_on_1.load(SeqCst);
-    assert!(
-        on_1 > 0 && on_1 <= TASKS - 256,
-        "{on_1} of {TASKS} bound tasks ran on the idle worker: the backlog past 256 spills there, the rest stays"
+    // A task is released just after its output is handed over: wait for the last ones.
+    pinwheel_tests::wait_until(
+        Duration::from_secs(30),
+        "every completed bound task to count down",
+        || {
+            let m = rt.metrics();
+            (m.worker(0).bound_tasks, m.worker(1).bound_tasks) == (0, 0)
+        },
     );
 }
 

@@ -1,7 +1,8 @@
 //! Where a server's work runs, per iteration of `tcp_echo`'s load: `accept_spawn` (a plain
 //! accept loop that `pinwheel::spawn`s each session) beside `tcp_echo` (`net::serve`), from
-//! pinwheel's own counters: polls, I/O events and steals per worker. A steal is a session
-//! polled on another worker than the one whose poller got its event.
+//! pinwheel's own counters: polls, I/O events, steals and remote wakes (tasks queued for a
+//! worker by another thread) per worker. A steal is a session polled on another worker than
+//! the one whose poller got its event.
 //!
 //! ```text
 //! cargo run --release -p pinwheel-benches --bin locality [ITERATIONS (default 10)]
@@ -42,10 +43,11 @@ fn main() {
         for i in 0..workers {
             let (a, b) = (after.worker(i), before.worker(i));
             println!(
-                "{row:<13} worker {i}: polls {:>7.0}  io events {:>7.0}  steals {:>7.0}  parks {:>6.0}",
+                "{row:<13} worker {i}: polls {:>7.0}  io events {:>7.0}  steals {:>7.0}  remote wakes {:>6.0}  parks {:>6.0}",
                 per(a.tasks_polled, b.tasks_polled),
                 per(a.io_events, b.io_events),
                 per(a.steals, b.steals),
+                per(a.remote_wakes, b.remote_wakes),
                 per(a.parks, b.parks),
             );
         }

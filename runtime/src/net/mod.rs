@@ -97,9 +97,11 @@ fn off_worker_driver() -> io::Result<pinwheel_io_driver::Handle> {
     })
 }
 
-/// Registers `source` with the calling worker's poller (off the workers, one of the current
-/// runtime's workers' in turn), and binds the task being polled there, if it is a stealable one, to
-/// that worker: I/O affinity (see `scheduler/route.rs`). A task that accepts or connects its
+/// Registers `source` with the poller of the worker the task being polled is bound to, binding
+/// it first if it is a stealable task not bound yet (to the calling worker, or to a less loaded
+/// one: `WorkerContext::io_worker_for_polled`; I/O affinity, see `scheduler/route.rs`); other
+/// callers register with the calling worker's poller (off the workers, one of the current
+/// runtime's workers' in turn). A task that accepts or connects its
 /// own sockets then keeps their events and its code on one thread, as a `net::serve` session
 /// does, without being written as one.
 pub(crate) fn register_here(
@@ -108,9 +110,8 @@ pub(crate) fn register_here(
 ) -> io::Result<pinwheel_io_driver::Registration> {
     let here = with_worker(|w| {
         w.map(|w| {
-            let reg = w.worker_shared().io().register(source, interest)?;
-            w.bind_polled_to_io();
-            Ok(reg)
+            let target = w.io_worker_for_polled();
+            w.shared.workers[target].io().register(source, interest)
         })
     });
     match here {

@@ -91,6 +91,10 @@ pub(crate) struct Shared {
 }
 
 /// What one worker shares with the other threads.
+/// How many more live bound tasks than the least bound worker a worker may have and still
+/// bind a task registering its first socket there (see [`Shared::least_bound`]).
+const BIND_SLACK: u64 = 1;
+
 pub(crate) struct WorkerShared {
     lifo: LifoSlot,
     inbox: Inbox<Notified>,
@@ -242,6 +246,24 @@ impl Shared {
 
     pub(crate) fn worker_threads(&self) -> usize {
         self.workers.len()
+    }
+
+    /// The worker a stealable task registering its first socket on worker `here` is bound to
+    /// (I/O affinity): `here`, unless it has more than `BIND_SLACK` live bound tasks over the
+    /// least bound worker, which is chosen then. So sessions spawned by a plain accept loop
+    /// spread over the workers as `net::serve`'s do, wherever their tasks were first polled.
+    pub(crate) fn least_bound(&self, here: usize) -> usize {
+        let bound = |i: usize| self.workers[i].counters.bound_tasks.load(Relaxed);
+        let mine = bound(here);
+        let (least, fewest) = (0..self.workers.len())
+            .map(|i| (i, bound(i)))
+            .min_by_key(|&(_, n)| n)
+            .expect("a runtime has a worker");
+        if mine <= fewest + BIND_SLACK {
+            here
+        } else {
+            least
+        }
     }
 
     /// Spawns a task with `mask` (already checked to name a worker), from any thread.
@@ -452,6 +474,12 @@ impl Schedule for Arc<Shared> {
     }
 
     fn release(&self, task: RawTask) -> bool {
+        if let Some(home) = task.header().bound_home() {
+            self.workers[home]
+                .counters
+                .bound_tasks
+                .fetch_sub(1, Relaxed);
+        }
         if task.header().flags() & FLAG_NAMED != 0 {
             lock(&self.names).remove(&task.header().id);
         }

@@ -437,14 +437,35 @@ impl WorkerContext {
         (!h.is_null()).then(|| f(unsafe { &*h }))
     }
 
-    /// Binds the task being polled here (a stealable one) to this worker: it registered a
-    /// socket with this worker's poller (I/O affinity, see `route.rs`). Not on a runtime of one
-    /// worker, where every task runs on it anyway (and a current-thread runtime keeps tokio's
-    /// order: every task in the one queue).
-    pub(crate) fn bind_polled_to_io(&self) {
-        if self.shared.worker_threads() > 1 {
-            self.with_polled(|h| h.adopt_io_home(self.index));
+    /// The worker whose poller a socket registered by the task being polled here goes to,
+    /// binding that task (a stealable one, not bound yet) to it: I/O affinity (see
+    /// `route.rs`). A bound task's sockets go to its worker; an unbound stealable task binds
+    /// to this worker unless this one already has more than `BIND_SLACK` bound tasks over the
+    /// least bound worker, which it binds to instead (its next wake comes from that worker's
+    /// poller, so it moves there without a hop). Any other task, or none (a socket made by a
+    /// work-list handler), or a runtime of one worker (where every task runs on it anyway, and
+    /// a current-thread runtime keeps tokio's order, every task in the one queue): this one.
+    pub(crate) fn io_worker_for_polled(&self) -> usize {
+        if self.shared.worker_threads() == 1 {
+            return self.index;
         }
+        self.with_polled(|h| {
+            if let Some(home) = h.bound_home() {
+                return home;
+            }
+            if h.flags() & crate::task::FLAG_STEALABLE == 0 {
+                return self.index;
+            }
+            let target = self.shared.least_bound(self.index);
+            if h.adopt_io_home(target) {
+                self.shared.workers[target]
+                    .counters
+                    .bound_tasks
+                    .fetch_add(1, Relaxed);
+            }
+            target
+        })
+        .unwrap_or(self.index)
     }
 
     /// The task at `task` is being freed: stop publishing it if it is the one running here

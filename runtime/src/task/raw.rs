@@ -189,17 +189,27 @@ impl Header {
         }
     }
 
-    /// Binds a stealable task to worker `index`, whose poller now holds a socket the task
-    /// registered; the first binding stays (the task's later sockets register where it runs,
-    /// which is its I/O home from then on). Called by the task's own poll, the one writer of
-    /// `class` (see there); a reader that sees `BOUND` but not yet the worker queues the task
-    /// as unbound.
-    pub(crate) fn adopt_io_home(&self, index: usize) {
-        let q = self.class.load(Relaxed);
-        if self.flags & FLAG_STEALABLE != 0 && q & BOUND == 0 {
-            self.io_home.store(index as u8, Relaxed);
-            self.class.store(q | BOUND, Release);
+    /// The worker a task is bound to by its sockets, if it is bound.
+    #[inline]
+    pub(crate) fn bound_home(&self) -> Option<usize> {
+        if self.class.load(Relaxed) & BOUND == 0 {
+            return None;
         }
+        self.io_home()
+    }
+
+    /// Binds a stealable task to worker `index`, whose poller now holds a socket the task
+    /// registered; `true` when it bound it (a task binds once: its later sockets register with
+    /// its worker's poller). Called by the task's own poll, the one writer of `class` (see
+    /// there); a reader that sees `BOUND` but not yet the worker queues the task as unbound.
+    pub(crate) fn adopt_io_home(&self, index: usize) -> bool {
+        let q = self.class.load(Relaxed);
+        if self.flags & FLAG_STEALABLE == 0 || q & BOUND != 0 {
+            return false;
+        }
+        self.io_home.store(index as u8, Relaxed);
+        self.class.store(q | BOUND, Release);
+        true
     }
 }
 
