@@ -22,7 +22,7 @@ use std::ptr;
 use std::sync::Arc;
 
 use super::{Shared, WorkerContext, context};
-use crate::task::{BOUND, FLAG_STEALABLE, Notified};
+use crate::task::{FLAG_STEALABLE, Notified};
 
 /// Runs `f` with the worker of `shared` running on this thread, if this thread is one (not a
 /// worker of another runtime): the one answer to "is this thread a worker of this runtime?".
@@ -80,7 +80,7 @@ pub(super) fn place(w: &WorkerContext, task: Notified, yielded: bool) -> bool {
 fn queue_remote(shared: Arc<Shared>, task: Notified) {
     let h = task.header();
     if h.flags() & FLAG_STEALABLE != 0 {
-        match h.io_home().filter(|_| h.queueing() & BOUND != 0) {
+        match h.bound_home() {
             None => shared.push_inject(task),
             Some(home) => shared.push_remote(home, task),
         }
