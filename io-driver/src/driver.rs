@@ -154,6 +154,16 @@ impl Driver {
     }
 }
 
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Driver {
+    /// The poller's own descriptor (an epoll descriptor is itself pollable: readable while
+    /// events wait), for a runtime that sleeps in another poller and wants this one's events
+    /// to wake it.
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.poll.as_raw_fd()
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
         // Every registration learns the driver is gone: its waiters wake and get an error.

@@ -56,6 +56,11 @@
 //!   the workers: use the bridge for clients that need it, and pinwheel's own sockets and
 //!   timers (or the `tokio-io` traits on them) for the hot path of a service.
 //!
+//! On a runtime built with [`Builder::tokio_context(true)`](crate::Builder::tokio_context),
+//! every worker thread has a tokio context of its own: tokio code needs no wrapping there, and
+//! `compat` polls its future on that context, on the calling worker (the bridge is not
+//! started for it).
+//!
 //! A tokio-only API used outside `compat` still fails as it does without a tokio runtime
 //! (tokio's panic "there is no reactor running, must be called from the context of a Tokio
 //! 1.x runtime"): it never hangs.
@@ -173,14 +178,24 @@ impl<F: Future> Future for Compat<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let _context = runtime().enter();
+        let _context = enter_unless_in_tokio();
         self.project().poll(cx)
+    }
+}
+
+/// Enters the bridge's tokio context, unless this thread is in one already (a worker of a
+/// runtime built with `Builder::tokio_context(true)`, which then runs the future on its own
+/// tokio context, on the calling worker).
+fn enter_unless_in_tokio() -> Option<tokio::runtime::EnterGuard<'static>> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => None,
+        Err(_) => Some(runtime().enter()),
     }
 }
 
 impl<F> Drop for Compat<F> {
     fn drop(&mut self) {
-        let _context = runtime().enter();
+        let _context = enter_unless_in_tokio();
         // SAFETY: dropped once, here, in place (so a pinned future is never moved).
         unsafe { ManuallyDrop::drop(&mut self.inner) }
     }

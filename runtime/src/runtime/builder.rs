@@ -60,6 +60,8 @@ pub struct Builder {
     thread_keep_alive: Duration,
     io_events_per_poll: usize,
     spin_before_park: u32,
+    #[cfg(feature = "tokio-compat")]
+    tokio_context: bool,
     task_profiling: crate::profile::Mode,
     worker_cpus: Option<Vec<usize>>,
     pin_workers: bool,
@@ -111,6 +113,8 @@ impl Builder {
             thread_keep_alive: Duration::from_secs(10),
             io_events_per_poll: EVENTS_PER_POLL,
             spin_before_park: 0,
+            #[cfg(feature = "tokio-compat")]
+            tokio_context: false,
             task_profiling: crate::profile::Mode::Off,
             worker_cpus: None,
             pin_workers: false,
@@ -205,6 +209,38 @@ impl Builder {
     /// ```
     pub fn spin_before_park(&mut self, rounds: u32) -> &mut Builder {
         self.spin_before_park = rounds;
+        self
+    }
+
+    /// Gives every worker thread a tokio context that the worker itself drives (feature
+    /// `tokio-compat`; default off): `tokio::spawn`, `tokio::time`, `tokio::net`,
+    /// `tokio::task::spawn_blocking` and `tokio::runtime::Handle::current()` work from any
+    /// pinwheel task, and the tokio tasks, sockets and timers they make run on that same
+    /// worker thread: a tokio-based client (a database or HTTP client) used from a session
+    /// keeps its events on the session's thread, with nothing to wrap. Each worker runs its
+    /// loop inside a tokio current-thread runtime of its own and sleeps in tokio's driver,
+    /// with its own poller registered there; tokio's tasks and pinwheel's take turns (tokio's
+    /// every 64 pinwheel polls). `Runtime::block_on` enters worker 0's tokio context for the
+    /// future it runs off the workers. Off, nothing of this is built or paid for.
+    ///
+    /// What tokio allows only on its multi-thread runtime (`tokio::task::block_in_place`)
+    /// panics here as on tokio's current-thread runtime; pinwheel's blocking pool threads run
+    /// without a tokio context. A runtime of the current-thread flavor does not take it yet.
+    ///
+    /// ```
+    /// let rt = pinwheel::Builder::new().worker_threads(2).tokio_context(true).build()?;
+    /// let answer = rt.block_on(rt.spawn(async {
+    ///     // tokio's spawn and timer, on this worker's thread:
+    ///     let t = tokio::spawn(async { 42 });
+    ///     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    ///     t.await.unwrap()
+    /// }));
+    /// assert_eq!(answer.unwrap(), 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(feature = "tokio-compat")]
+    pub fn tokio_context(&mut self, on: bool) -> &mut Builder {
+        self.tokio_context = on;
         self
     }
 
@@ -402,6 +438,13 @@ impl Builder {
                 "pinwheel::Builder::start_paused(true) on a multi-thread runtime: the paused clock needs a current-thread runtime (Builder::new_current_thread)",
             ));
         }
+        #[cfg(feature = "tokio-compat")]
+        if self.tokio_context && self.current_thread {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "pinwheel::Builder::tokio_context(true) on a current-thread runtime: the tokio context is driven by worker threads, which a current-thread runtime has none of; use Builder::new_multi_thread (or flavor = \"multi_thread\" in the macros)",
+            ));
+        }
         let count = match self.worker_threads {
             Some(1) if self.current_thread => Some(1),
             Some(n) if self.current_thread => {
@@ -505,6 +548,14 @@ impl Builder {
             }
             return Ok(rt);
         }
+        #[cfg(feature = "tokio-compat")]
+        if self.tokio_context {
+            let _ = rt
+                .handle
+                .shared
+                .tokio
+                .set(crate::scheduler::TokioContexts::new(n));
+        }
         for (index, (deque, driver)) in deques.into_iter().zip(drivers).enumerate() {
             let shared2 = rt.handle.shared.clone();
             let exits2 = rt.exits.clone();
@@ -525,6 +576,12 @@ impl Builder {
                 })
                 .map_err(|e| not_started(&format!("worker thread {index}"), e))?;
             rt.threads.push(Some(t));
+        }
+        #[cfg(feature = "tokio-compat")]
+        if let Some(contexts) = rt.handle.shared.tokio.get() {
+            // Every worker has built its tokio runtime (or said it could not) before anyone
+            // may call block_on, which enters one.
+            contexts.wait_started();
         }
         if self.watchdog {
             let (shared2, threshold) = (rt.handle.shared.clone(), self.long_poll_threshold);

@@ -204,6 +204,14 @@ impl Handle {
             return current.block_on(future);
         }
         let _enter = enter(self.shared.clone());
+        // With a tokio context on the workers, the future reaches tokio through worker 0's.
+        #[cfg(feature = "tokio-compat")]
+        let _tokio = self
+            .shared
+            .tokio
+            .get()
+            .and_then(|t| t.handle(0))
+            .map(tokio::runtime::Handle::enter);
         let signal = Arc::new(ThreadSignal {
             thread: thread::current(),
             notified: AtomicBool::new(false),

@@ -39,6 +39,13 @@ thread_local! {
     /// How many guards of `Handle::enter` / `Runtime::enter` this thread holds (they must be
     /// dropped in the reverse order they were made).
     static ENTERED: Cell<usize> = const { Cell::new(0) };
+    /// The worker of this thread while it sleeps in its tokio context's driver (feature
+    /// `tokio-compat`): `WORKER` is null then, so code that tokio runs on this thread meanwhile
+    /// (its I/O and timer wakes, its tasks) reaches the worker through here, which also wakes
+    /// the worker's sleep. Set and cleared by `TokioParkGuard`, under the worker rule as
+    /// `WORKER`.
+    #[cfg(feature = "tokio-compat")]
+    static TOKIO_PARKED: Cell<*const WorkerContext> = const { Cell::new(ptr::null()) };
 }
 
 /// Counts a public enter guard in: returns its depth (1 for the outermost).
@@ -144,11 +151,65 @@ impl Drop for WorkerGuard<'_> {
 }
 
 /// Runs `f` with the calling thread's worker context, if it is a worker thread.
+#[inline(always)]
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
     let w = WORKER.with(Cell::get);
+    if w.is_null() {
+        return off_worker(f);
+    }
     // SAFETY: the worker rule (on `WORKER`): non-null means a live context of this thread,
     // and the borrow ends with `f`, inside the guard's lifetime.
-    f(unsafe { w.as_ref() })
+    f(Some(unsafe { &*w }))
+}
+
+/// [`with_worker`] where `WORKER` is null: off the workers, or on a worker sleeping in its
+/// tokio context, whose sleep any call here ends (what tokio runs meanwhile may queue tasks
+/// for it).
+#[cfg(feature = "tokio-compat")]
+#[cold]
+fn off_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
+    let w = TOKIO_PARKED.with(Cell::get);
+    // SAFETY: the worker rule, as for `WORKER`: set to a live context of this thread by
+    // `TokioParkGuard`, cleared before that context can go.
+    match unsafe { w.as_ref() } {
+        Some(w) => {
+            w.wake_tokio_park();
+            f(Some(w))
+        }
+        None => f(None),
+    }
+}
+
+#[cfg(not(feature = "tokio-compat"))]
+#[inline(always)]
+fn off_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
+    f(None)
+}
+
+/// While it lives, the thread's worker sleeps in its tokio context: `WORKER` is null and
+/// `TOKIO_PARKED` holds the worker (see there); dropping it swaps them back.
+#[cfg(feature = "tokio-compat")]
+pub(crate) struct TokioParkGuard<'a> {
+    worker: &'a WorkerContext,
+}
+
+#[cfg(feature = "tokio-compat")]
+impl<'a> TokioParkGuard<'a> {
+    /// Hands this thread's worker pointer over to `TOKIO_PARKED`; `w` is this thread's worker.
+    pub(crate) fn new(w: &'a WorkerContext) -> TokioParkGuard<'a> {
+        debug_assert!(ptr::eq(WORKER.with(Cell::get), w));
+        WORKER.with(|c| c.set(ptr::null()));
+        TOKIO_PARKED.with(|c| c.set(w));
+        TokioParkGuard { worker: w }
+    }
+}
+
+#[cfg(feature = "tokio-compat")]
+impl Drop for TokioParkGuard<'_> {
+    fn drop(&mut self) {
+        let _ = TOKIO_PARKED.try_with(|c| c.set(ptr::null()));
+        let _ = WORKER.try_with(|c| c.set(self.worker));
+    }
 }
 
 /// Runs `f` with the header of the task the calling worker thread is running, if any (what

@@ -39,6 +39,8 @@ pub(crate) use context::{request_defer, with_polled_task, with_worker};
 pub(crate) use current::CurrentWorker;
 pub(crate) use lanes::WorkerDeques;
 pub(crate) use worker::WorkerContext;
+#[cfg(feature = "tokio-compat")]
+pub(crate) use worker::tokio_context::TokioContexts;
 
 use crate::loom::{Mutex, lock};
 use crate::metrics::WorkerCounters;
@@ -88,6 +90,10 @@ pub(crate) struct Shared {
     /// The worker of a current-thread runtime (set once by the builder); empty for a
     /// multi-thread runtime, whose workers have threads of their own.
     pub(crate) current: std::sync::OnceLock<current::CurrentWorker>,
+    /// With `Builder::tokio_context(true)`: the workers' tokio contexts (set before the
+    /// workers start; unset, every worker runs without one).
+    #[cfg(feature = "tokio-compat")]
+    pub(crate) tokio: std::sync::OnceLock<TokioContexts>,
 }
 
 /// What one worker shares with the other threads.
@@ -178,6 +184,8 @@ impl Shared {
             park_spins,
             profiler: crate::profile::Profiler::new(profiling),
             current: std::sync::OnceLock::new(),
+            #[cfg(feature = "tokio-compat")]
+            tokio: std::sync::OnceLock::new(),
         }
     }
 

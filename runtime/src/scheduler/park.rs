@@ -142,8 +142,23 @@ impl<B: Bell> IoParker<B> {
         sleeper: &mut impl Sleeper,
         timeout: Option<std::time::Duration>,
     ) -> std::io::Result<usize> {
-        let notified = self
-            .state
+        let timeout = if self.begin_park() {
+            Some(std::time::Duration::ZERO)
+        } else {
+            timeout
+        };
+        let n = sleeper.sleep(timeout);
+        self.end_park();
+        n
+    }
+
+    /// The first half of a park: takes the token if an unpark left one (`true`: do not sleep,
+    /// only collect what is ready), else marks the worker parked, so an unpark rings the bell.
+    /// The caller then sleeps until the bell (or an event, or its timeout) and calls
+    /// [`end_park`](Self::end_park). `park` is the two around a [`Sleeper`]; a worker driven
+    /// by a tokio context sleeps between them in tokio's driver instead.
+    pub(crate) fn begin_park(&self) -> bool {
+        self.state
             .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
             .is_ok()
             || match self.state.compare_exchange(EMPTY, PARKED, SeqCst, SeqCst) {
@@ -153,16 +168,13 @@ impl<B: Bell> IoParker<B> {
                     true
                 }
                 Err(actual) => unreachable!("pinwheel: parker in state {actual} while parking"),
-            };
-        let timeout = if notified {
-            Some(std::time::Duration::ZERO)
-        } else {
-            timeout
-        };
-        let n = sleeper.sleep(timeout);
-        // Back to EMPTY, consuming an unpark that rang the bell during the sleep.
+            }
+    }
+
+    /// The second half of a park: back to EMPTY, consuming an unpark that rang the bell during
+    /// the sleep (the sleep returned for it, or the caller looks at its work next anyway).
+    pub(crate) fn end_park(&self) {
         self.state.swap(EMPTY, SeqCst);
-        n
     }
 
     /// Whether an unpark came since the last park (its token waits).

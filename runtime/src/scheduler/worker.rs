@@ -51,7 +51,15 @@ pub(crate) struct WorkerContext {
     pub(super) deferred: RefCell<Vec<Notified>>,
     /// A current-thread runtime's worker: no LIFO slot, tasks run in the order queued.
     pub(super) fifo: bool,
+    /// With a tokio context (feature `tokio-compat`): how the worker's sleep in tokio's driver
+    /// is ended from its own thread (`tokio_context.rs`).
+    #[cfg(feature = "tokio-compat")]
+    tokio_park: tokio_context::ParkSignal,
 }
+
+#[cfg(feature = "tokio-compat")]
+#[path = "tokio_context.rs"]
+pub(crate) mod tokio_context;
 
 /// A busy worker polls its I/O driver without blocking once every this many task polls, so
 /// its sockets are not starved by a long run queue (tokio's `event_interval` is 61); an idle
@@ -60,6 +68,15 @@ pub(super) const EVENT_INTERVAL: usize = 64;
 
 /// A poll delivering at least this many events turns on the spin before parking.
 const SPIN_EVENTS: usize = 2;
+
+/// What a parking worker does after registering as a sleeper ([`WorkerContext::plan_park`]).
+pub(super) struct ParkPlan {
+    /// `Some(timeout)`: sleep for at most `timeout` (`None`: until woken); `None`: do not
+    /// sleep, work is there.
+    pub(super) sleep: Option<Option<std::time::Duration>>,
+    /// Stealable work waits on another worker.
+    elsewhere: bool,
+}
 
 impl WorkerContext {
     /// The body of worker thread `index`.
@@ -71,6 +88,11 @@ impl WorkerContext {
     ) {
         let w = WorkerContext::new(shared, index, deques, driver);
         let _worker = super::context::enter_worker(&w);
+        #[cfg(feature = "tokio-compat")]
+        if let Some(contexts) = w.shared.tokio.get() {
+            w.run_in_tokio(contexts);
+            return;
+        }
         w.run();
         w.stop();
     }
@@ -98,6 +120,8 @@ impl WorkerContext {
             polled: Cell::new(ptr::null()),
             deferred: RefCell::new(Vec::new()),
             fifo: false,
+            #[cfg(feature = "tokio-compat")]
+            tokio_park: tokio_context::ParkSignal::default(),
         }
     }
 
@@ -242,7 +266,7 @@ impl WorkerContext {
         self.count_io(n);
     }
 
-    fn count_io(&self, n: std::io::Result<usize>) {
+    pub(super) fn count_io(&self, n: std::io::Result<usize>) {
         match n {
             Ok(n) if n > 0 => {
                 // One event at a time is a lone connection in ping-pong: its next request
@@ -303,7 +327,7 @@ impl WorkerContext {
     /// to `BUDGET` polls from its own queues, else one task found elsewhere. `true` when a task
     /// ran (the turn is then over); `false` when the worker found no work.
     #[inline(always)]
-    fn turn(&self) -> bool {
+    pub(super) fn turn(&self) -> bool {
         let shared = &*self.shared;
         {
             single_writer_add(&self.counters().loop_turns, 1);
@@ -352,7 +376,7 @@ impl WorkerContext {
     /// blocking, up to `park_spins` times; `true` when that found work. A spin that finds
     /// nothing turns the policy off until the driver delivers events again, so an idle worker
     /// sleeps at once (see `Builder::spin_before_park`).
-    fn spin_before_park(&self) -> bool {
+    pub(super) fn spin_before_park(&self) -> bool {
         if self.shared.park_spins == 0 || !self.io_active.get() {
             return false;
         }
@@ -658,6 +682,19 @@ impl WorkerContext {
     }
 
     fn park(&self) {
+        let plan = self.plan_park();
+        if let Some(timeout) = plan.sleep {
+            self.shared.watchdog.worker_sleeps();
+            self.park_io(timeout);
+            self.shared.watchdog.worker_wakes();
+        }
+        self.end_park(plan);
+    }
+
+    /// The first part of a park: registers as a sleeper and looks once more for work; what to
+    /// do next ([`ParkPlan`]). Then the worker sleeps if the plan says so (in its driver, or
+    /// in tokio's when a tokio context drives it), and calls [`end_park`](Self::end_park).
+    pub(super) fn plan_park(&self) -> ParkPlan {
         let idle = &self.shared.idle;
         if self.searching.replace(false) {
             idle.stop_searching();
@@ -668,24 +705,28 @@ impl WorkerContext {
         // us registered did not wake anyone.
         let own = self.has_own_work();
         let elsewhere = !own && self.has_stealable_work();
-        if !own && !elsewhere && !self.auto_advance() {
+        let sleep = (!own && !elsewhere && !self.auto_advance()).then(|| {
             // Sleep in the I/O poll until woken, an I/O event, or the next timer.
-            let timeout = match self.shared.clock.is_paused() {
+            match self.shared.clock.is_paused() {
                 false => self.timer_timeout(),
                 // Paused, and a blocking closure runs: look again soon (its end may not wake
                 // anybody), without moving the clock.
                 true if self.shared.blocking.is_busy() => Some(std::time::Duration::from_millis(1)),
                 // Paused with no timer: until woken.
                 true => None,
-            };
-            self.shared.watchdog.worker_sleeps();
-            self.park_io(timeout);
-            self.shared.watchdog.worker_wakes();
-        }
+            }
+        });
+        ParkPlan { sleep, elsewhere }
+    }
+
+    /// The last part of a park: off the sleeper list, searching if a notifier asked it to or
+    /// if work waits elsewhere.
+    pub(super) fn end_park(&self, plan: ParkPlan) {
+        let idle = &self.shared.idle;
         if !idle.wake(self.index) {
             // A notifier took us off the sleeper list and counted us as searching.
             self.searching.set(true);
-        } else if elsewhere {
+        } else if plan.elsewhere {
             // Work appeared that nobody may have been told about: go and steal it, even past
             // the cap on searchers (which otherwise would send us straight back here).
             idle.force_searching();

@@ -1,0 +1,207 @@
+//! A tokio context on every worker (`Builder::tokio_context(true)`): tokio's spawn, timers,
+//! sockets and `Handle::current()` from pinwheel tasks, run on the calling worker's thread,
+//! with no `compat` anywhere.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn rt(workers: usize) -> pinwheel::Runtime {
+    pinwheel::Builder::new()
+        .worker_threads(workers)
+        .tokio_context(true)
+        .build()
+        .unwrap()
+}
+
+/// Spawns `f` pinned to worker 1 of `rt`.
+fn on_worker_1<F>(rt: &pinwheel::Runtime, f: F) -> pinwheel::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let _entered = rt.enter();
+    pinwheel::spawn_on(pinwheel::ThreadMask::one(1), f)
+}
+
+fn me() -> ThreadId {
+    std::thread::current().id()
+}
+
+/// tokio's spawn, spawn_blocking, timers and handle work from a pinwheel task, and what
+/// tokio spawns runs on that task's worker thread.
+#[test]
+fn tokio_calls_work_in_a_task_and_run_on_its_worker() {
+    let rt = rt(2);
+    let (task_thread, spawned_thread, slept, current) = rt
+        .block_on(rt.spawn(async {
+            let spawned = tokio::spawn(async { me() }).await.unwrap();
+            let before = tokio::time::Instant::now();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let slept = before.elapsed();
+            let current = tokio::runtime::Handle::current().spawn(async { 7 }).await;
+            let blocking = tokio::task::spawn_blocking(|| 6 * 7).await.unwrap();
+            assert_eq!(blocking, 42);
+            (me(), spawned, slept, current.unwrap())
+        }))
+        .unwrap();
+    assert_eq!(
+        task_thread, spawned_thread,
+        "tokio::spawn from a pinwheel task runs on the task's worker thread"
+    );
+    assert!(slept >= Duration::from_millis(5), "slept {slept:?}");
+    assert_eq!(current, 7);
+}
+
+/// A pinwheel task that opens and uses tokio sockets keeps them on its worker: their events
+/// wake it on that thread, with no task queued from another thread meanwhile.
+#[test]
+fn a_session_on_tokio_sockets_has_no_cross_thread_wakes() {
+    let rt = rt(2);
+    let (remote_wakes, same_thread) = rt
+        .block_on(on_worker_1(&rt, async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server_thread = Arc::new(std::sync::Mutex::new(None));
+            let st = server_thread.clone();
+            let server = tokio::spawn(async move {
+                let (mut s, _) = listener.accept().await.unwrap();
+                *st.lock().unwrap() = Some(me());
+                let mut buf = [0u8; 64];
+                loop {
+                    match s.read(&mut buf).await.unwrap() {
+                        0 => return,
+                        n => s.write_all(&buf[..n]).await.unwrap(),
+                    }
+                }
+            });
+            let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+            // Warm up, then count the remote wakes of this worker over 200 round trips.
+            c.write_all(b"warm").await.unwrap();
+            let mut back = [0u8; 4];
+            c.read_exact(&mut back).await.unwrap();
+            let before = pinwheel::Handle::current().metrics().worker(1).remote_wakes;
+            for i in 0..200u8 {
+                c.write_all(&[i; 16]).await.unwrap();
+                let mut back = [0u8; 16];
+                c.read_exact(&mut back).await.unwrap();
+                assert_eq!(back, [i; 16]);
+                assert_eq!(pinwheel::current_worker(), Some(1));
+            }
+            let after = pinwheel::Handle::current().metrics().worker(1).remote_wakes;
+            drop(c);
+            server.await.unwrap();
+            let same = *server_thread.lock().unwrap() == Some(me());
+            (after - before, same)
+        }))
+        .unwrap();
+    assert_eq!(
+        remote_wakes, 0,
+        "a task using tokio sockets on its worker was queued from another thread"
+    );
+    assert!(
+        same_thread,
+        "the tokio task served on the same worker thread"
+    );
+}
+
+/// `compat` still works with the switch on, and polls on the calling worker's own tokio
+/// context: what it spawns runs on that worker's thread.
+#[test]
+fn compat_runs_on_the_calling_worker() {
+    let rt = rt(2);
+    let (task, spawned) = rt
+        .block_on(rt.spawn(async {
+            let spawned = pinwheel::compat::compat(async { tokio::spawn(async { me() }).await })
+                .await
+                .unwrap();
+            (me(), spawned)
+        }))
+        .unwrap();
+    assert_eq!(task, spawned);
+}
+
+/// `Runtime::block_on`'s future (off the workers) reaches tokio too.
+#[test]
+fn block_on_has_a_tokio_context() {
+    let rt = rt(2);
+    let n = rt.block_on(async {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        tokio::spawn(async { 5 }).await.unwrap()
+    });
+    assert_eq!(n, 5);
+}
+
+/// Neither side starves the other: a pinwheel task that only yields does not hold off a tokio
+/// timer on its worker, and a tokio task that only yields does not hold off a pinwheel timer.
+#[test]
+fn tokio_and_pinwheel_take_turns() {
+    let rt = rt(1);
+    rt.block_on(rt.spawn(async {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let spinner = pinwheel::spawn(async move {
+            while !s.load(SeqCst) {
+                pinwheel::yield_now().await;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        stop.store(true, SeqCst);
+        spinner.await.unwrap();
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let spinner = tokio::spawn(async move {
+            while !s.load(SeqCst) {
+                tokio::task::yield_now().await;
+            }
+        });
+        pinwheel::time::sleep(Duration::from_millis(2)).await;
+        stop.store(true, SeqCst);
+        spinner.await.unwrap();
+    }))
+    .unwrap();
+}
+
+/// A runtime with tokio tasks still pending (a tokio sleep of an hour, a tokio socket waiting)
+/// shuts down at once; the tokio tasks are dropped with their worker's tokio runtime.
+#[test]
+fn shutdown_with_tokio_work_pending() {
+    struct Dropped(Arc<AtomicBool>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    let rt = rt(2);
+    let d = dropped.clone();
+    rt.block_on(rt.spawn(async move {
+        let guard = Dropped(d);
+        tokio::spawn(async move {
+            let _guard = guard;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        tokio::spawn(async move {
+            let _ = listener.accept().await;
+        });
+    }))
+    .unwrap();
+    drop(rt);
+    assert!(dropped.load(SeqCst), "the pending tokio task was dropped");
+}
+
+/// The switch needs worker threads: on a current-thread runtime it is a clear error.
+#[test]
+fn the_switch_on_a_current_thread_runtime_is_an_error() {
+    let err = pinwheel::Builder::new_current_thread()
+        .tokio_context(true)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("new_multi_thread"), "{err}");
+}

@@ -1,0 +1,252 @@
+//! A tokio context on every worker (feature `tokio-compat`, `Builder::tokio_context(true)`):
+//! each worker thread runs its loop inside a tokio current-thread runtime of its own, so
+//! `tokio::spawn`, `tokio::time`, `tokio::net` and `Handle::current()` work from any pinwheel
+//! task, and what they make (tokio tasks, sockets, timers) runs on that same worker thread.
+//!
+//! How: the worker's loop is a tokio task on that runtime (polled unconstrained by tokio's
+//! cooperative budget: pinwheel's own applies to its tasks). A busy worker lets tokio run its
+//! tasks and look at its driver every `EVENT_INTERVAL` task polls (`tokio::task::yield_now`:
+//! tokio polls its driver without blocking before it polls the loop again). An idle worker
+//! sleeps in tokio's driver instead of its own poller: its poller's descriptor is registered
+//! there (an epoll descriptor is readable while events wait in it, and the worker's unpark
+//! rings a waker registered in it), with its next timer as a tokio sleep. Whatever tokio runs
+//! meanwhile on this thread (its I/O and timer wakes of pinwheel tasks, its own tasks spawning
+//! pinwheel tasks) finds the worker through `context::TOKIO_PARKED` and ends the sleep with a
+//! waker of the loop's tokio task, which on its own thread is a push to tokio's local queue,
+//! no system call.
+//!
+//! The loop's future borrows the worker's context, which lives on the thread's stack:
+//! [`WorkerContext::run_in_tokio`] waits for the loop's task to end, and drops the tokio
+//! runtime (and with it any task still in it) before it returns (the loop rule).
+
+use std::cell::{Cell, RefCell};
+use std::future::{Future, poll_fn};
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering::Acquire;
+use std::task::{Context, Poll, Waker};
+
+use tokio::io::unix::AsyncFd;
+
+use super::WorkerContext;
+
+/// The tokio handles of a runtime's workers (filled as each worker starts its runtime): what
+/// `Runtime::block_on` enters, so the future it runs off the workers reaches tokio too.
+pub(crate) struct TokioContexts {
+    /// Set by each worker as it starts: its handle, or `None` when its runtime could not be
+    /// built.
+    handles: Box<[OnceLock<Option<tokio::runtime::Handle>>]>,
+}
+
+impl TokioContexts {
+    /// Room for `n` workers' handles.
+    pub(crate) fn new(n: usize) -> TokioContexts {
+        TokioContexts {
+            handles: (0..n).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Worker `i`'s tokio handle, once its thread has built its runtime.
+    pub(crate) fn handle(&self, i: usize) -> Option<&tokio::runtime::Handle> {
+        self.handles
+            .get(i)
+            .and_then(OnceLock::get)
+            .and_then(Option::as_ref)
+    }
+
+    /// Waits until every worker has started (and set its handle, or said it has none).
+    pub(crate) fn wait_started(&self) {
+        while self.handles.iter().any(|h| h.get().is_none()) {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
+}
+
+/// How a worker's sleep in tokio's driver is ended from its own thread: the waker of its
+/// loop's tokio task, kept while it sleeps, and whether something asked it to wake.
+#[derive(Default)]
+pub(crate) struct ParkSignal {
+    waker: RefCell<Option<Waker>>,
+    woken: Cell<bool>,
+}
+
+/// The worker's poller descriptor, as tokio's `AsyncFd` wants it (not owned: the driver
+/// closes it).
+struct PollerFd(RawFd);
+
+impl AsRawFd for PollerFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// The loop's future, made `Send` for `tokio::runtime::Runtime::spawn`: the runtime is a
+/// current-thread one that only this worker's thread drives, so the future is polled and
+/// dropped on this thread only (the loop rule, in the module docs).
+struct OnThisThread<F>(F);
+
+// SAFETY: the loop rule: the future never leaves the worker thread that made it.
+unsafe impl<F> Send for OnThisThread<F> {}
+
+impl<F: Future> Future for OnThisThread<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: structural pinning of the one field; it is never moved out.
+        unsafe { self.map_unchecked_mut(|s| &mut s.0) }.poll(cx)
+    }
+}
+
+impl WorkerContext {
+    /// The worker thread's body with a tokio context: builds this worker's tokio runtime, runs
+    /// the loop as its task until the runtime shuts down, then drops the worker's tasks inside
+    /// the tokio context (their drops may call tokio) and the tokio runtime with what is left
+    /// in it, on this thread.
+    pub(crate) fn run_in_tokio(&self, contexts: &TokioContexts) {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = contexts.handles[self.index].set(None);
+                // Without its tokio runtime the worker still serves pinwheel's tasks; tokio
+                // calls made on it fail as they would without the switch.
+                eprintln!(
+                    "pinwheel: worker {}: could not build its tokio context ({e}); running without it",
+                    self.index
+                );
+                self.run();
+                self.stop();
+                return;
+            }
+        };
+        let _ = contexts.handles[self.index].set(Some(rt.handle().clone()));
+        let this: &'static WorkerContext =
+            // SAFETY: the loop rule (module docs): the task borrowing `self` ends, or is
+            // dropped with `rt`, before this function returns, and `self` outlives the call.
+            unsafe { &*std::ptr::from_ref(self) };
+        let main = rt.spawn(tokio::task::unconstrained(OnThisThread(this.drive())));
+        let ended = rt.block_on(main);
+        {
+            let _tokio = rt.enter();
+            self.stop();
+        }
+        drop(rt);
+        if let Err(e) = ended
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+
+    /// The worker loop as a future (`run`'s, with tokio's turns and sleep folded in).
+    async fn drive(&self) {
+        let fd = PollerFd(self.driver.borrow().as_raw_fd());
+        // SAFETY: the poller's descriptor stays open while the `AsyncFd` lives: the driver that
+        // owns it is this worker's, which outlives this future (the loop rule), and the
+        // `AsyncFd` is dropped at its end.
+        let registered =
+            unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
+        let poller = match registered {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!(
+                    "pinwheel: worker {}: could not register its poller with tokio ({e}); running without the tokio context's sleep",
+                    self.index
+                );
+                self.run();
+                return;
+            }
+        };
+        let mut sleep = std::pin::pin!(tokio::time::sleep(std::time::Duration::ZERO));
+        let mut polls_since_tokio = 0usize;
+        loop {
+            if self.shared.shutdown.load(Acquire) {
+                return;
+            }
+            let before = self.counters().tasks_polled.load(Acquire);
+            if self.turn() {
+                polls_since_tokio += (self.counters().tasks_polled.load(Acquire) - before) as usize;
+                if polls_since_tokio >= super::EVENT_INTERVAL {
+                    // tokio's turn: its tasks, and a look at its driver.
+                    polls_since_tokio = 0;
+                    tokio::task::yield_now().await;
+                }
+                continue;
+            }
+            polls_since_tokio = 0;
+            if self.spin_before_park() {
+                continue;
+            }
+            self.prof.before_park(&self.worker_shared().profile);
+            let plan = self.plan_park();
+            if let Some(timeout) = plan.sleep {
+                self.shared.watchdog.worker_sleeps();
+                self.sleep_in_tokio(&poller, sleep.as_mut(), timeout).await;
+                self.shared.watchdog.worker_wakes();
+            } else {
+                // tokio's turn before the next of ours.
+                tokio::task::yield_now().await;
+            }
+            self.end_park(plan);
+        }
+    }
+
+    /// Sleeps in tokio's driver until this worker's poller has events (or its unpark rang),
+    /// `timeout` passes, or code on this thread queued work for it; then collects its poller's
+    /// events without blocking. The parker's protocol is the same as a sleep in the poller.
+    async fn sleep_in_tokio(
+        &self,
+        poller: &AsyncFd<PollerFd>,
+        mut sleep: Pin<&mut tokio::time::Sleep>,
+        timeout: Option<std::time::Duration>,
+    ) {
+        self.since_io.set(0);
+        let parker = &self.worker_shared().parker;
+        if !parker.begin_park() {
+            if let Some(t) = timeout {
+                sleep.as_mut().reset(tokio::time::Instant::now() + t);
+            }
+            let _parked = crate::scheduler::context::TokioParkGuard::new(self);
+            self.tokio_park.woken.set(false);
+            poll_fn(|cx| {
+                if self.tokio_park.woken.replace(false) {
+                    return Poll::Ready(());
+                }
+                let mut waker = self.tokio_park.waker.borrow_mut();
+                if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *waker = Some(cx.waker().clone());
+                }
+                if let Poll::Ready(Ok(mut ready)) = poller.poll_read_ready(cx) {
+                    // The events are collected below; a newer one sets the readiness again.
+                    ready.clear_ready();
+                    return Poll::Ready(());
+                }
+                if timeout.is_some() && sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                Poll::Pending
+            })
+            .await;
+            self.tokio_park.waker.borrow_mut().take();
+        }
+        parker.end_park();
+        let n = match self.driver.try_borrow_mut() {
+            Ok(mut driver) => driver.poll(Some(std::time::Duration::ZERO)),
+            Err(_) => return,
+        };
+        self.count_io(n);
+    }
+
+    /// Ends this worker's sleep in tokio's driver (called on its thread, by code tokio runs
+    /// while it sleeps: see `context::off_worker`).
+    pub(crate) fn wake_tokio_park(&self) {
+        self.tokio_park.woken.set(true);
+        if let Ok(waker) = self.tokio_park.waker.try_borrow()
+            && let Some(w) = waker.as_ref()
+        {
+            w.wake_by_ref();
+        }
+    }
+}
