@@ -205,3 +205,18 @@ fn the_switch_on_a_current_thread_runtime_is_an_error() {
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert!(err.to_string().contains("new_multi_thread"), "{err}");
 }
+
+/// The macros take the switch: a test with `tokio_context = true` is multi-thread, and its
+/// body and its tasks reach tokio.
+#[pinwheel::test(tokio_context = true)]
+async fn the_test_macro_takes_the_switch() {
+    assert_eq!(pinwheel::Handle::current().worker_threads(), 2);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let on_worker = pinwheel::spawn(async {
+        let (a, b) = (me(), tokio::spawn(async { me() }).await.unwrap());
+        a == b
+    })
+    .await
+    .unwrap();
+    assert!(on_worker);
+}

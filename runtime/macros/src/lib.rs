@@ -30,8 +30,10 @@ const MAX_WORKERS: usize = 64;
 /// Arguments: `flavor = "multi_thread"` (the default) or `"current_thread"` (the thread in
 /// `block_on` is the only worker), `worker_threads = N` (1 to 64, multi-thread only; default:
 /// `PINWHEEL_WORKER_THREADS` if set, else one per CPU), `start_paused = true` (current-thread
-/// only: the clock starts paused, see `pinwheel::time::pause`) and `crate = "path"` (where
-/// `pinwheel` is, when it is re-exported under another name). `main` may return a `Result`.
+/// only: the clock starts paused, see `pinwheel::time::pause`), `tokio_context = true` (every
+/// worker carries a tokio context it drives, see `pinwheel::Builder::tokio_context`; feature
+/// `tokio-compat`) and `crate = "path"` (where `pinwheel` is, when it is re-exported under
+/// another name). `main` may return a `Result`.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(Kind::Main, args.into(), item.into()).into()
@@ -41,8 +43,10 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// tokio's `#[tokio::test]` (the test's thread is the only worker, so the order tasks run in
 /// is the order they are woken, with no other thread racing them); with `worker_threads = N`
 /// or `flavor = "multi_thread"`, a multi-thread runtime of N workers (default 2, or
-/// `PINWHEEL_WORKER_THREADS`); it adds `#[test]` itself, so do not add a second one. Works with
-/// `#[should_panic]` and with tests returning `Result`.
+/// `PINWHEEL_WORKER_THREADS`); `tokio_context = true` (a multi-thread runtime whose workers
+/// each carry a tokio context, see `pinwheel::Builder::tokio_context`) likewise. It adds
+/// `#[test]` itself, so do not add a second one. Works with `#[should_panic]` and with tests
+/// returning `Result`.
 ///
 /// ```ignore
 /// #[pinwheel::test]
@@ -103,6 +107,7 @@ struct Config {
     flavor: Option<(Flavor, Span)>,
     worker_threads: Option<usize>,
     start_paused: Option<(bool, Span)>,
+    tokio_context: Option<(bool, Span)>,
     krate: TokenStream2,
 }
 
@@ -124,6 +129,7 @@ fn parse_config(kind: Kind, args: TokenStream2, errors: &mut Errors) -> Config {
         flavor: None,
         worker_threads: None,
         start_paused: None,
+        tokio_context: None,
         krate: quote!(::pinwheel),
     };
     let pairs = match Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse2(args) {
@@ -206,6 +212,18 @@ fn parse_config(kind: Kind, args: TokenStream2, errors: &mut Errors) -> Config {
                     ),
                 )),
             },
+            "tokio_context" => match &pair.value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Bool(b), ..
+                }) => config.tokio_context = Some((b.value, b.span())),
+                other => errors.push(syn::Error::new_spanned(
+                    other,
+                    format!(
+                        "{}: `tokio_context` takes `true` or `false`",
+                        kind.attr()
+                    ),
+                )),
+            },
             "crate" => match &pair.value {
                 Expr::Lit(ExprLit {
                     lit: Lit::Str(s), ..
@@ -233,7 +251,7 @@ fn parse_config(kind: Kind, args: TokenStream2, errors: &mut Errors) -> Config {
                 &pair.path,
                 format!(
                     "{}: unknown argument `{name}`; the valid arguments are `flavor`, \
-                     `worker_threads`, `start_paused` and `crate`",
+                     `worker_threads`, `start_paused`, `tokio_context` and `crate`",
                     kind.attr()
                 ),
             )),
@@ -321,10 +339,28 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let krate = &config.krate;
     // The defaults are tokio's: a test runs on a current-thread runtime (unless it asks for
     // workers), `main` on a multi-thread one.
+    // A tokio context per worker needs worker threads: it makes a test multi-thread too.
+    let tokio_context = matches!(config.tokio_context, Some((true, _)));
     let flavor = match (config.flavor, config.worker_threads, kind) {
         (Some((f, _)), _, _) => f,
         (None, Some(_), _) | (None, None, Kind::Main) => Flavor::MultiThread,
+        (None, None, Kind::Test) if tokio_context => Flavor::MultiThread,
         (None, None, Kind::Test) => Flavor::CurrentThread,
+    };
+    if let (Flavor::CurrentThread, Some((true, span))) = (flavor, config.tokio_context) {
+        errors.push(syn::Error::new(
+            span,
+            format!(
+                "{}: `tokio_context = true` needs a multi-thread runtime (its worker threads \
+                 drive the tokio contexts); remove `flavor = \"current_thread\"`",
+                kind.attr()
+            ),
+        ));
+    }
+    let tokio = if tokio_context && flavor == Flavor::MultiThread {
+        quote!(.tokio_context(true))
+    } else {
+        quote!()
     };
     if let (Flavor::MultiThread, Some((true, span))) = (flavor, config.start_paused) {
         errors.push(syn::Error::new(
@@ -370,6 +406,7 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 ::core::pin::pin!(async #body);
             #builder
                 #paused
+                #tokio
                 .build()
                 .expect("failed to start the pinwheel runtime")
                 .block_on(body)
