@@ -173,7 +173,8 @@ const COMPAT_REQUESTS: usize = 200;
 /// `compat_overhead`: a reqwest GET loop (200 sequential keep-alive requests per iteration)
 /// from a task: on pinwheel through `pinwheel::compat`, on tokio directly. Each side talks to
 /// a hyper hello server of its own, the same code on a one-worker pinwheel runtime. The ratio
-/// is the price of the bridge (no goal).
+/// is the price of the bridge; with `PINWHEEL_BENCH_TOKIO_CONTEXT=1`, of the workers' own tokio
+/// contexts (`Builder::tokio_context`), where `compat` runs on the calling worker.
 #[derive(Debug, Default)]
 pub struct CompatOverhead {
     server: Option<(pinwheel::Runtime, SocketAddr)>,
@@ -233,10 +234,16 @@ impl Workload<Pinwheel> for CompatOverhead {
         let client = self
             .client
             .get_or_insert_with(|| {
-                let _tokio = pinwheel::compat::handle().enter();
-                reqwest::Client::new()
+                if crate::exec::tokio_context() {
+                    // The workers' own tokio contexts: the client is made on a worker.
+                    rt.block_on(rt.spawn_outside(async { reqwest::Client::new() }))
+                } else {
+                    let _tokio = pinwheel::compat::handle().enter();
+                    reqwest::Client::new()
+                }
             })
             .clone();
+        // With the workers' tokio contexts, `compat` polls on the calling worker's own.
         rt.block_on(rt.spawn_outside(pinwheel::compat::compat(get_loop(client, url))));
     }
 }

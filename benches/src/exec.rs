@@ -55,6 +55,16 @@ pub trait Exec: Send + Sync + 'static {
 #[derive(Debug)]
 pub struct Pinwheel(pub pinwheel::Runtime);
 
+/// Set by a row that needs the tokio context on pinwheel's workers (`tokio_net_echo`), for the
+/// runtimes it builds; `PINWHEEL_BENCH_TOKIO_CONTEXT=1` turns it on for every row.
+pub static TOKIO_CONTEXT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the pinwheel runtimes built now get `Builder::tokio_context(true)`.
+pub fn tokio_context() -> bool {
+    TOKIO_CONTEXT.load(std::sync::atomic::Ordering::Relaxed)
+        || std::env::var("PINWHEEL_BENCH_TOKIO_CONTEXT").is_ok_and(|v| v == "1")
+}
+
 impl Pinwheel {
     /// The builder of the benchmarks' pinwheel runtime: `workers` workers, and the settings the
     /// environment asks for.
@@ -78,6 +88,9 @@ impl Pinwheel {
             Ok("auto") => b.task_profiling(pinwheel::profile::Mode::Auto),
             _ => b.task_profiling(pinwheel::profile::Mode::Off),
         };
+        if tokio_context() {
+            b.tokio_context(true);
+        }
         b
     }
 }

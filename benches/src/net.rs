@@ -312,6 +312,44 @@ impl Workload<Tokio> for AcceptSpawn {
     }
 }
 
+/// `tokio_net_echo`: `tcp_echo`'s load against a server written on tokio's sockets, run on
+/// pinwheel with the workers' tokio contexts (`Builder::tokio_context(true)`): a pinwheel
+/// task accepts with `tokio::net::TcpListener` and `pinwheel::spawn`s each session on its
+/// `tokio::net::TcpStream`. tokio's side is `tcp_echo`'s tokio server (the same code on
+/// tokio). `compare` builds this row's pinwheel runtime with the switch on.
+#[derive(Debug, Default)]
+pub struct TokioNetEcho(Echo<64>);
+
+impl Workload<Pinwheel> for TokioNetEcho {
+    fn iter(&mut self, rt: &Pinwheel) {
+        self.0.run(|| {
+            rt.0.block_on(rt.0.spawn(async {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("tokio_net_echo needs the tokio context: Builder::tokio_context(true)");
+                let addr = listener.local_addr().unwrap();
+                drop(pinwheel::spawn(async move {
+                    loop {
+                        let Ok((s, _)) = listener.accept().await else {
+                            continue;
+                        };
+                        let _ = s.set_nodelay(true);
+                        drop(pinwheel::spawn(tokio_echo_session(s)));
+                    }
+                }));
+                addr
+            }))
+            .unwrap()
+        });
+    }
+}
+
+impl Workload<Tokio> for TokioNetEcho {
+    fn iter(&mut self, rt: &Tokio) {
+        self.0.run(|| tokio_echo(rt));
+    }
+}
+
 /// pinwheel's echo session.
 async fn pinwheel_echo_session(s: pinwheel::net::TcpStream) {
     let mut buf = vec![0u8; 4096];

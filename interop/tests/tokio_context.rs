@@ -220,3 +220,75 @@ async fn the_test_macro_takes_the_switch() {
     .unwrap();
     assert!(on_worker);
 }
+
+/// A plain accept loop on tokio's sockets that `pinwheel::spawn`s each session: a session is
+/// woken by the tokio context of the worker its socket was registered with, which binds it
+/// there; it then runs on that worker only, though the other worker steals what it can.
+#[test]
+fn sessions_on_tokio_sockets_stay_on_the_worker_of_their_events() {
+    use std::collections::BTreeSet;
+    use std::io::{Read, Write};
+    const CONNS: usize = 8;
+    const ROUNDS: usize = 200;
+    let rt = rt(2);
+    let seen: Arc<std::sync::Mutex<Vec<BTreeSet<usize>>>> = Arc::default();
+    let seen2 = seen.clone();
+    let addr = rt
+        .block_on(rt.spawn(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            drop(pinwheel::spawn(async move {
+                for _ in 0..CONNS {
+                    let (mut s, _) = listener.accept().await.unwrap();
+                    let seen = seen2.clone();
+                    drop(pinwheel::spawn(async move {
+                        let mut workers = BTreeSet::new();
+                        let mut buf = [0u8; 64];
+                        // The first read binds the session (its first wake by tokio).
+                        let mut first = true;
+                        loop {
+                            match s.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if !first {
+                                        workers.insert(pinwheel::current_worker().unwrap());
+                                    }
+                                    first = false;
+                                    s.write_all(&buf[..n]).await.unwrap();
+                                }
+                            }
+                        }
+                        seen.lock().unwrap().push(workers);
+                    }));
+                }
+            }));
+            addr
+        }))
+        .unwrap();
+    let clients: Vec<_> = (0..CONNS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                c.set_nodelay(true).unwrap();
+                let mut back = [0u8; 16];
+                for i in 0..ROUNDS {
+                    c.write_all(&[i as u8; 16]).unwrap();
+                    c.read_exact(&mut back).unwrap();
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    pinwheel_tests::wait_until(Duration::from_secs(30), "every session to end", || {
+        seen.lock().unwrap().len() == CONNS
+    });
+    for (i, workers) in seen.lock().unwrap().iter().enumerate() {
+        assert_eq!(
+            workers.len(),
+            1,
+            "session {i} ran on workers {workers:?}: its tokio socket's events arrive on one worker"
+        );
+    }
+}

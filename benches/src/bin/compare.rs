@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use pinwheel_benches::ecosystem::{AxumHello, CompatOverhead, TlsEcho};
-use pinwheel_benches::net::{AcceptChurn, AcceptSpawn, Echo, HttpHello};
+use pinwheel_benches::net::{AcceptChurn, AcceptSpawn, Echo, HttpHello, TokioNetEcho};
 use pinwheel_benches::runner::{Config, Row, compare, compare_with_tpc, human, to_json};
 use pinwheel_benches::{
     ChainedSpawn, Mailbox, PingPong, SleepFire, SpawnManyLocal, SpawnManyRemoteIdle,
@@ -43,7 +43,23 @@ const BENCHES: &[Bench] = &[
     ("axum_hello", compare::<AxumHello>),
     ("tls_echo", compare::<TlsEcho>),
     ("compat_overhead", compare::<CompatOverhead>),
+    ("tokio_net_echo", with_tokio_context::<TokioNetEcho>),
 ];
+
+/// [`compare`] with the pinwheel runtime's workers carrying tokio contexts
+/// (`Builder::tokio_context(true)`), for a row whose pinwheel side calls tokio directly.
+fn with_tokio_context<W>(name: &'static str, cfg: &Config) -> Row
+where
+    W: Default
+        + pinwheel_benches::Workload<pinwheel_benches::Pinwheel>
+        + pinwheel_benches::Workload<pinwheel_benches::Tokio>,
+{
+    use std::sync::atomic::Ordering::Relaxed;
+    pinwheel_benches::exec::TOKIO_CONTEXT.store(true, Relaxed);
+    let row = compare::<W>(name, cfg);
+    pinwheel_benches::exec::TOKIO_CONTEXT.store(false, Relaxed);
+    row
+}
 
 fn main() -> ExitCode {
     let mut cfg = Config {

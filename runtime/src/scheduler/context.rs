@@ -153,40 +153,50 @@ impl Drop for WorkerGuard<'_> {
 /// Runs `f` with the calling thread's worker context, if it is a worker thread.
 #[inline(always)]
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
+    with_worker_from(|w, _| f(w))
+}
+
+/// [`with_worker`], also telling `f` whether the call comes from code a tokio context runs on
+/// the worker's thread while the worker waits for it (feature `tokio-compat`: its I/O and
+/// timer wakes, its tasks; always `false` without the feature). A wake made that way binds a
+/// stealable task to the worker (its tokio resources are that worker's).
+#[inline(always)]
+pub(crate) fn with_worker_from<R>(f: impl FnOnce(Option<&WorkerContext>, bool) -> R) -> R {
     let w = WORKER.with(Cell::get);
     if w.is_null() {
         return off_worker(f);
     }
     // SAFETY: the worker rule (on `WORKER`): non-null means a live context of this thread,
     // and the borrow ends with `f`, inside the guard's lifetime.
-    f(Some(unsafe { &*w }))
+    f(Some(unsafe { &*w }), false)
 }
 
-/// [`with_worker`] where `WORKER` is null: off the workers, or on a worker sleeping in its
-/// tokio context, whose sleep any call here ends (what tokio runs meanwhile may queue tasks
-/// for it).
+/// [`with_worker_from`] where `WORKER` is null: off the workers, or on a worker waiting for
+/// its tokio context, whose sleep any call here ends (what tokio runs meanwhile may queue
+/// tasks for it).
 #[cfg(feature = "tokio-compat")]
 #[cold]
-fn off_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
+fn off_worker<R>(f: impl FnOnce(Option<&WorkerContext>, bool) -> R) -> R {
     let w = TOKIO_PARKED.with(Cell::get);
     // SAFETY: the worker rule, as for `WORKER`: set to a live context of this thread by
     // `TokioParkGuard`, cleared before that context can go.
     match unsafe { w.as_ref() } {
         Some(w) => {
             w.wake_tokio_park();
-            f(Some(w))
+            f(Some(w), true)
         }
-        None => f(None),
+        None => f(None, false),
     }
 }
 
 #[cfg(not(feature = "tokio-compat"))]
 #[inline(always)]
-fn off_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
-    f(None)
+fn off_worker<R>(f: impl FnOnce(Option<&WorkerContext>, bool) -> R) -> R {
+    f(None, false)
 }
 
-/// While it lives, the thread's worker sleeps in its tokio context: `WORKER` is null and
+/// While it lives, the thread's worker waits for its tokio context (sleeps in tokio's driver,
+/// or lets tokio take its turn): `WORKER` is null and
 /// `TOKIO_PARKED` holds the worker (see there); dropping it swaps them back.
 #[cfg(feature = "tokio-compat")]
 pub(crate) struct TokioParkGuard<'a> {

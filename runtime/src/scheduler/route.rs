@@ -31,6 +31,18 @@ pub(crate) fn with_worker_of<R>(shared: &Shared, f: impl FnOnce(Option<&WorkerCo
     context::with_worker(|w| f(w.filter(|w| ptr::eq(Arc::as_ptr(&w.shared), shared))))
 }
 
+/// [`with_worker_of`], also passing whether the call comes from code a worker's tokio context
+/// runs (see `context::with_worker_from`).
+#[inline]
+pub(crate) fn with_worker_of_from<R>(
+    shared: &Shared,
+    f: impl FnOnce(Option<&WorkerContext>, bool) -> R,
+) -> R {
+    context::with_worker_from(|w, tokio| {
+        f(w.filter(|w| ptr::eq(Arc::as_ptr(&w.shared), shared)), tokio)
+    })
+}
+
 /// Queues `task`, spawned or woken, where its mask lets it run. `here` is this thread's worker
 /// of `shared`, as [`with_worker_of`] gives it. `yielded`: the task woke itself during its
 /// poll, so it goes to the back of its queue, past the LIFO slot (and, after `yield_now`, waits

@@ -169,9 +169,8 @@ impl WorkerContext {
             if self.turn() {
                 polls_since_tokio += (self.counters().tasks_polled.load(Acquire) - before) as usize;
                 if polls_since_tokio >= super::EVENT_INTERVAL {
-                    // tokio's turn: its tasks, and a look at its driver.
                     polls_since_tokio = 0;
-                    tokio::task::yield_now().await;
+                    self.tokio_turn().await;
                 }
                 continue;
             }
@@ -186,11 +185,18 @@ impl WorkerContext {
                 self.sleep_in_tokio(&poller, sleep.as_mut(), timeout).await;
                 self.shared.watchdog.worker_wakes();
             } else {
-                // tokio's turn before the next of ours.
-                tokio::task::yield_now().await;
+                self.tokio_turn().await;
             }
             self.end_park(plan);
         }
+    }
+
+    /// tokio's turn: its ready tasks, and a look at its driver without blocking (a yield of the
+    /// loop's task, which tokio polls again after those). Meanwhile the worker is reached
+    /// through `TOKIO_PARKED`, so what tokio wakes binds to it as in a sleep.
+    async fn tokio_turn(&self) {
+        let _waiting = crate::scheduler::context::TokioParkGuard::new(self);
+        tokio::task::yield_now().await;
     }
 
     /// Sleeps in tokio's driver until this worker's poller has events (or its unpark rang),
@@ -204,15 +210,19 @@ impl WorkerContext {
     ) {
         self.since_io.set(0);
         let parker = &self.worker_shared().parker;
+        // Collect the poller's events after the sleep unless the sleep ended only for work
+        // that code on this thread queued (the poller then has nothing new: its descriptor
+        // would have been readable).
+        let mut look = true;
         if !parker.begin_park() {
             if let Some(t) = timeout {
                 sleep.as_mut().reset(tokio::time::Instant::now() + t);
             }
             let _parked = crate::scheduler::context::TokioParkGuard::new(self);
             self.tokio_park.woken.set(false);
-            poll_fn(|cx| {
+            look = poll_fn(|cx| {
                 if self.tokio_park.woken.replace(false) {
-                    return Poll::Ready(());
+                    return Poll::Ready(false);
                 }
                 let mut waker = self.tokio_park.waker.borrow_mut();
                 if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -221,10 +231,10 @@ impl WorkerContext {
                 if let Poll::Ready(Ok(mut ready)) = poller.poll_read_ready(cx) {
                     // The events are collected below; a newer one sets the readiness again.
                     ready.clear_ready();
-                    return Poll::Ready(());
+                    return Poll::Ready(true);
                 }
                 if timeout.is_some() && sleep.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(());
+                    return Poll::Ready(true);
                 }
                 Poll::Pending
             })
@@ -232,6 +242,9 @@ impl WorkerContext {
             self.tokio_park.waker.borrow_mut().take();
         }
         parker.end_park();
+        if !look {
+            return;
+        }
         let n = match self.driver.try_borrow_mut() {
             Ok(mut driver) => driver.poll(Some(std::time::Duration::ZERO)),
             Err(_) => return,

@@ -492,6 +492,19 @@ impl WorkerContext {
         .unwrap_or(self.index)
     }
 
+    /// Binds `h`'s task (a stealable one, not bound yet) to this worker: code of this worker's
+    /// tokio context woke it (feature `tokio-compat`), so its tokio resources live here.
+    #[cfg(feature = "tokio-compat")]
+    #[cold]
+    pub(crate) fn bind_woken(&self, h: &crate::task::Header) {
+        if self.shared.worker_threads() > 1
+            && h.flags() & crate::task::FLAG_STEALABLE != 0
+            && h.adopt_io_home(self.index)
+        {
+            self.me.counters.bound_tasks.fetch_add(1, Relaxed);
+        }
+    }
+
     /// The task at `task` is being freed: stop publishing it if it is the one running here
     /// (the polled-task rule).
     pub(crate) fn unpublish(&self, task: *const crate::task::Header) {

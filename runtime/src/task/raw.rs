@@ -129,10 +129,10 @@ pub(crate) struct Header {
     pub(crate) flags: u8,
     /// Where to queue it: its scheduling class (`Class` as a number) in the low bits, and
     /// `BOUND` when the task (a stealable one) is bound to the worker `io_home` names by its
-    /// sockets (I/O affinity). Set at spawn; changed only by the task itself while it runs
-    /// (`task::set_class`, [`Header::adopt_io_home`]), so never by two threads at once; read
-    /// by whoever queues it, relaxed, as both are hints about where to queue the task, never a
-    /// condition of its safety. One byte for both, so queueing an unbound Normal task (the
+    /// sockets (I/O affinity). Set at spawn; changed by the task itself while it runs
+    /// (`task::set_class`) and by a binding ([`Header::adopt_io_home`]), each a
+    /// read-modify-write; read by whoever queues it, relaxed, as both are hints about where to
+    /// queue the task, never a condition of its safety. One byte for both, so queueing an unbound Normal task (the
     /// hot path) is still one comparison.
     pub(crate) class: AtomicU8,
     /// The worker whose poller holds a socket this stealable task registered while it ran
@@ -167,11 +167,12 @@ impl Header {
         self.class.load(Relaxed)
     }
 
-    /// Changes the task's scheduling class (for the queues it goes to from now on); called by
-    /// the task's own poll, the one writer of the byte (see `class`).
+    /// Changes the task's scheduling class (for the queues it goes to from now on), keeping
+    /// `BOUND` (a binding may come from another thread's wake meanwhile).
     pub(crate) fn set_class(&self, class: super::Class) {
-        let bound = self.class.load(Relaxed) & BOUND;
-        self.class.store(bound | class.index() as u8, Relaxed);
+        let _ = self
+            .class
+            .fetch_update(Relaxed, Relaxed, |q| Some(q & BOUND | class.index() as u8));
     }
 
     /// The task's `FLAG_*` bits.
@@ -192,23 +193,28 @@ impl Header {
     /// The worker a task is bound to by its sockets, if it is bound.
     #[inline]
     pub(crate) fn bound_home(&self) -> Option<usize> {
-        if self.class.load(Relaxed) & BOUND == 0 {
+        // Acquire: pairs with the binding's release, so `io_home` is seen set.
+        if self.class.load(std::sync::atomic::Ordering::Acquire) & BOUND == 0 {
             return None;
         }
         self.io_home()
     }
 
     /// Binds a stealable task to worker `index`, whose poller now holds a socket the task
-    /// registered; `true` when it bound it (a task binds once: its later sockets register with
-    /// its worker's poller). Called by the task's own poll, the one writer of `class` (see
-    /// there); a reader that sees `BOUND` but not yet the worker queues the task as unbound.
+    /// registered (or whose tokio context woke it); `true` when this call bound it (a task
+    /// binds once: its later sockets register with its worker's poller). The first binder
+    /// claims `io_home`, then sets `BOUND` (release), so a reader that sees `BOUND` sees the
+    /// worker; one that does not queues the task as unbound.
     pub(crate) fn adopt_io_home(&self, index: usize) -> bool {
-        let q = self.class.load(Relaxed);
-        if self.flags & FLAG_STEALABLE == 0 || q & BOUND != 0 {
+        if self.flags & FLAG_STEALABLE == 0
+            || self
+                .io_home
+                .compare_exchange(NO_IO_HOME, index as u8, Relaxed, Relaxed)
+                .is_err()
+        {
             return false;
         }
-        self.io_home.store(index as u8, Relaxed);
-        self.class.store(q | BOUND, Release);
+        self.class.fetch_or(BOUND, Release);
         true
     }
 }
