@@ -220,12 +220,17 @@ impl Builder {
     /// keeps its events on the session's thread, with nothing to wrap. Each worker runs its
     /// loop inside a tokio current-thread runtime of its own and sleeps in tokio's driver,
     /// with its own poller registered there; tokio's tasks and pinwheel's take turns (tokio's
-    /// every 64 pinwheel polls). `Runtime::block_on` enters worker 0's tokio context for the
-    /// future it runs off the workers. Off, nothing of this is built or paid for.
+    /// every 256 pinwheel polls, and whenever the worker runs out of work). A pinwheel task
+    /// woken by a worker's tokio context (its tokio sockets' events, timers, tasks) is bound
+    /// to that worker, as by a pinwheel socket of its own (I/O affinity). `Runtime::block_on`
+    /// enters worker 0's tokio context for the future it runs off the workers. Off, nothing of
+    /// this is built or paid for: one thread-local read when a task is queued from outside
+    /// the workers.
     ///
     /// What tokio allows only on its multi-thread runtime (`tokio::task::block_in_place`)
     /// panics here as on tokio's current-thread runtime; pinwheel's blocking pool threads run
-    /// without a tokio context. A runtime of the current-thread flavor does not take it yet.
+    /// without a tokio context. A runtime of the current-thread flavor refuses the switch
+    /// (`build` returns `InvalidInput`): it has no worker thread to drive a tokio context.
     ///
     /// ```
     /// let rt = pinwheel::Builder::new().worker_threads(2).tokio_context(true).build()?;

@@ -151,48 +151,32 @@ impl Drop for WorkerGuard<'_> {
 }
 
 /// Runs `f` with the calling thread's worker context, if it is a worker thread.
-#[inline(always)]
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
-    with_worker_from(|w, _| f(w))
-}
-
-/// [`with_worker`], also telling `f` whether the call comes from code a tokio context runs on
-/// the worker's thread while the worker waits for it (feature `tokio-compat`: its I/O and
-/// timer wakes, its tasks; always `false` without the feature). A wake made that way binds a
-/// stealable task to the worker (its tokio resources are that worker's).
-#[inline(always)]
-pub(crate) fn with_worker_from<R>(f: impl FnOnce(Option<&WorkerContext>, bool) -> R) -> R {
     let w = WORKER.with(Cell::get);
-    if w.is_null() {
-        return off_worker(f);
-    }
     // SAFETY: the worker rule (on `WORKER`): non-null means a live context of this thread,
     // and the borrow ends with `f`, inside the guard's lifetime.
-    f(Some(unsafe { &*w }), false)
+    f(unsafe { w.as_ref() })
 }
 
-/// [`with_worker_from`] where `WORKER` is null: off the workers, or on a worker waiting for
-/// its tokio context, whose sleep any call here ends (what tokio runs meanwhile may queue
-/// tasks for it).
+/// Gives `task` to this thread's worker if it waits for its tokio context (feature
+/// `tokio-compat`: the caller is code tokio runs meanwhile, its I/O and timer wakes, its
+/// tasks) and is one of `shared`'s (see `WorkerContext::take_tokio_wake`); the task back when
+/// there is no such worker or it may not take it. Asked only where `WORKER` is null, by the
+/// remote queueing path.
 #[cfg(feature = "tokio-compat")]
-#[cold]
-fn off_worker<R>(f: impl FnOnce(Option<&WorkerContext>, bool) -> R) -> R {
-    let w = TOKIO_PARKED.with(Cell::get);
+pub(crate) fn give_to_tokio_parked(
+    shared: &Shared,
+    task: crate::task::Notified,
+) -> Option<crate::task::Notified> {
+    let Ok(w) = TOKIO_PARKED.try_with(Cell::get) else {
+        return Some(task);
+    };
     // SAFETY: the worker rule, as for `WORKER`: set to a live context of this thread by
-    // `TokioParkGuard`, cleared before that context can go.
+    // `TokioParkGuard`, cleared before that context can go; the borrow ends in this call.
     match unsafe { w.as_ref() } {
-        Some(w) => {
-            w.wake_tokio_park();
-            f(Some(w), true)
-        }
-        None => f(None, false),
+        Some(w) if ptr::eq(Arc::as_ptr(&w.shared), shared) => w.take_tokio_wake(task),
+        _ => Some(task),
     }
-}
-
-#[cfg(not(feature = "tokio-compat"))]
-#[inline(always)]
-fn off_worker<R>(f: impl FnOnce(Option<&WorkerContext>, bool) -> R) -> R {
-    f(None, false)
 }
 
 /// While it lives, the thread's worker waits for its tokio context (sleeps in tokio's driver,

@@ -478,17 +478,7 @@ impl Schedule for Arc<Shared> {
         // reads it no longer (it holds its own reference where it needs one after).
         let shared = unsafe { &*this };
         crate::profile::on_wake(task.header());
-        route::with_worker_of_from(shared, |here, from_tokio| {
-            // Woken by a worker's tokio context (its sockets' events, its timers, its tasks):
-            // a stealable task is bound to that worker, as by a socket of its own.
-            #[cfg(feature = "tokio-compat")]
-            if from_tokio && let Some(w) = here {
-                w.bind_woken(task.header());
-            }
-            #[cfg(not(feature = "tokio-compat"))]
-            let _ = from_tokio;
-            route::queue(shared, here, task, yielded);
-        });
+        route::with_worker_of(shared, |here| route::queue(shared, here, task, yielded));
     }
 
     fn release(&self, task: RawTask) -> bool {

@@ -31,18 +31,6 @@ pub(crate) fn with_worker_of<R>(shared: &Shared, f: impl FnOnce(Option<&WorkerCo
     context::with_worker(|w| f(w.filter(|w| ptr::eq(Arc::as_ptr(&w.shared), shared))))
 }
 
-/// [`with_worker_of`], also passing whether the call comes from code a worker's tokio context
-/// runs (see `context::with_worker_from`).
-#[inline]
-pub(crate) fn with_worker_of_from<R>(
-    shared: &Shared,
-    f: impl FnOnce(Option<&WorkerContext>, bool) -> R,
-) -> R {
-    context::with_worker_from(|w, tokio| {
-        f(w.filter(|w| ptr::eq(Arc::as_ptr(&w.shared), shared)), tokio)
-    })
-}
-
 /// Queues `task`, spawned or woken, where its mask lets it run. `here` is this thread's worker
 /// of `shared`, as [`with_worker_of`] gives it. `yielded`: the task woke itself during its
 /// poll, so it goes to the back of its queue, past the LIFO slot (and, after `yield_now`, waits
@@ -89,7 +77,20 @@ pub(super) fn place(w: &WorkerContext, task: Notified, yielded: bool) -> bool {
 }
 
 /// Queues a task from a thread that is not one of `shared`'s workers.
+#[inline(never)]
 fn queue_remote(shared: Arc<Shared>, task: Notified) {
+    // Or from code a worker's tokio context runs while the worker waits for it (its sockets'
+    // events, timers, tasks): the task goes to that worker, a stealable one bound to it (its
+    // tokio resources live there), and the worker's wait ends.
+    #[cfg(feature = "tokio-compat")]
+    let Some(task) = context::give_to_tokio_parked(&shared, task) else {
+        return;
+    };
+    queue_remote_off_workers(shared, task);
+}
+
+/// [`queue_remote`] for a thread that is no worker at all.
+fn queue_remote_off_workers(shared: Arc<Shared>, task: Notified) {
     let h = task.header();
     if h.flags() & FLAG_STEALABLE != 0 {
         match h.bound_home() {

@@ -492,17 +492,27 @@ impl WorkerContext {
         .unwrap_or(self.index)
     }
 
-    /// Binds `h`'s task (a stealable one, not bound yet) to this worker: code of this worker's
-    /// tokio context woke it (feature `tokio-compat`), so its tokio resources live here.
+    /// Takes a task that code of this worker's tokio context woke (or spawned) while the worker
+    /// waits for it (feature `tokio-compat`): a woken stealable one not bound yet is bound to
+    /// this worker (its tokio resources live here; a spawned one is left free to be stolen), the task is queued here as by the worker's own
+    /// wake, and the wait ends. `Some(task)` back when this worker may not take it (a task
+    /// restricted to other workers), for the caller to queue as from any other thread.
     #[cfg(feature = "tokio-compat")]
-    #[cold]
-    pub(crate) fn bind_woken(&self, h: &crate::task::Header) {
-        if self.shared.worker_threads() > 1
-            && h.flags() & crate::task::FLAG_STEALABLE != 0
-            && h.adopt_io_home(self.index)
-        {
+    pub(crate) fn take_tokio_wake(&self, task: Notified) -> Option<Notified> {
+        let h = task.header();
+        if h.flags() & crate::task::FLAG_STEALABLE == 0 && !h.mask.contains(self.index) {
+            return Some(task);
+        }
+        // A task spawned by tokio's code (never polled yet) is not bound: it may do CPU work.
+        let woken = h.was_polled();
+        if woken && self.shared.worker_threads() > 1 && h.adopt_io_home(self.index) {
             self.me.counters.bound_tasks.fetch_add(1, Relaxed);
         }
+        self.wake_tokio_park();
+        if route::place(self, task, false) {
+            self.shared.notify_work();
+        }
+        None
     }
 
     /// The task at `task` is being freed: stop publishing it if it is the one running here

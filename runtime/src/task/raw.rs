@@ -175,6 +175,12 @@ impl Header {
             .fetch_update(Relaxed, Relaxed, |q| Some(q & BOUND | class.index() as u8));
     }
 
+    /// Whether a worker has polled the task yet (a spawned task not yet run has not).
+    #[cfg_attr(not(feature = "tokio-compat"), allow(dead_code))]
+    pub(crate) fn was_polled(&self) -> bool {
+        self.last_poll.load(Relaxed) != NEVER_POLLED
+    }
+
     /// The task's `FLAG_*` bits.
     #[inline(always)]
     pub(crate) fn flags(&self) -> u8 {
