@@ -292,3 +292,75 @@ fn sessions_on_tokio_sockets_stay_on_the_worker_of_their_events() {
         );
     }
 }
+
+/// A tiny HTTP/1.1 server on std threads (keep-alive, `hello` to every request), so the
+/// client under test is the only async code.
+fn http_hello_server() -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                loop {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    buf.drain(..end);
+                    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+                    if conn.write_all(reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// reqwest, a tokio-based client that opens its own sockets, used from pinwheel tasks with
+/// no `compat`: requests, a refused connection (reqwest's error, no hang), and a timeout.
+#[test]
+fn reqwest_runs_natively_on_the_workers_tokio_contexts() {
+    let addr = http_hello_server();
+    let rt = rt(2);
+    rt.block_on(rt.spawn(async move {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        for _ in 0..20 {
+            let body = client
+                .get(format!("http://{addr}/"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert_eq!(body, "hello");
+        }
+        let refused = client.get("http://127.0.0.1:1/").send().await;
+        assert!(refused.unwrap_err().is_connect());
+        // A request to a server that never answers ends at reqwest's timeout (tokio's timer on
+        // this worker), with reqwest's error.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let silent_addr = silent.local_addr().unwrap();
+        let err = client
+            .get(format!("http://{silent_addr}/"))
+            .timeout(Duration::from_millis(50))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+        drop(silent);
+    }))
+    .unwrap();
+}

@@ -38,9 +38,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // `PINWHEEL_BENCH_TOKIO_CONTEXT=1`: the workers carry tokio contexts (they sleep in
+    // tokio's driver).
     let pw = pinwheel::Builder::new()
         .worker_threads(2)
         .thread_name("pw-idle")
+        .tokio_context(pinwheel_benches::exec::tokio_context())
         .build()
         .expect("pinwheel");
     let tk = tokio::runtime::Builder::new_multi_thread()
