@@ -262,3 +262,159 @@ impl Workload<Tokio> for CompatOverhead {
         rt.block_on(rt.spawn_outside(get_loop(client, url)));
     }
 }
+
+/// Sequential requests per iteration of `pg_select1` and `redis_get`.
+const DB_REQUESTS: usize = 10_000;
+
+/// Connects to the test cluster, retrying while it starts up; the connection's task is
+/// `tokio::spawn`ed on the calling runtime (on pinwheel, the calling worker's tokio context).
+async fn pg_connect(url: String) -> tokio_postgres::Client {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+            Ok((client, conn)) => {
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                return client;
+            }
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && e.code() == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW) =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("pg_select1: connect to the test cluster: {e:?}"),
+        }
+    }
+}
+
+async fn pg_loop(client: std::sync::Arc<tokio_postgres::Client>) {
+    let select = client.prepare("SELECT 1").await.unwrap();
+    for _ in 0..DB_REQUESTS {
+        let one: i32 = client.query_one(&select, &[]).await.unwrap().get(0);
+        assert_eq!(one, 1);
+    }
+}
+
+/// `pg_select1`: 10,000 sequential `SELECT 1` (a prepared statement) over one tokio-postgres
+/// connection per iteration, against a PostgreSQL cluster the row starts on a loopback port
+/// (Debian's package; the row is skipped when it is missing). pinwheel runs it with the
+/// workers' tokio contexts (no `compat`); tokio natively.
+#[derive(Debug, Default)]
+pub struct PgSelect1 {
+    server: Option<pinwheel_tests::servers::Postgres>,
+    client: Option<std::sync::Arc<tokio_postgres::Client>>,
+}
+
+impl PgSelect1 {
+    fn url(&mut self) -> String {
+        self.server
+            .get_or_insert_with(|| {
+                pinwheel_tests::servers::Postgres::start()
+                    .expect("pg_select1 needs PostgreSQL's server (Debian package postgresql)")
+            })
+            .url()
+    }
+}
+
+impl Workload<Pinwheel> for PgSelect1 {
+    fn iter(&mut self, rt: &Pinwheel) {
+        if self.client.is_none() {
+            let url = self.url();
+            self.client = Some(std::sync::Arc::new(
+                rt.block_on(rt.spawn_outside(pg_connect(url))),
+            ));
+        }
+        let client = self.client.clone().unwrap();
+        rt.block_on(rt.spawn_outside(pg_loop(client)));
+    }
+}
+
+impl Workload<Tokio> for PgSelect1 {
+    fn iter(&mut self, rt: &Tokio) {
+        if self.client.is_none() {
+            let url = self.url();
+            self.client = Some(std::sync::Arc::new(
+                rt.block_on(rt.spawn_outside(pg_connect(url))),
+            ));
+        }
+        let client = self.client.clone().unwrap();
+        rt.block_on(rt.spawn_outside(pg_loop(client)));
+    }
+}
+
+async fn redis_loop(mut con: redis::aio::MultiplexedConnection) {
+    let () = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    for _ in 0..DB_REQUESTS {
+        let v: String = redis::cmd("GET")
+            .arg("k")
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert_eq!(v, "v");
+    }
+}
+
+/// `redis_get`: 10,000 sequential `GET`s over one redis-rs multiplexed connection per
+/// iteration, against a redis-server the row starts on a loopback port (Debian's package;
+/// skipped when it is missing). pinwheel with the workers' tokio contexts; tokio natively.
+#[derive(Default)]
+pub struct RedisGet {
+    server: Option<pinwheel_tests::servers::Redis>,
+    con: Option<redis::aio::MultiplexedConnection>,
+}
+
+impl std::fmt::Debug for RedisGet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisGet")
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+impl RedisGet {
+    fn url(&mut self) -> String {
+        self.server
+            .get_or_insert_with(|| {
+                pinwheel_tests::servers::Redis::start()
+                    .expect("redis_get needs redis-server (Debian package redis-server)")
+            })
+            .url()
+    }
+}
+
+async fn redis_connect(url: String) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis_get: connect to the test server")
+}
+
+impl Workload<Pinwheel> for RedisGet {
+    fn iter(&mut self, rt: &Pinwheel) {
+        if self.con.is_none() {
+            let url = self.url();
+            self.con = Some(rt.block_on(rt.spawn_outside(redis_connect(url))));
+        }
+        let con = self.con.clone().unwrap();
+        rt.block_on(rt.spawn_outside(redis_loop(con)));
+    }
+}
+
+impl Workload<Tokio> for RedisGet {
+    fn iter(&mut self, rt: &Tokio) {
+        if self.con.is_none() {
+            let url = self.url();
+            self.con = Some(rt.block_on(rt.spawn_outside(redis_connect(url))));
+        }
+        let con = self.con.clone().unwrap();
+        rt.block_on(rt.spawn_outside(redis_loop(con)));
+    }
+}

@@ -2,11 +2,9 @@
 //! against a real PostgreSQL server (Debian's package) the test starts on a loopback port: no
 //! `compat` anywhere in this file.
 
-mod support;
-
 use std::time::Duration;
 
-use support::Postgres;
+use pinwheel_tests::servers::Postgres;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 

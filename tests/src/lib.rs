@@ -1,6 +1,8 @@
 //! Integration tests of pinwheel live in `tests/`; this library checks that the Rust examples
 //! in the README and PORTING.md compile and run, and holds what several tests share.
 
+pub mod servers;
+
 #[doc = include_str!("../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;

@@ -12,7 +12,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use pinwheel_benches::ecosystem::{AxumHello, CompatOverhead, TlsEcho};
+use pinwheel_benches::ecosystem::{AxumHello, CompatOverhead, PgSelect1, RedisGet, TlsEcho};
 use pinwheel_benches::net::{AcceptChurn, AcceptSpawn, Echo, HttpHello, TokioNetEcho};
 use pinwheel_benches::runner::{Config, Row, compare, compare_with_tpc, human, to_json};
 use pinwheel_benches::{
@@ -44,7 +44,18 @@ const BENCHES: &[Bench] = &[
     ("tls_echo", compare::<TlsEcho>),
     ("compat_overhead", compare::<CompatOverhead>),
     ("tokio_net_echo", with_tokio_context::<TokioNetEcho>),
+    ("pg_select1", with_tokio_context::<PgSelect1>),
+    ("redis_get", with_tokio_context::<RedisGet>),
 ];
+
+/// Why a row cannot run on this machine (a server it starts is not installed), or `None`.
+fn skip_reason(name: &str) -> Option<&'static str> {
+    match name {
+        "pg_select1" => pinwheel_tests::servers::postgres_missing(),
+        "redis_get" => pinwheel_tests::servers::redis_missing(),
+        _ => None,
+    }
+}
 
 /// [`compare`] with the pinwheel runtime's workers carrying tokio contexts
 /// (`Builder::tokio_context(true)`), for a row whose pinwheel side calls tokio directly.
@@ -150,6 +161,10 @@ fn main() -> ExitCode {
     );
     let mut rows = Vec::new();
     for (name, run) in selected {
+        if let Some(why) = skip_reason(name) {
+            println!("{name:<24} skipped: {why}");
+            continue;
+        }
         let row = run(name, &cfg);
         let floor = if row.floor_ns > 0.0 {
             format!("  (time above a {} floor)", human(row.floor_ns))

@@ -3,8 +3,6 @@
 //! removed) when dropped, also when a test fails. A test whose server is missing is skipped
 //! with a message naming the package to install (`.ci/run` installs both).
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,12 +98,37 @@ fn signal(child: &Child, signal: &str) {
         .status();
 }
 
+/// Why PostgreSQL tests or benchmark rows cannot run here (its server is not installed), or
+/// `None`.
+pub fn postgres_missing() -> Option<&'static str> {
+    pg_bin().is_none().then_some(
+        "PostgreSQL's server is not installed (Debian package postgresql; .ci/run installs it)",
+    )
+}
+
+/// Why Redis tests or benchmark rows cannot run here, or `None`.
+pub fn redis_missing() -> Option<&'static str> {
+    redis_program().is_none().then_some(
+        "redis-server is not installed (Debian package redis-server; .ci/run installs it)",
+    )
+}
+
+/// The redis-server program, if installed.
+fn redis_program() -> Option<&'static Path> {
+    ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists())
+}
+
 /// The password of the `pinwheel` role of the test clusters.
 pub const PG_PASSWORD: &str = "wheel-secret";
 
 /// A PostgreSQL cluster of its own: `initdb` in a temporary directory, a server on a free
 /// loopback port with password (scram) authentication for user `pinwheel`.
+#[derive(Debug)]
 pub struct Postgres {
+    /// The loopback port it listens on.
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
@@ -115,9 +138,7 @@ impl Postgres {
     /// Starts one; `None` (with a message) when PostgreSQL is not installed.
     pub fn start() -> Option<Postgres> {
         let Some(bin) = pg_bin() else {
-            eprintln!(
-                "skipped: PostgreSQL's server is not installed (Debian package postgresql; .ci/run installs it)"
-            );
+            eprintln!("skipped: {}", postgres_missing().unwrap_or_default());
             return None;
         };
         let dir = temp_dir("pg");
@@ -200,7 +221,9 @@ impl Drop for Postgres {
 }
 
 /// A Redis server of its own on a free loopback port, no persistence.
+#[derive(Debug)]
 pub struct Redis {
+    /// The loopback port it listens on.
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
@@ -209,14 +232,8 @@ pub struct Redis {
 impl Redis {
     /// Starts one; `None` (with a message) when redis-server is not installed.
     pub fn start() -> Option<Redis> {
-        let program = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
-            .into_iter()
-            .map(Path::new)
-            .find(|p| p.exists());
-        let Some(program) = program else {
-            eprintln!(
-                "skipped: redis-server is not installed (Debian package redis-server; .ci/run installs it)"
-            );
+        let Some(program) = redis_program() else {
+            eprintln!("skipped: {}", redis_missing().unwrap_or_default());
             return None;
         };
         let dir = temp_dir("redis");
