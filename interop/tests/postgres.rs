@@ -221,3 +221,83 @@ fn wrong_password_refused_port_and_a_killed_server_are_errors() {
         .unwrap_err();
     assert!(!err.to_string().is_empty(), "{err}");
 }
+
+/// sqlx's Postgres driver with its tokio runtime feature: a pool, queries from tasks on both
+/// workers, a transaction rolled back, and a wrong password as sqlx's error.
+#[test]
+fn sqlx_pool_queries_and_a_wrong_password() {
+    let Some(pg) = Postgres::start() else { return };
+    let url = pg.url();
+    let rt = rt();
+    rt.block_on(rt.spawn(async move {
+        // Wait until the server takes logins.
+        drop(connect(&url).await);
+    }))
+    .unwrap();
+    let port = pg.port;
+    let pool = rt
+        .block_on(rt.spawn(async move {
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .connect(&format!(
+                    "postgres://pinwheel:{}@127.0.0.1:{port}/postgres",
+                    pinwheel_tests::servers::PG_PASSWORD
+                ))
+                .await
+                .unwrap()
+        }))
+        .unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let pool = pool.clone();
+            rt.spawn(async move {
+                let n: i32 = sqlx::query_scalar("SELECT $1::INT + 1")
+                    .bind(i)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                assert_eq!(n, i + 1);
+            })
+        })
+        .collect();
+    for t in tasks {
+        rt.block_on(t).unwrap();
+    }
+    let p2 = pool.clone();
+    rt.block_on(rt.spawn(async move {
+        sqlx::query("CREATE TABLE t (x INT)")
+            .execute(&p2)
+            .await
+            .unwrap();
+        let mut tx = p2.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&p2)
+            .await
+            .unwrap();
+        assert_eq!(count, 0);
+        p2.close().await;
+    }))
+    .unwrap();
+    let err = rt
+        .block_on(rt.spawn(async move {
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(&format!(
+                    "postgres://pinwheel:not-the-password@127.0.0.1:{port}/postgres"
+                ))
+                .await
+                .map(drop)
+        }))
+        .unwrap()
+        .unwrap_err();
+    let db = err
+        .as_database_error()
+        .map(|d| d.code().unwrap_or_default().into_owned());
+    assert_eq!(db.as_deref(), Some("28P01"), "{err}");
+}
