@@ -266,27 +266,16 @@ impl Workload<Tokio> for CompatOverhead {
 /// Sequential requests per iteration of `pg_select1` and `redis_get`.
 const DB_REQUESTS: usize = 10_000;
 
-/// Connects to the test cluster, retrying while it starts up; the connection's task is
-/// `tokio::spawn`ed on the calling runtime (on pinwheel, the calling worker's tokio context).
+/// Connects to the test cluster; the connection's task is `tokio::spawn`ed on the calling
+/// runtime (on pinwheel, the calling worker's tokio context).
 async fn pg_connect(url: String) -> tokio_postgres::Client {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
-            Ok((client, conn)) => {
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                return client;
-            }
-            Err(e)
-                if std::time::Instant::now() < deadline
-                    && e.code() == Some(&tokio_postgres::error::SqlState::CANNOT_CONNECT_NOW) =>
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("pg_select1: connect to the test cluster: {e:?}"),
-        }
-    }
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("pg_select1: connect to the test cluster: {e:?}"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
 }
 
 async fn pg_loop(client: std::sync::Arc<tokio_postgres::Client>) {
@@ -318,21 +307,9 @@ impl PgSelect1 {
     }
 }
 
-impl Workload<Pinwheel> for PgSelect1 {
-    fn iter(&mut self, rt: &Pinwheel) {
-        if self.client.is_none() {
-            let url = self.url();
-            self.client = Some(std::sync::Arc::new(
-                rt.block_on(rt.spawn_outside(pg_connect(url))),
-            ));
-        }
-        let client = self.client.clone().unwrap();
-        rt.block_on(rt.spawn_outside(pg_loop(client)));
-    }
-}
-
-impl Workload<Tokio> for PgSelect1 {
-    fn iter(&mut self, rt: &Tokio) {
+/// The same code on both runtimes (pinwheel's with the workers' tokio contexts).
+impl<E: Exec> Workload<E> for PgSelect1 {
+    fn iter(&mut self, rt: &E) {
         if self.client.is_none() {
             let url = self.url();
             self.client = Some(std::sync::Arc::new(
@@ -397,19 +374,9 @@ async fn redis_connect(url: String) -> redis::aio::MultiplexedConnection {
         .expect("redis_get: connect to the test server")
 }
 
-impl Workload<Pinwheel> for RedisGet {
-    fn iter(&mut self, rt: &Pinwheel) {
-        if self.con.is_none() {
-            let url = self.url();
-            self.con = Some(rt.block_on(rt.spawn_outside(redis_connect(url))));
-        }
-        let con = self.con.clone().unwrap();
-        rt.block_on(rt.spawn_outside(redis_loop(con)));
-    }
-}
-
-impl Workload<Tokio> for RedisGet {
-    fn iter(&mut self, rt: &Tokio) {
+/// The same code on both runtimes (pinwheel's with the workers' tokio contexts).
+impl<E: Exec> Workload<E> for RedisGet {
+    fn iter(&mut self, rt: &E) {
         if self.con.is_none() {
             let url = self.url();
             self.con = Some(rt.block_on(rt.spawn_outside(redis_connect(url))));

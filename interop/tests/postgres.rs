@@ -16,27 +16,15 @@ fn rt() -> pinwheel::Runtime {
         .unwrap()
 }
 
-/// Connects, retrying while the server is still starting up (it accepts on its port before it
-/// takes logins); the connection's task runs on the calling worker (`tokio::spawn`).
+/// Connects; the connection's task runs on the calling worker (`tokio::spawn`).
 async fn connect(url: &str) -> Client {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        match tokio_postgres::connect(url, NoTls).await {
-            Ok((client, conn)) => {
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                return client;
-            }
-            Err(e)
-                if std::time::Instant::now() < deadline
-                    && e.code() == Some(&SqlState::CANNOT_CONNECT_NOW) =>
-            {
-                pinwheel::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(e) => panic!("connect to the test server: {e:?}"),
-        }
-    }
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to the test server: {e:?}"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
 }
 
 /// Prepared statements, a transaction committed and one rolled back, and `COPY ... FROM STDIN`.
@@ -184,7 +172,6 @@ fn wrong_password_refused_port_and_a_killed_server_are_errors() {
     let rt = rt();
     let (bad, good) = (pg.url_with("not-the-password"), pg.url());
     rt.block_on(rt.spawn(async move {
-        // Wait until the server takes logins, then try the wrong password.
         drop(connect(&good).await);
         let err = tokio_postgres::connect(&bad, NoTls)
             .await
@@ -227,13 +214,7 @@ fn wrong_password_refused_port_and_a_killed_server_are_errors() {
 #[test]
 fn sqlx_pool_queries_and_a_wrong_password() {
     let Some(pg) = Postgres::start() else { return };
-    let url = pg.url();
     let rt = rt();
-    rt.block_on(rt.spawn(async move {
-        // Wait until the server takes logins.
-        drop(connect(&url).await);
-    }))
-    .unwrap();
     let port = pg.port;
     let pool = rt
         .block_on(rt.spawn(async move {

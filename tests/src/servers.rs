@@ -125,7 +125,8 @@ fn redis_program() -> Option<&'static Path> {
 pub const PG_PASSWORD: &str = "wheel-secret";
 
 /// A PostgreSQL cluster of its own: `initdb` in a temporary directory, a server on a free
-/// loopback port with password (scram) authentication for user `pinwheel`.
+/// loopback port with password (scram) authentication for user `pinwheel`, taking logins
+/// when `start` returns.
 #[derive(Debug)]
 pub struct Postgres {
     /// The loopback port it listens on.
@@ -178,6 +179,20 @@ impl Postgres {
             .spawn()
             .expect("start postgres");
         wait_for_port(port, "postgres", &mut child);
+        // The port accepts before the server takes logins ("the database system is starting
+        // up"): wait for `pg_isready` to say it accepts them, so clients connect at once.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !Command::new(bin.join("pg_isready"))
+            .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "postgres on 127.0.0.1:{port} did not take logins within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         Some(Postgres {
             port,
             dir,
