@@ -364,3 +364,24 @@ fn reqwest_runs_natively_on_the_workers_tokio_contexts() {
     }))
     .unwrap();
 }
+
+/// pinwheel's timers fire on a worker that sleeps in tokio's driver with nothing else to do
+/// (its next timer is a timerfd in its own poller): a chain of sleeps, each armed on an idle
+/// worker, all end.
+#[test]
+fn pinwheel_timers_wake_a_worker_sleeping_in_tokio() {
+    let rt = rt(2);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _task = rt.spawn(async move {
+        for i in 1..=20u64 {
+            pinwheel::time::sleep(Duration::from_micros(200 * i)).await;
+        }
+        let start = pinwheel::time::Instant::now();
+        pinwheel::time::sleep(Duration::from_millis(5)).await;
+        tx.send(start.elapsed()).unwrap();
+    });
+    let slept = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the sleeps ended: the worker's sleep in tokio's driver woke for its timers");
+    assert!(slept >= Duration::from_millis(5), "{slept:?}");
+}

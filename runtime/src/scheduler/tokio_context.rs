@@ -89,6 +89,76 @@ impl AsRawFd for PollerFd {
     }
 }
 
+/// The worker's next timer while it sleeps in tokio's driver: a timerfd registered with the
+/// worker's own poller, so its expiry makes the poller's descriptor readable and wakes the
+/// worker at the nanosecond (a tokio `Sleep` would wake it on tokio's millisecond ticks, up to
+/// 2 ms late: sleep_fire read 5 - 15% slower above its floor with one).
+struct TimerFd {
+    fd: std::os::fd::OwnedFd,
+    /// Its registration with the worker's poller (nobody waits on it: the expiry only makes
+    /// the poller readable). Dropped after `fd`, which leaves the poller as it closes.
+    _reg: pinwheel_io_driver::Registration,
+    /// Whether it is armed (so an idle sleep disarms it once).
+    armed: Cell<bool>,
+}
+
+impl TimerFd {
+    fn new(io: &pinwheel_io_driver::Handle) -> std::io::Result<TimerFd> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: a system call with constant arguments; it touches no memory of ours.
+        let fd = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by timerfd_create: open, and owned by nobody else.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let reg = io.register(
+            &mut mio::unix::SourceFd(&fd.as_raw_fd()),
+            mio::Interest::READABLE,
+        )?;
+        Ok(TimerFd {
+            fd,
+            _reg: reg,
+            armed: Cell::new(false),
+        })
+    }
+
+    /// Arms it to expire after `after` (`None`: disarms it, if armed). Re-arming resets its
+    /// expiry count, so the edge-triggered poller reports the next expiry anew.
+    fn set(&self, after: Option<std::time::Duration>) {
+        let value = match after {
+            // A zero value would disarm it: at least a nanosecond.
+            Some(t) => libc::timespec {
+                tv_sec: t.as_secs() as libc::time_t,
+                tv_nsec: libc::c_long::from(t.subsec_nanos().max(u32::from(t.as_secs() == 0))),
+            },
+            None if !self.armed.get() => return,
+            None => libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+        };
+        self.armed.set(after.is_some());
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: value,
+        };
+        // SAFETY: `spec` is a valid itimerspec on this stack, read during the call only; the
+        // old value is not asked for (null).
+        let r =
+            unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+        debug_assert_eq!(r, 0, "timerfd_settime: {}", std::io::Error::last_os_error());
+    }
+}
+
 /// The loop's future, made `Send` for `tokio::runtime::Runtime::spawn`: the runtime is a
 /// current-thread one that only this worker's thread drives, so the future is polled and
 /// dropped on this thread only (the loop rule, in the module docs).
@@ -167,6 +237,9 @@ impl WorkerContext {
                 return;
             }
         };
+        // The next timer: a timerfd in the worker's poller, or (if one cannot be made) a tokio
+        // sleep, coarser.
+        let timerfd = TimerFd::new(self.worker_shared().io()).ok();
         let mut sleep = std::pin::pin!(tokio::time::sleep(std::time::Duration::ZERO));
         let mut polls_since_tokio = 0usize;
         loop {
@@ -190,7 +263,8 @@ impl WorkerContext {
             let plan = self.plan_park();
             if let Some(timeout) = plan.sleep {
                 self.shared.watchdog.worker_sleeps();
-                self.sleep_in_tokio(&poller, sleep.as_mut(), timeout).await;
+                self.sleep_in_tokio(&poller, timerfd.as_ref(), sleep.as_mut(), timeout)
+                    .await;
                 self.shared.watchdog.worker_wakes();
             } else {
                 self.tokio_turn().await;
@@ -213,6 +287,7 @@ impl WorkerContext {
     async fn sleep_in_tokio(
         &self,
         poller: &AsyncFd<PollerFd>,
+        timerfd: Option<&TimerFd>,
         mut sleep: Pin<&mut tokio::time::Sleep>,
         timeout: Option<std::time::Duration>,
     ) {
@@ -223,9 +298,13 @@ impl WorkerContext {
         // would have been readable).
         let mut look = true;
         if !parker.begin_park() {
-            if let Some(t) = timeout {
-                sleep.as_mut().reset(tokio::time::Instant::now() + t);
-            }
+            let tokio_sleep = match timerfd {
+                Some(fd) => {
+                    fd.set(timeout);
+                    None
+                }
+                None => timeout.inspect(|t| sleep.as_mut().reset(tokio::time::Instant::now() + *t)),
+            };
             let _parked = crate::scheduler::context::TokioParkGuard::new(self);
             self.tokio_park.woken.set(false);
             look = poll_fn(|cx| {
@@ -241,7 +320,7 @@ impl WorkerContext {
                     ready.clear_ready();
                     return Poll::Ready(true);
                 }
-                if timeout.is_some() && sleep.as_mut().poll(cx).is_ready() {
+                if tokio_sleep.is_some() && sleep.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(true);
                 }
                 Poll::Pending
