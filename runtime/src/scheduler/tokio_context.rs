@@ -9,8 +9,8 @@
 //! tokio polls its driver without blocking before it polls the loop again). An idle worker
 //! sleeps in tokio's driver instead of its own poller: its poller's descriptor is registered
 //! there (an epoll descriptor is readable while events wait in it, and the worker's unpark
-//! rings a waker registered in it), with its next timer as a timerfd in its own poller. Whatever tokio runs
-//! meanwhile on this thread (its I/O and timer wakes of pinwheel tasks, its own tasks spawning
+//! rings a waker registered in it), with its next timer as a timerfd in its own poller.
+//! Whatever tokio runs meanwhile on this thread (its I/O and timer wakes of pinwheel tasks, its own tasks spawning
 //! pinwheel tasks) finds `WORKER` null, so its wakes take the remote path, where
 //! `route::queue_remote` finds the worker through `context::TOKIO_PARKED`, queues the task
 //! there (binding a woken stealable task to it: its tokio resources live there) and ends the
