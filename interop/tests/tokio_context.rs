@@ -385,3 +385,25 @@ fn pinwheel_timers_wake_a_worker_sleeping_in_tokio() {
         .expect("the sleeps ended: the worker's sleep in tokio's driver woke for its timers");
     assert!(slept >= Duration::from_millis(5), "{slept:?}");
 }
+
+/// Inside a tokio task on a worker: not a pinwheel task (no current worker), but
+/// `pinwheel::spawn` works (the task is queued on that worker; stealable, it may be stolen).
+#[test]
+fn pinwheel_spawn_from_a_tokio_task_works() {
+    let rt = rt(2);
+    let (outside, spawned_on) = rt
+        .block_on(rt.spawn(async {
+            tokio::spawn(async {
+                let outside = pinwheel::current_worker();
+                let spawned = pinwheel::spawn(async { pinwheel::current_worker() })
+                    .await
+                    .unwrap();
+                (outside, spawned)
+            })
+            .await
+            .unwrap()
+        }))
+        .unwrap();
+    assert_eq!(outside, None);
+    assert!(matches!(spawned_on, Some(0 | 1)), "{spawned_on:?}");
+}

@@ -231,9 +231,9 @@ impl Builder {
     /// panics here as on tokio's current-thread runtime; pinwheel's blocking pool threads run
     /// without a tokio context. A runtime of the current-thread flavor refuses the switch
     /// (`build` returns `InvalidInput`): it has no worker thread to drive a tokio context.
-    /// Code of a tokio task is not a pinwheel task: there `pinwheel::spawn` queues on the
-    /// worker whose tokio context runs it, but `current_worker()` is `None` and `spawn_local`
-    /// panics as off the workers.
+    /// Code of a tokio task is not a pinwheel task: there `pinwheel::spawn` works (it queues
+    /// the task on the worker whose tokio context runs it), but `current_worker()` is `None`
+    /// and `spawn_local` panics as off the workers.
     ///
     /// ```
     /// let rt = pinwheel::Builder::new().worker_threads(2).tokio_context(true).build()?;
