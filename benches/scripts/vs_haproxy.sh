@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The showcase proxy against HAProxy itself, side by side (issue 28): both in front of the
+# same two backends (`net_server http_hello tokio --workers 1`, each its own process), driven
+# by wrk, alternating proxy and HAProxy, ROUNDS rounds, for HTTP/1.1 keep-alive and
+# connection-per-request (`Connection: close`), at 1 and 2 threads. Prints req/s, p50/p99 and
+# each proxy's CPU per request (its process's user+system time from /proc, over the run).
+#
+# Usage: benches/scripts/vs_haproxy.sh            (ROUNDS=3 DURATION=10 CONNS=64 by default)
+#        ROUNDS=1 DURATION=3 benches/scripts/vs_haproxy.sh   (a quick look)
+# Installs haproxy and wrk from Debian's packages when missing (needs root or sudo).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+THREADS_LIST=${THREADS_LIST:-"1 2"}
+MODES=${MODES:-"keepalive close"}
+
+need=()
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    echo "vs_haproxy: installing ${need[*]} (Debian packages)" >&2
+    { $sudo apt-get install -y -q "${need[@]}" || { $sudo apt-get update -q && $sudo apt-get install -y -q "${need[@]}"; }; } >/dev/null
+fi
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+
+cargo build --release -q -p pinwheel-benches --bin net_server
+cargo build --release -q -p pinwheel-examples --example proxy
+NET_SERVER=target/release/net_server
+PROXY=target/release/examples/proxy
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The two backends, each alone in its process; they serve until their stdin closes.
+backends=()
+for i in 1 2; do
+    mkfifo "$tmp/in$i"
+    "$NET_SERVER" http_hello tokio --workers 1 <"$tmp/in$i" >"$tmp/out$i" 2>/dev/null &
+    pids+=($!)
+    exec {fd}>"$tmp/in$i"
+    eval "backend_fd$i=$fd"
+    for _ in $(seq 100); do [ -s "$tmp/out$i" ] && break; sleep 0.05; done
+    backends+=("$(head -1 "$tmp/out$i" | awk '{print $2}')")
+done
+echo "# backends: ${backends[*]} (net_server http_hello tokio --workers 1)"
+echo "# $("$HAPROXY" -v | head -1)"
+echo "# wrk -t1 -c$CONNS -d${DURATION}s --latency, $ROUNDS rounds, alternating; $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+
+# CPU time (user + system, in clock ticks) of process $1.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TCK=$(getconf CLK_TCK)
+
+# Starts HAProxy with `nbthread $1` on a free port; echoes "PID PORT".
+start_haproxy() {
+    local port cfg
+    port=$(free_port)
+    cfg="$tmp/haproxy-$1.cfg"
+    cat >"$cfg" <<EOF
+global
+    nbthread $1
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:$port
+    default_backend be
+backend be
+    balance roundrobin
+    server b1 ${backends[0]}
+    server b2 ${backends[1]}
+EOF
+    "$HAPROXY" -f "$cfg" -db >/dev/null 2>&1 &
+    echo "$! $port"
+}
+
+# Starts the proxy example with `--threads $1` on a free port; echoes "PID PORT".
+start_proxy() {
+    local port stats
+    port=$(free_port)
+    stats=$(free_port)
+    "$PROXY" --listen "127.0.0.1:$port" --stats "127.0.0.1:$stats" --threads "$1" \
+        --backend "${backends[0]}" --backend "${backends[1]}" >/dev/null 2>&1 &
+    echo "$! $port"
+}
+
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "vs_haproxy: nothing listens on $1" >&2; return 1; }
+
+# Runs wrk against port $1 in mode $2, measuring process $3's CPU; prints
+# "REQ_PER_S P50 P99 CPU_US_PER_REQ".
+run_wrk() {
+    local port=$1 mode=$2 pid=$3 hdr=() before after out reqs rps p50 p99
+    [ "$mode" = close ] && hdr=(-H "Connection: close")
+    before=$(cpu_ticks "$pid")
+    out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "${hdr[@]}" "http://127.0.0.1:$port/")
+    after=$(cpu_ticks "$pid")
+    reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+    awk -v r="$rps" -v a="$p50" -v b="$p99" -v t=$((after - before)) -v n="$reqs" -v tck="$TCK" \
+        'BEGIN { printf "%s %s %s %.2f\n", r, a, b, (n > 0 ? t / tck * 1e6 / n : 0) }'
+}
+
+printf '%-8s %-9s %-7s %-9s %12s %9s %9s %12s\n' threads mode round who "req/s" p50 p99 "cpu µs/req"
+for threads in $THREADS_LIST; do
+    read -r hpid hport < <(start_haproxy "$threads")
+    pids+=("$hpid")
+    read -r ppid pport < <(start_proxy "$threads")
+    pids+=("$ppid")
+    wait_port "$hport"
+    wait_port "$pport"
+    for mode in $MODES; do
+        for round in $(seq "$ROUNDS"); do
+            # Alternate which one goes first.
+            if [ $((round % 2)) = 1 ]; then order="haproxy proxy"; else order="proxy haproxy"; fi
+            for who in $order; do
+                if [ "$who" = haproxy ]; then r=$(run_wrk "$hport" "$mode" "$hpid"); else r=$(run_wrk "$pport" "$mode" "$ppid"); fi
+                read -r rps p50 p99 cpu <<<"$r"
+                printf '%-8s %-9s %-7s %-9s %12s %9s %9s %12s\n' "$threads" "$mode" "$round" "$who" "$rps" "$p50" "$p99" "$cpu"
+            done
+        done
+    done
+    kill "$hpid" "$ppid" 2>/dev/null || true
+done
