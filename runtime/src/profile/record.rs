@@ -263,7 +263,7 @@ impl LocalProfile {
         let new = slot != last_slot;
         if new
             && !(slot == 0
-                && header.flags() & crate::task::FLAG_NAMED == 0
+                && header.flags & crate::task::FLAG_NAMED == 0
                 && std::ptr::from_ref(header.location) as usize == self.last_new.get())
         {
             // Another location's task, or a named one, or seen before elsewhere.
@@ -304,7 +304,7 @@ impl LocalProfile {
         if polls + 1 >= EXACT_POLLS {
             // Past its exact polls: the next poll of this slot may take the fast path.
             self.last_stats.set((slot, std::ptr::from_ref(stats)));
-            let named = header.flags() & crate::task::FLAG_NAMED != 0;
+            let named = header.flags & crate::task::FLAG_NAMED != 0;
             let location = std::ptr::from_ref(header.location) as usize;
             self.last_new.set(if named { 0 } else { location });
         }

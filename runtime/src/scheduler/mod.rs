@@ -411,7 +411,7 @@ impl Shared {
     /// Cancels the restricted `Send` tasks homed on worker `index`, on that worker's thread.
     pub(crate) fn shutdown_homed(&self, index: usize) {
         for task in self.owned.take_where(|t| {
-            t.header().flags() & FLAG_STEALABLE == 0 && t.header().home as usize == index
+            t.header().flags & FLAG_STEALABLE == 0 && t.header().home as usize == index
         }) {
             self.count_cancelled(1);
             // SAFETY: `take_where` handed us the list's reference.
@@ -428,7 +428,7 @@ impl Shared {
 /// What the task dump shows of `task`.
 fn info_of(shared: &Shared, task: RawTask, now: std::time::Instant) -> crate::task::TaskInfo {
     let h = task.header();
-    let name = if h.flags() & FLAG_NAMED != 0 {
+    let name = if h.flags & FLAG_NAMED != 0 {
         shared.task_name(h.id)
     } else {
         None
@@ -488,10 +488,10 @@ impl Schedule for Arc<Shared> {
                 .bound_tasks
                 .fetch_sub(1, Relaxed);
         }
-        if task.header().flags() & FLAG_NAMED != 0 {
+        if task.header().flags & FLAG_NAMED != 0 {
             lock(&self.names).remove(&task.header().id);
         }
-        if task.header().flags() & FLAG_LOCAL != 0 {
+        if task.header().flags & FLAG_LOCAL != 0 {
             // A local task completes on its own worker thread, whose list holds it.
             with_worker(|w| w.is_some_and(|w| w.remove_local(task)))
         } else {

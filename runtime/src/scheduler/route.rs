@@ -64,7 +64,7 @@ pub(crate) fn queue(
 #[must_use = "a task put where others may steal it needs `Shared::notify_work`"]
 pub(super) fn place(w: &WorkerContext, task: Notified, yielded: bool) -> bool {
     let h = task.header();
-    if h.flags() & FLAG_STEALABLE != 0 {
+    if h.flags & FLAG_STEALABLE != 0 {
         w.push_stealable(task, yielded)
     } else if h.mask.contains(w.index) {
         w.push_pinned(task);
@@ -92,7 +92,7 @@ fn queue_remote(shared: Arc<Shared>, task: Notified) {
 /// [`queue_remote`] for a thread that is no worker at all.
 fn queue_remote_off_workers(shared: Arc<Shared>, task: Notified) {
     let h = task.header();
-    if h.flags() & FLAG_STEALABLE != 0 {
+    if h.flags & FLAG_STEALABLE != 0 {
         match h.bound_home() {
             None => shared.push_inject(task),
             Some(home) => shared.push_remote(home, task),

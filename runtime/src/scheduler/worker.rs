@@ -477,7 +477,7 @@ impl WorkerContext {
             if let Some(home) = h.bound_home() {
                 return home;
             }
-            if h.flags() & crate::task::FLAG_STEALABLE == 0 {
+            if h.flags & crate::task::FLAG_STEALABLE == 0 {
                 return self.index;
             }
             let target = self.shared.least_bound(self.index);
@@ -500,7 +500,7 @@ impl WorkerContext {
     #[cfg(feature = "tokio-compat")]
     pub(crate) fn take_tokio_wake(&self, task: Notified) -> Option<Notified> {
         let h = task.header();
-        if h.flags() & crate::task::FLAG_STEALABLE == 0 && !h.mask.contains(self.index) {
+        if h.flags & crate::task::FLAG_STEALABLE == 0 && !h.mask.contains(self.index) {
             return Some(task);
         }
         // A task spawned by tokio's code (never polled yet) is not bound: it may do CPU work.
@@ -557,7 +557,7 @@ impl WorkerContext {
             let h = task.header();
             let sign = self.publish_poll(h);
             let name = || {
-                (h.flags() & crate::task::FLAG_NAMED != 0)
+                (h.flags & crate::task::FLAG_NAMED != 0)
                     .then(|| self.shared.task_name(h.id))
                     .flatten()
             };

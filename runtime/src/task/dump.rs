@@ -85,7 +85,7 @@ impl TaskInfo {
             id: h.id,
             name,
             mask: h.mask,
-            local: h.flags() & super::FLAG_LOCAL != 0,
+            local: h.flags & super::FLAG_LOCAL != 0,
             state,
             location: h.location,
             since_last_poll: (last != NEVER_POLLED).then(|| since(last)),

@@ -181,12 +181,6 @@ impl Header {
         self.last_poll.load(Relaxed) != NEVER_POLLED
     }
 
-    /// The task's `FLAG_*` bits.
-    #[inline(always)]
-    pub(crate) fn flags(&self) -> u8 {
-        self.flags
-    }
-
     /// The worker a stealable task is bound to by its sockets, if any (see `io_home`).
     #[inline]
     pub(crate) fn io_home(&self) -> Option<usize> {

@@ -39,7 +39,7 @@ unsafe fn raw(data: *const ()) -> RawTask {
 unsafe fn trace(data: *const (), op: &'static str) {
     // SAFETY: per the caller.
     let h = unsafe { header(data) };
-    if h.flags() & super::raw::FLAG_TRACED != 0 {
+    if h.flags & super::raw::FLAG_TRACED != 0 {
         // SAFETY: per the caller, the task is alive through the call.
         unsafe { (h.vtable.trace_waker)(NonNull::from(h), op) }
     }
