@@ -59,13 +59,13 @@ impl WorkerDeques {
     }
 }
 
-/// The queues of one class on one worker: stealable tasks in a deque, pinned ones in a queue
-/// only this worker pops.
 /// How many pinned tasks of one class a worker queues before the tasks bound to it by their
 /// sockets (I/O affinity) spill to its stealable queues: four turns' budget of polls, a
 /// backlog a worker cannot clear at once while another may be idle.
 pub(super) const SPILL_BACKLOG: usize = 4 * BUDGET;
 
+/// The queues of one class on one worker: stealable tasks in a deque, pinned ones in a queue
+/// only this worker pops.
 pub(super) struct Lane {
     pub(super) stealable: Worker<Notified>,
     pub(super) pinned: RefCell<VecDeque<Notified>>,
