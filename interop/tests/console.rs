@@ -80,6 +80,9 @@ fn console_lists_pinwheel_tasks_with_polls_and_locations() {
         let mut tasks: HashMap<u64, Seen> = HashMap::new();
         let mut resources: HashMap<u64, Resource> = HashMap::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        // Messages received so far (for the failure's text: none at all means the stream
+        // stalled, some means the console never saw what the test made).
+        let mut messages = 0u64;
         loop {
             let named: Vec<&Seen> = tasks
                 .values()
@@ -97,10 +100,11 @@ fn console_lists_pinwheel_tasks_with_polls_and_locations() {
             let update = tokio::time::timeout_at(deadline, updates.message())
                 .await
                 .unwrap_or_else(|_| {
-                    panic!("the console never showed the tasks and the timer: {tasks:#?} {resources:#?}")
+                    panic!("the console never showed the tasks and the timer in 60 s ({messages} update messages received): {tasks:#?} {resources:#?}")
                 })
                 .expect("the update stream")
                 .expect("the update stream ended");
+            messages += 1;
             if let Some(ru) = update.resource_update {
                 for r in ru.new_resources {
                     let id = r.id.map(|i| i.id).unwrap_or_default();
