@@ -3,38 +3,65 @@
 //! events and code on one thread (as `net::serve` does), without being rewritten.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::io::{Read, Write};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use pinwheel::net::{TcpListener, TcpStream};
 use pinwheel_tests::rt;
 
-/// Sessions of a plain accept loop, each recording the worker it runs on after every read:
-/// every session sees one worker only, though the other worker is idle and steals what it
-/// can (without the binding, a session woken on one worker is often stolen by the other).
+/// Sessions of a plain accept loop, each recording the worker it runs on after every read
+/// that waited for an event: every session sees one worker only, though the other worker is
+/// idle and steals what it can (without the binding, a session woken on one worker is often
+/// stolen by the other). (A read that finds its data needs no event: an accepted socket's
+/// reads are speculative until one would block, and it registers then; see
+/// `net::TcpStream`.)
 #[test]
 fn spawned_sessions_stay_on_the_worker_of_their_events() {
     const CONNS: usize = 8;
     const ROUNDS: usize = 200;
     let rt = rt(2);
     let seen: Arc<Mutex<Vec<BTreeSet<usize>>>> = Arc::default();
+    // Sessions that have waited for an event (so are registered and bound).
+    let waited_once = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let addr = rt.block_on({
         let seen = seen.clone();
+        let waited_once = waited_once.clone();
         async move {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             drop(pinwheel::spawn(async move {
                 for _ in 0..CONNS {
                     let (s, _) = listener.accept().await.unwrap();
-                    let seen = seen.clone();
+                    let (seen, waited_once) = (seen.clone(), waited_once.clone());
                     drop(pinwheel::spawn(async move {
                         let mut workers = BTreeSet::new();
                         let mut buf = [0u8; 64];
+                        let mut ever_waited = false;
                         loop {
-                            match s.read(&mut buf).await {
+                            let mut waited = false;
+                            let r = {
+                                let mut read = std::pin::pin!(s.read(&mut buf));
+                                std::future::poll_fn(|cx| {
+                                    let p = read.as_mut().poll(cx);
+                                    if p.is_pending() {
+                                        waited = true;
+                                        if !ever_waited {
+                                            ever_waited = true;
+                                            waited_once.fetch_add(1, Ordering::SeqCst);
+                                        }
+                                    }
+                                    p
+                                })
+                                .await
+                            };
+                            match r {
                                 Ok(0) | Err(_) => break,
                                 Ok(n) => {
-                                    workers.insert(pinwheel::current_worker().unwrap());
+                                    if waited {
+                                        workers.insert(pinwheel::current_worker().unwrap());
+                                    }
                                     s.write_all(&buf[..n]).await.unwrap();
                                 }
                             }
@@ -46,19 +73,23 @@ fn spawned_sessions_stay_on_the_worker_of_their_events() {
             addr
         }
     });
-    // Every client makes its first exchange (its session is bound by then) before any goes
-    // on, so all the sessions are alive at once.
-    let all_bound = Arc::new(std::sync::Barrier::new(CONNS));
+    // Every client makes its first exchange, then waits until every session has waited for
+    // its next request (so is registered and bound, and each records a worker) before any
+    // goes on: all the sessions are alive and bound at once.
     let clients: Vec<_> = (0..CONNS)
         .map(|_| {
-            let all_bound = all_bound.clone();
+            let waited_once = waited_once.clone();
             std::thread::spawn(move || {
                 let mut c = std::net::TcpStream::connect(addr).unwrap();
                 c.set_nodelay(true).unwrap();
                 let mut back = [0u8; 16];
                 for i in 0..ROUNDS {
                     if i == 1 {
-                        all_bound.wait();
+                        pinwheel_tests::wait_until(
+                            std::time::Duration::from_secs(30),
+                            "every session to wait for its client's next request",
+                            || waited_once.load(Ordering::SeqCst) == CONNS,
+                        );
                     }
                     c.write_all(&[i as u8; 16]).unwrap();
                     c.read_exact(&mut back).unwrap();
@@ -244,4 +275,56 @@ where
 {
     let _entered = rt.enter();
     pinwheel::spawn_on(pinwheel::ThreadMask::one(i), f)
+}
+
+/// Speculative I/O: an accepted socket's calls are made at once until one would block, and it
+/// registers (binding its task) only then. A session whose request is already there reads
+/// it, answers, and is still unbound; its next read waits, registers and binds the task,
+/// and the client's next bytes (sent after that) wake it.
+#[test]
+fn an_accepted_socket_registers_only_when_a_call_would_block() {
+    let rt = rt(2);
+    let bound = |rt: &pinwheel::Runtime| {
+        let m = rt.metrics();
+        m.worker(0).bound_tasks + m.worker(1).bound_tasks
+    };
+    let listener = rt.block_on(async { TcpListener::bind("127.0.0.1:0").await.unwrap() });
+    let addr = listener.local_addr().unwrap();
+    // The request is sent before the session exists.
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"ping").unwrap();
+    let (answered_tx, answered_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let session = rt.spawn(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 16];
+        // Whatever of "ping" is there: the speculative reads take it without waiting only if
+        // it all arrived, so read until the 4 bytes are in.
+        let mut got = 0;
+        while got < 4 {
+            got += s.read(&mut buf[got..]).await.unwrap();
+        }
+        s.write_all(b"pong").await.unwrap();
+        answered_tx.send(()).unwrap();
+        go_rx.await.unwrap();
+        let n = s.read(&mut buf).await.unwrap();
+        buf[..n].to_vec()
+    });
+    answered_rx.recv().unwrap();
+    let mut back = [0u8; 4];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"pong");
+    assert_eq!(
+        bound(&rt),
+        0,
+        "a session whose calls never blocked registered its socket (and bound its task)"
+    );
+    go_tx.send(()).unwrap();
+    pinwheel_tests::wait_until(
+        std::time::Duration::from_secs(30),
+        "the session's second read to wait, register and bind it",
+        || bound(&rt) == 1,
+    );
+    c.write_all(b"more").unwrap();
+    assert_eq!(rt.block_on(session).unwrap(), b"more");
 }

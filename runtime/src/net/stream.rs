@@ -13,11 +13,20 @@ use pinwheel_io_driver::{Direction, Registration};
 
 /// A connected stream socket and its registration with a worker's poller.
 ///
-/// An accepted socket registers lazily: at its first I/O call, with the poller of the worker
-/// making it (and that call's task, if stealable, is bound to that worker: I/O affinity, see
-/// `net::register_here`). So a plain accept loop that spawns each connection's task keeps
-/// each connection's events on the thread that runs its code, wherever the task was stolen
-/// to before its first poll, with no registration moved (no extra system call).
+/// An accepted socket registers lazily: at its first I/O call that would block, with the
+/// poller of the worker making it (and that call's task, if stealable, is bound to that
+/// worker: I/O affinity, see `net::register_here`). So a plain accept loop that spawns each
+/// connection's task keeps each connection's events on the thread that runs its code,
+/// wherever the task was stolen to before its first poll, with no registration moved (no
+/// extra system call).
+///
+/// Until then its calls are *speculative* (HAProxy's speculative I/O): made at once, with no
+/// readiness to consult, since a new connection's request is usually there by the time it is
+/// accepted and its socket buffer is empty for writing. A short exchange (a request, its
+/// response, the close) then costs no `epoll_ctl` and no turn of the poller. The rule that
+/// makes registering late sound (the *late registration rule*): a call saw `WouldBlock`
+/// before the socket is added to epoll, and the addition (edge-triggered) reports the
+/// readiness the socket has at that moment, so what arrived in between is not missed.
 pub(crate) struct Stream<S> {
     pub(crate) mio: S,
     reg: OnceLock<Registration>,
@@ -80,6 +89,58 @@ impl<S: AsRawFd> Stream<S> {
         Ok(self.reg.get().expect("set just above"))
     }
 
+    /// Runs I/O call `op` in `direction`: at once while the socket is unregistered (see the
+    /// late registration rule on [`Stream`]), registering it when `op` would block; through
+    /// the registration's readiness after. With `len` (the bytes asked for), a shorter result
+    /// clears the readiness at once (see `Registration::poll_io_len`).
+    #[inline]
+    fn poll_op(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        len: Option<usize>,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        budgeted(cx, |cx| {
+            let reg = match self.reg.get() {
+                Some(reg) => reg,
+                None => match op() {
+                    // Registered after the `WouldBlock`: it waits for the event the addition
+                    // reports (the late registration rule).
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.register_now() {
+                        Ok(reg) => reg,
+                        Err(e) => return Poll::Ready(Err(e)),
+                    },
+                    r => return Poll::Ready(r),
+                },
+            };
+            match len {
+                Some(len) => reg.poll_io_len(cx, direction, len, op),
+                None => reg.poll_io(cx, direction, op),
+            }
+        })
+    }
+
+    /// A non-blocking call `op` in `direction`: at once while the socket is unregistered
+    /// (registering it when `op` would block, so that a wait for readiness may follow),
+    /// through the registration's readiness after.
+    pub(crate) fn try_op<R>(
+        &self,
+        direction: Direction,
+        op: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
+        match self.reg.get() {
+            Some(reg) => reg.try_io(direction, op),
+            None => match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.register_now()?;
+                    Err(e)
+                }
+                r => r,
+            },
+        }
+    }
+
     /// The socket and its registration (if it has one), taken apart.
     pub(crate) fn into_parts(self) -> (S, Option<Registration>) {
         (self.mio, self.reg.into_inner())
@@ -110,10 +171,7 @@ where
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let len = buf.len();
-        let reg = ready_reg!(self);
-        budgeted(cx, |cx| {
-            reg.poll_io_len(cx, Direction::Read, len, || (&self.mio).read(buf))
-        })
+        self.poll_op(cx, Direction::Read, Some(len), || (&self.mio).read(buf))
     }
 
     /// Reads into memory that need not be initialised: `recv` only writes it. Returns how many
@@ -126,16 +184,12 @@ where
     ) -> Poll<io::Result<usize>> {
         let len = buf.len();
         let sock = socket2::SockRef::from(&self.mio);
-        let reg = ready_reg!(self);
-        budgeted(cx, |cx| {
-            reg.poll_io_len(cx, Direction::Read, len, || sock.recv(&mut *buf))
-        })
+        self.poll_op(cx, Direction::Read, Some(len), || sock.recv(&mut *buf))
     }
 
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let reg = ready_reg!(self);
-        budgeted(cx, |cx| {
-            reg.poll_io_len(cx, Direction::Write, buf.len(), || (&self.mio).write(buf))
+        self.poll_op(cx, Direction::Write, Some(buf.len()), || {
+            (&self.mio).write(buf)
         })
     }
 
@@ -144,20 +198,17 @@ where
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let reg = ready_reg!(self);
-        budgeted(cx, |cx| {
-            reg.poll_io(cx, Direction::Write, || (&self.mio).write_vectored(bufs))
+        self.poll_op(cx, Direction::Write, None, || {
+            (&self.mio).write_vectored(bufs)
         })
     }
 
     pub(crate) fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reg()?
-            .try_io(Direction::Read, || (&self.mio).read(buf))
+        self.try_op(Direction::Read, || (&self.mio).read(buf))
     }
 
     pub(crate) fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.reg()?
-            .try_io(Direction::Write, || (&self.mio).write(buf))
+        self.try_op(Direction::Write, || (&self.mio).write(buf))
     }
 
     /// Waits for readiness as a waiter of its own (any number of tasks may wait at once).
@@ -171,21 +222,50 @@ where
     /// Reads as a waiter of its own: `read(&self)` may be awaited by several tasks at once.
     pub(crate) async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len();
-        let mut waiter = self.reg()?.waiter(Direction::Read);
-        poll_fn(|cx| {
-            budgeted(cx, |cx| {
-                waiter.poll_io_len(cx, len, || (&self.mio).read(&mut *buf))
-            })
-        })
-        .await
+        self.waiter_op(Direction::Read, Some(len), || (&self.mio).read(&mut *buf))
+            .await
     }
 
     /// Writes as a waiter of its own.
     pub(crate) async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        let mut waiter = self.reg()?.waiter(Direction::Write);
+        self.waiter_op(Direction::Write, Some(buf.len()), || (&self.mio).write(buf))
+            .await
+    }
+
+    /// Runs I/O call `op` in `direction` as a waiter of its own (see [`Stream::read`]): at
+    /// once while the socket is unregistered, as [`Stream::poll_op`] does.
+    pub(crate) async fn waiter_op(
+        &self,
+        direction: Direction,
+        len: Option<usize>,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let mut waiter = None;
         poll_fn(|cx| {
             budgeted(cx, |cx| {
-                waiter.poll_io_len(cx, buf.len(), || (&self.mio).write(buf))
+                let w = match &mut waiter {
+                    Some(w) => w,
+                    None => {
+                        let reg = match self.reg.get() {
+                            Some(reg) => reg,
+                            None => match op() {
+                                // The late registration rule (on `Stream`).
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                    match self.register_now() {
+                                        Ok(reg) => reg,
+                                        Err(e) => return Poll::Ready(Err(e)),
+                                    }
+                                }
+                                r => return Poll::Ready(r),
+                            },
+                        };
+                        waiter.insert(reg.waiter(direction))
+                    }
+                };
+                match len {
+                    Some(len) => w.poll_io_len(cx, len, &mut op),
+                    None => w.poll_io(cx, &mut op),
+                }
             })
         })
         .await
@@ -292,7 +372,7 @@ macro_rules! stream_methods {
                 } else {
                     pinwheel_io_driver::Direction::Write
                 };
-                self.io.reg()?.try_io(dir, f)
+                self.io.try_op(dir, f)
             }
 
             /// Reads into several buffers without waiting; `WouldBlock` when nothing is there.
@@ -305,11 +385,9 @@ macro_rules! stream_methods {
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
                 use std::io::Read as _;
-                self.io
-                    .reg()?
-                    .try_io(pinwheel_io_driver::Direction::Read, || {
-                        (&self.io.mio).read_vectored(bufs)
-                    })
+                self.io.try_op(pinwheel_io_driver::Direction::Read, || {
+                    (&self.io.mio).read_vectored(bufs)
+                })
             }
 
             /// Reads what is there without waiting into `buf`'s spare capacity (growing a `Vec` or
@@ -321,12 +399,10 @@ macro_rules! stream_methods {
             /// `WouldBlock`, or the read's error.
             pub fn try_read_buf<B: bytes::BufMut>(&self, buf: &mut B) -> std::io::Result<usize> {
                 let sock = socket2::SockRef::from(&self.io.mio);
-                self.io
-                    .reg()?
-                    .try_io(pinwheel_io_driver::Direction::Read, || {
-                        crate::net::buf::read_into(buf, |dst| sock.recv(dst).map(|n| (n, ())))
-                            .map(|(n, ())| n)
-                    })
+                self.io.try_op(pinwheel_io_driver::Direction::Read, || {
+                    crate::net::buf::read_into(buf, |dst| sock.recv(dst).map(|n| (n, ())))
+                        .map(|(n, ())| n)
+                })
             }
 
             /// Writes from several buffers without waiting; `WouldBlock` when nothing fits.
@@ -339,11 +415,9 @@ macro_rules! stream_methods {
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::io::Result<usize> {
                 use std::io::Write as _;
-                self.io
-                    .reg()?
-                    .try_io(pinwheel_io_driver::Direction::Write, || {
-                        (&self.io.mio).write_vectored(bufs)
-                    })
+                self.io.try_op(pinwheel_io_driver::Direction::Write, || {
+                    (&self.io.mio).write_vectored(bufs)
+                })
             }
 
             /// Reads what is there without waiting; `WouldBlock` when nothing is.

@@ -486,8 +486,9 @@ impl TcpStream {
     ///
     /// The read's error.
     pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut waiter = self.io.reg()?.waiter(Direction::Read);
-        poll_fn(|cx| budgeted(cx, |cx| waiter.poll_io(cx, || self.io.mio.peek(buf)))).await
+        self.io
+            .waiter_op(Direction::Read, None, || self.io.mio.peek(buf))
+            .await
     }
 
     /// The local address.
