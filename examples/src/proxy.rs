@@ -2,8 +2,14 @@
 //! in the library so that an integration test can run it end to end.
 //!
 //! - Client sessions are served with [`pinwheel::net::serve`]: each connection, its hyper
-//!   HTTP/1.1 state, its connections to the backends and its per-thread counters live on one
-//!   worker thread (they hold `Rc`/`RefCell`, which the compiler would refuse elsewhere).
+//!   HTTP/1.1 state and its per-thread counters live on one worker thread (they hold
+//!   `Rc`/`RefCell`, which the compiler would refuse elsewhere).
+//! - Connections to the backends are kept per thread and shared by that thread's sessions
+//!   (HAProxy's per-thread idle connection pools, `http-reuse always`): a client that opens
+//!   a connection per request costs no backend connect. Hop-by-hop headers (`Connection`,
+//!   `Keep-Alive`, ...) are not passed on, so a client's `Connection: close` closes its own
+//!   connection only. Idle pooled connections are closed after one to two health-check
+//!   rounds unused, and at a soft stop.
 //! - Timeouts come from the workers' timer wheels: connect (to a backend), server (time to the
 //!   backend's response headers), idle (no byte from or to the client; the same timer is moved
 //!   on every read and write, which costs a field write).
@@ -105,14 +111,97 @@ thread_local! {
     /// allocation until the next session: the soak saw the heap grow with bursts).
     static SESSIONS: RefCell<HashMap<u64, slab::Slab<Rc<SoftStop>>>> =
         RefCell::new(HashMap::new());
+    /// Per proxy, per backend, this thread's idle connections to the backends, most recently
+    /// used last: HAProxy's per-thread idle connection pools (`http-reuse always`). Any
+    /// session of this thread takes one for a request and puts it back with the response, so
+    /// a client that opens a connection per request costs no backend connect.
+    static IDLE: RefCell<HashMap<u64, Vec<Vec<Pooled>>>> = RefCell::new(HashMap::new());
+}
+
+/// A backend connection in a thread's idle pool. Its driver is a task pinned to the thread;
+/// dropping the sender ends it (the connection closes once a response in flight is read).
+struct Pooled {
+    sender: SendRequest<Incoming>,
+    /// Seen idle by a purge round (see [`purge_idle`]).
+    seen: bool,
+}
+
+/// At most this many connections per backend wait in a thread's pool (past it, the one
+/// idle longest is closed).
+const POOL_MAX: usize = 256;
+
+/// A connection to backend `i` from this thread's pool that can take a request now. Closed
+/// ones are dropped; busy ones (a response body still on its way) stay for later.
+fn take_idle(proxy: u64, i: usize) -> Option<SendRequest<Incoming>> {
+    IDLE.with(|p| {
+        let mut p = p.borrow_mut();
+        let list = p.get_mut(&proxy)?.get_mut(i)?;
+        let mut k = list.len();
+        while k > 0 {
+            k -= 1;
+            if list[k].sender.is_closed() {
+                list.remove(k);
+            } else if list[k].sender.is_ready() {
+                return Some(list.remove(k).sender);
+            }
+        }
+        None
+    })
+}
+
+/// Puts a connection to backend `i` (of `backends`) back in this thread's pool.
+fn put_idle(proxy: u64, i: usize, backends: usize, sender: SendRequest<Incoming>) {
+    IDLE.with(|p| {
+        let mut p = p.borrow_mut();
+        let lists = p
+            .entry(proxy)
+            .or_insert_with(|| (0..backends).map(|_| Vec::new()).collect());
+        let list = &mut lists[i];
+        if list.len() >= POOL_MAX {
+            list.remove(0);
+        }
+        list.push(Pooled {
+            sender,
+            seen: false,
+        });
+    });
+}
+
+/// A purge round of this thread's pool for `proxy` (HAProxy's `pool-purge-delay`, in rounds
+/// of the health checks' timer): closes the connections a previous round already saw idle
+/// (so unused for one to two rounds), and marks the others; with `all`, closes them all.
+fn purge_idle(proxy: u64, all: bool) {
+    // Taken out of the pool first and dropped after: a driver may run its drop code.
+    let purged: Vec<Pooled> = IDLE.with(|p| {
+        let mut p = p.borrow_mut();
+        let Some(lists) = p.get_mut(&proxy) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for list in lists.iter_mut() {
+            let (old, mut keep): (Vec<Pooled>, Vec<Pooled>) = list
+                .drain(..)
+                .partition(|c| all || c.seen || c.sender.is_closed());
+            for c in &mut keep {
+                c.seen = true;
+            }
+            *list = keep;
+            out.extend(old);
+        }
+        out
+    });
+    drop(purged);
 }
 
 /// What a worker is asked through the proxy's work list.
 enum Ask {
     /// Its counters, for `/stats`.
     Counters(Arc<Gather>),
-    /// To close its sessions' idle keep-alive connections (soft stop).
+    /// To close its sessions' idle keep-alive connections and its pooled backend
+    /// connections (soft stop).
     SoftStop,
+    /// A purge round of its pooled backend connections (`true`: close them all).
+    PurgeIdle(bool),
 }
 
 /// A session's soft-stop flag and the waker to tell it by; only its thread touches it.
@@ -207,7 +296,6 @@ impl Proxy {
         });
         // A first check, so that the proxy starts with an honest view of its backends.
         check_backends(&shared).await;
-        drop(pinwheel::spawn(health_checks(shared.clone())));
 
         // Each worker answers "what are your counters?" and "stop softly" through its
         // mailbox, looking only at what its own thread holds.
@@ -217,12 +305,20 @@ impl Proxy {
                 let mine = COUNTERS.with(|c| c.borrow().get(&gather.proxy).copied());
                 gather.put(index, mine.unwrap_or_default());
             }
-            Ask::SoftStop => SESSIONS.with(|s| {
-                for (_, session) in s.borrow().get(&id).into_iter().flatten() {
-                    session.ask();
-                }
-            }),
+            Ask::SoftStop => {
+                SESSIONS.with(|s| {
+                    for (_, session) in s.borrow().get(&id).into_iter().flatten() {
+                        session.ask();
+                    }
+                });
+                purge_idle(id, true);
+            }
+            Ask::PurgeIdle(all) => purge_idle(id, all),
         });
+        drop(pinwheel::spawn(health_checks(
+            shared.clone(),
+            collect.clone(),
+        )));
 
         let front = Server::new();
         let (s, f) = (shared.clone(), front.clone());
@@ -294,6 +390,15 @@ impl Proxy {
         }
     }
 
+    /// Closes the idle pooled connections to the backends, on every thread (those in use
+    /// close when their response is done): what a soft stop does too. For tests and the
+    /// soak, which count connections.
+    pub fn close_idle_backend_connections(&self) {
+        for t in 0..self.collect.threads() {
+            let _ = self.collect.push(t, Ask::PurgeIdle(true));
+        }
+    }
+
     /// Waits for the client sessions to end, for at most `deadline`; `true` if they all did.
     /// Then stops the embedded backends.
     pub async fn drain(&self, deadline: Duration) -> bool {
@@ -331,12 +436,17 @@ async fn check_backends(shared: &Shared) {
     }
 }
 
-async fn health_checks(shared: Arc<Shared>) {
+/// The health checks, on a timer; each round is also a purge round of every thread's pool
+/// of idle backend connections.
+async fn health_checks(shared: Arc<Shared>, threads: WorkList<Ask>) {
     let mut tick = pinwheel::time::interval(shared.config.check_interval);
     tick.tick().await;
     while !shared.stopped.load(Ordering::SeqCst) {
         tick.tick().await;
         check_backends(&shared).await;
+        for t in 0..threads.threads() {
+            let _ = threads.push(t, Ask::PurgeIdle(false));
+        }
     }
 }
 
@@ -348,17 +458,14 @@ async fn client_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
         c.sessions += 1;
         c.live_sessions += 1;
     });
-    // This session's connections to the backends, one per backend, reused across its
-    // requests. `Rc<RefCell<..>>`: the session never leaves its thread.
-    let pool: Rc<RefCell<Vec<Option<SendRequest<Incoming>>>>> = Rc::new(RefCell::new(
-        (0..shared.backends.len()).map(|_| None).collect(),
-    ));
     let idle = shared.config.idle_timeout;
     let io = IdleTimeout::new(stream, idle);
     let s = shared.clone();
+    // The client's address as the `X-Forwarded-For` value, made once for all its requests.
+    let xff = hyper::header::HeaderValue::try_from(peer.ip().to_string()).ok();
     let service = hyper::service::service_fn(move |req| {
-        let (s, pool) = (s.clone(), pool.clone());
-        async move { Ok::<_, Infallible>(forward(&s, &pool, peer, req).await) }
+        let (s, xff) = (s.clone(), xff.clone());
+        async move { Ok::<_, Infallible>(forward(&s, xff, req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(pinwheel::hyper::Timer)
@@ -416,74 +523,122 @@ fn reply(status: StatusCode, text: String) -> Response<Body> {
     r
 }
 
-/// The backends to try for one request, best first: the policy's choice, then the other
-/// backends that are up.
-fn candidates(shared: &Shared) -> Vec<usize> {
+/// The backends to try for one request, best first: the policy's choice among those up,
+/// then the others that are up, in order after it.
+fn candidates(shared: &Shared) -> impl Iterator<Item = usize> + '_ {
     let n = shared.backends.len();
-    let up: Vec<usize> = (0..n)
-        .filter(|&i| shared.backends[i].up.load(Ordering::SeqCst))
-        .collect();
-    if up.is_empty() {
-        return up;
-    }
+    let is_up = |i: usize| shared.backends[i].up.load(Ordering::SeqCst);
+    let up = (0..n).filter(|&i| is_up(i)).count();
     let first = match shared.config.balance {
-        Policy::RoundRobin => shared.next.fetch_add(1, Ordering::Relaxed) % up.len(),
-        Policy::LeastConn => (0..up.len())
-            .min_by_key(|&k| shared.backends[up[k]].in_flight.load(Ordering::Relaxed))
+        // The k-th backend up.
+        Policy::RoundRobin if up > 0 => {
+            let k = shared.next.fetch_add(1, Ordering::Relaxed) % up;
+            (0..n).filter(|&i| is_up(i)).nth(k).unwrap_or(0)
+        }
+        Policy::LeastConn => (0..n)
+            .filter(|&i| is_up(i))
+            .min_by_key(|&i| shared.backends[i].in_flight.load(Ordering::Relaxed))
             .unwrap_or(0),
+        _ => 0,
     };
-    up[first..].iter().chain(&up[..first]).copied().collect()
+    // Each backend once, from the chosen one on (the up check again: one may go down meanwhile,
+    // and a backend that is down is not tried).
+    (0..n)
+        .map(move |k| (first + k) % n)
+        .filter(move |&i| up > 0 && is_up(i))
+}
+
+/// Hop-by-hop headers (RFC 9110, 7.6.1) describe one connection, so a proxy does not pass
+/// them on: the client's `Connection: close` must not close the pooled backend connection,
+/// nor the backend's `Keep-Alive` reach the client. (`Transfer-Encoding` is left to hyper,
+/// which frames each side's body itself.)
+fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
+    use hyper::header::{CONNECTION, HeaderName, TE, UPGRADE};
+    if let Some(named) = headers.get(CONNECTION).and_then(|v| v.to_str().ok()) {
+        // Headers the Connection header names are hop-by-hop too (`close` names none).
+        let named: Vec<HeaderName> = named
+            .split(',')
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            headers.remove(n);
+        }
+    }
+    for n in [CONNECTION, TE, UPGRADE] {
+        headers.remove(n);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
 }
 
 /// Sends one request to a backend and returns its response (or the proxy's own error page).
 async fn forward(
     shared: &Shared,
-    pool: &RefCell<Vec<Option<SendRequest<Incoming>>>>,
-    peer: SocketAddr,
+    xff: Option<hyper::header::HeaderValue>,
     mut req: Request<Incoming>,
 ) -> Response<Body> {
     count(shared.id, |c| c.requests += 1);
-    if let Ok(v) = peer.ip().to_string().parse() {
+    strip_hop_by_hop(req.headers_mut());
+    if let Some(v) = xff {
         req.headers_mut().append("x-forwarded-for", v);
     }
-    for i in candidates(shared) {
+    'backends: for i in candidates(shared) {
         let backend = &shared.backends[i];
-        let mut sender = match backend_connection(shared, pool, i).await {
-            Ok(s) => s,
-            Err(e) => {
-                // Nothing was sent: the next backend may take the request.
-                backend.failures.fetch_add(1, Ordering::Relaxed);
-                backend.set_up(false, &e);
-                continue;
-            }
-        };
-        backend.requests.fetch_add(1, Ordering::Relaxed);
-        backend.in_flight.fetch_add(1, Ordering::Relaxed);
-        let answer = timeout(shared.config.server_timeout, sender.send_request(req)).await;
-        backend.in_flight.fetch_sub(1, Ordering::Relaxed);
-        pool.borrow_mut()[i] = Some(sender);
-        return match answer {
-            Ok(Ok(resp)) => resp.map(Either::Left),
-            Ok(Err(e)) => {
-                backend.failures.fetch_add(1, Ordering::Relaxed);
-                count(shared.id, |c| c.errors += 1);
-                reply(
-                    StatusCode::BAD_GATEWAY,
-                    format!("502 bad gateway: backend {}: {e}", backend.addr),
-                )
-            }
-            Err(_) => {
-                backend.failures.fetch_add(1, Ordering::Relaxed);
-                count(shared.id, |c| c.errors += 1);
-                reply(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!(
-                        "504 gateway timeout: backend {} sent no response within {:?}",
-                        backend.addr, shared.config.server_timeout
-                    ),
-                )
-            }
-        };
+        // A pooled connection first; a new one when none is ready, or when the pooled one
+        // was closed by the backend before it took the request (hyper gives it back then).
+        let mut pooled = take_idle(shared.id, i);
+        loop {
+            let reused = pooled.is_some();
+            let mut sender = match pooled.take() {
+                Some(s) => s,
+                None => match connect_backend(shared, i).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Nothing was sent: the next backend may take the request.
+                        backend.failures.fetch_add(1, Ordering::Relaxed);
+                        backend.set_up(false, &e);
+                        continue 'backends;
+                    }
+                },
+            };
+            backend.requests.fetch_add(1, Ordering::Relaxed);
+            backend.in_flight.fetch_add(1, Ordering::Relaxed);
+            let answer = timeout(shared.config.server_timeout, sender.try_send_request(req)).await;
+            backend.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return match answer {
+                Ok(Ok(mut resp)) => {
+                    if !shared.stopped.load(Ordering::SeqCst) {
+                        put_idle(shared.id, i, shared.backends.len(), sender);
+                    }
+                    strip_hop_by_hop(resp.headers_mut());
+                    resp.map(Either::Left)
+                }
+                Ok(Err(mut e)) => {
+                    if let Some(back) = e.take_message().filter(|_| reused) {
+                        // The pooled connection closed under it, unsent: a new one.
+                        req = back;
+                        continue;
+                    }
+                    backend.failures.fetch_add(1, Ordering::Relaxed);
+                    count(shared.id, |c| c.errors += 1);
+                    reply(
+                        StatusCode::BAD_GATEWAY,
+                        format!("502 bad gateway: backend {}: {}", backend.addr, e.error()),
+                    )
+                }
+                Err(_) => {
+                    backend.failures.fetch_add(1, Ordering::Relaxed);
+                    count(shared.id, |c| c.errors += 1);
+                    reply(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        format!(
+                            "504 gateway timeout: backend {} sent no response within {:?}",
+                            backend.addr, shared.config.server_timeout
+                        ),
+                    )
+                }
+            };
+        }
     }
     count(shared.id, |c| c.errors += 1);
     reply(
@@ -492,20 +647,9 @@ async fn forward(
     )
 }
 
-/// This session's connection to backend `i`: the pooled one if it can take a request, else a
-/// new one (connected within the connect timeout, its driver pinned to this thread).
-async fn backend_connection(
-    shared: &Shared,
-    pool: &RefCell<Vec<Option<SendRequest<Incoming>>>>,
-    i: usize,
-) -> Result<SendRequest<Incoming>, String> {
-    let pooled = pool.borrow_mut()[i].take();
-    if let Some(mut sender) = pooled {
-        let ready = timeout(shared.config.connect_timeout, sender.ready()).await;
-        if matches!(ready, Ok(Ok(()))) {
-            return Ok(sender);
-        }
-    }
+/// A new connection to backend `i` (connected within the connect timeout, its driver pinned
+/// to this thread).
+async fn connect_backend(shared: &Shared, i: usize) -> Result<SendRequest<Incoming>, String> {
     let addr = shared.backends[i].addr;
     let stream = match timeout(shared.config.connect_timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,

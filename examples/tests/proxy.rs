@@ -279,3 +279,98 @@ fn a_soft_stop_closes_idle_keep_alive_connections() {
             .unwrap();
     });
 }
+
+/// Request heads a backend saw, each with the number of the connection it came on.
+type Heads = std::sync::Arc<std::sync::Mutex<Vec<(usize, String)>>>;
+
+/// A plain HTTP/1.1 backend on a thread: keeps each request's head with the number of the
+/// connection it came on; answers `ok` and keeps each connection open.
+fn counting_backend() -> (SocketAddr, Heads) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h = heads.clone();
+    std::thread::spawn(move || {
+        for (conn, s) in listener.incoming().enumerate() {
+            let Ok(mut s) = s else { return };
+            let h = h.clone();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head: Vec<u8> = buf.drain(..end + 4).collect();
+                        h.lock()
+                            .unwrap()
+                            .push((conn, String::from_utf8_lossy(&head).to_lowercase()));
+                        if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (addr, heads)
+}
+
+/// Clients that open a connection per request (`Connection: close`) share the thread's
+/// pooled backend connection: the backend sees all their requests on one connection, and
+/// never the clients' hop-by-hop headers.
+#[test]
+fn connection_per_request_clients_reuse_the_pooled_backend_connection() {
+    use std::io::Write;
+    let (backend, heads) = counting_backend();
+    let rt = runtime(1);
+    rt.block_on(async {
+        let proxy = Proxy::start(Config {
+            // No purge round during the test.
+            check_interval: Duration::from_secs(3600),
+            ..config(vec![backend])
+        })
+        .await
+        .unwrap();
+        let front = proxy.listen_addr();
+        for i in 0..10 {
+            let answer = pinwheel::spawn_blocking(move || {
+                let mut c = std::net::TcpStream::connect(front).unwrap();
+                write!(
+                    c,
+                    "GET /r{i} HTTP/1.1\r\nhost: x\r\nconnection: close, x-hop\r\nx-hop: 1\r\nkeep-alive: timeout=5\r\n\r\n"
+                )
+                .unwrap();
+                let mut answer = String::new();
+                // The proxy closes the client's connection after the response.
+                c.read_to_string(&mut answer).unwrap();
+                answer
+            })
+            .await
+            .unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            assert!(answer.ends_with("ok"), "{answer}");
+        }
+        let heads = heads.lock().unwrap().clone();
+        assert_eq!(heads.len(), 10, "{heads:?}");
+        let conns: std::collections::BTreeSet<usize> = heads.iter().map(|(c, _)| *c).collect();
+        assert_eq!(
+            conns.len(),
+            1,
+            "ten requests of ten client connections took backend connections {conns:?}"
+        );
+        for (_, h) in &heads {
+            assert!(!h.contains("connection:"), "a hop-by-hop header was passed on: {h}");
+            assert!(!h.contains("keep-alive:"), "a hop-by-hop header was passed on: {h}");
+            assert!(!h.contains("x-hop:"), "a header named by Connection was passed on: {h}");
+            assert!(h.contains("x-forwarded-for: 127.0.0.1"), "{h}");
+        }
+        proxy.stop();
+        assert!(proxy.drain(BOUND).await, "sessions did not drain");
+    });
+}

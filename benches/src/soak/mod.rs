@@ -221,6 +221,9 @@ pub fn run(opts: &Options) -> bool {
             failures: Vec::new(),
         })
         .collect();
+    // The proxy keeps idle backend connections per thread for a while (its pools): closed
+    // here and at the end, so that both counts hold the connections in use only.
+    proxy.close_idle_backend_connections();
     settle(&rt);
     let before = held(&rt);
 
@@ -288,6 +291,7 @@ pub fn run(opts: &Options) -> bool {
         let _ = c.join();
     }
     let main_end = timeline.now_s();
+    proxy.close_idle_backend_connections();
     settle(&rt);
     let after = held(&rt);
     sampling.store(false, Ordering::SeqCst);
