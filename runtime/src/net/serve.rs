@@ -60,6 +60,10 @@ pub trait Listener: Send + Sync + Sized + 'static + sealed::Sealed {
         waiter: &mut Waiter<'_>,
     ) -> Poll<io::Result<(Self::Raw, Self::Addr)>>;
 
+    /// Accepts now, whatever the listener's readiness says (`WouldBlock`: nothing waits).
+    #[doc(hidden)]
+    fn try_accept_raw(&self) -> io::Result<(Self::Raw, Self::Addr)>;
+
     /// Registers an accepted socket with the calling worker's poller.
     #[doc(hidden)]
     fn register(raw: Self::Raw) -> io::Result<Self::Stream>;
@@ -98,6 +102,10 @@ impl Listener for TcpListener {
         waiter: &mut Waiter<'_>,
     ) -> Poll<io::Result<(Self::Raw, SocketAddr)>> {
         TcpListener::poll_accept_raw(self, cx, waiter)
+    }
+
+    fn try_accept_raw(&self) -> io::Result<(Self::Raw, SocketAddr)> {
+        self.accept_now()
     }
 
     fn register(raw: Self::Raw) -> io::Result<TcpStream> {
@@ -142,6 +150,10 @@ impl Listener for super::UnixListener {
         waiter: &mut Waiter<'_>,
     ) -> Poll<io::Result<(Self::Raw, Self::Addr)>> {
         super::UnixListener::poll_accept_raw(self, cx, waiter)
+    }
+
+    fn try_accept_raw(&self) -> io::Result<(Self::Raw, Self::Addr)> {
+        self.accept_now()
     }
 
     fn register(raw: Self::Raw) -> io::Result<super::UnixStream> {
@@ -461,7 +473,24 @@ impl Server {
             if self.is_stopped() {
                 return Ok(());
             }
-            let (accepted, waited) = self.accept_raw(&listener, &slot).await;
+            let (accepted, waited) = if spread_backlog {
+                // The backlog as the accept call itself sees it: the listener's readiness may
+                // not be known yet (its poller has not reported the connections waiting), and
+                // waiting for it would end the spreading early. (Budgeted, as any accept.)
+                let now = std::future::poll_fn(|cx| {
+                    crate::task::coop::budgeted(cx, |_| Poll::Ready(listener.try_accept_raw()))
+                })
+                .await;
+                match now {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        spread_backlog = false;
+                        self.accept_raw(&listener, &slot).await
+                    }
+                    r => (r.map(Some), false),
+                }
+            } else {
+                self.accept_raw(&listener, &slot).await
+            };
             spread_backlog &= !waited;
             let (stream, peer) = match accepted {
                 Ok(Some(c)) => c,

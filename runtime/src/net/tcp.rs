@@ -84,7 +84,7 @@ impl TcpListener {
 
     /// Accepts without waiting, retrying the transient errors (`ECONNABORTED`, `EINTR`): the
     /// one accept call of both `poll_accept` and the waiters' `poll_accept_raw`.
-    fn accept_now(&self) -> io::Result<(mio::net::TcpStream, SocketAddr)> {
+    pub(crate) fn accept_now(&self) -> io::Result<(mio::net::TcpStream, SocketAddr)> {
         loop {
             match self.mio.accept() {
                 Err(e)

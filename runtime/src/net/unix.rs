@@ -180,7 +180,7 @@ impl UnixListener {
 
     /// Accepts without waiting, retrying `EINTR`: the one accept call of both `poll_accept` and
     /// the waiters' `poll_accept_raw`.
-    fn accept_now(&self) -> io::Result<(mio::net::UnixStream, SocketAddr)> {
+    pub(crate) fn accept_now(&self) -> io::Result<(mio::net::UnixStream, SocketAddr)> {
         loop {
             match self.mio.accept() {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
