@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub mod ecosystem;
 pub mod exec;
+pub mod floor;
 pub mod net;
 pub mod rt;
 pub mod runner;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::floor::{Answer, MioFloor};
 use crate::tpc::TokioTpc;
 use crate::{Pinwheel, Tokio, Workload};
 
@@ -418,6 +419,18 @@ impl<const SIZE: usize> Workload<TokioTpc> for Echo<SIZE> {
     }
 }
 
+impl<const SIZE: usize> Workload<MioFloor> for Echo<SIZE> {
+    fn iter(&mut self, rt: &MioFloor) {
+        self.run(|| rt.serve(Answer::Echo));
+    }
+}
+
+impl Workload<MioFloor> for AcceptChurn {
+    fn iter(&mut self, rt: &MioFloor) {
+        self.run(|| rt.serve(Answer::Echo));
+    }
+}
+
 impl Workload<TokioTpc> for AcceptChurn {
     fn iter(&mut self, rt: &TokioTpc) {
         self.run(|| rt.serve(tokio_echo_session));
@@ -560,6 +573,17 @@ pub async fn tokio_http_session(s: tokio::net::TcpStream) {
 /// tokio: a plain accept loop, `tokio::spawn` per connection, hyper through `TokioIo`.
 pub fn tokio_http(rt: &Tokio) -> SocketAddr {
     tokio_server(rt, tokio_http_session)
+}
+
+/// The floor's HTTP response: what hyper's hello world sends (status line, `content-length`,
+/// `date`, body), fixed.
+const FLOOR_HTTP_RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\ndate: Sat, 05 Dec 2026 12:00:00 GMT\r\n\r\nhello, world";
+
+impl Workload<MioFloor> for HttpHello {
+    fn iter(&mut self, rt: &MioFloor) {
+        self.run(|| rt.serve(Answer::Http(FLOOR_HTTP_RESPONSE)));
+    }
 }
 
 impl Workload<TokioTpc> for HttpHello {

@@ -34,6 +34,9 @@ pub struct Row {
     /// The network rows' third column, tokio run thread-per-core: median time and context
     /// switches per iteration.
     pub tpc: Option<(f64, f64)>,
+    /// The network rows' fourth column, the floor: a bare mio loop per worker thread
+    /// ([`MioFloor`](crate::floor::MioFloor)), median time and context switches per iteration.
+    pub floor: Option<(f64, f64)>,
 }
 
 impl Row {
@@ -121,37 +124,47 @@ where
         pinwheel_cs: pcs as f64 / measured,
         tokio_cs: tcs as f64 / measured,
         tpc: None,
+        floor: None,
     }
 }
 
-/// Like [`compare`], with tokio run thread-per-core ([`TokioTpc`](crate::tpc::TokioTpc)) as
-/// a third runtime in the alternation (network rows).
+/// Like [`compare`], with tokio run thread-per-core ([`TokioTpc`](crate::tpc::TokioTpc)) and
+/// the floor ([`MioFloor`](crate::floor::MioFloor), a bare mio loop per worker) as third and
+/// fourth runtimes in the rotation (network rows).
 pub fn compare_with_tpc<W>(name: &'static str, cfg: &Config) -> Row
 where
-    W: Default + Workload<Pinwheel> + Workload<Tokio> + Workload<crate::tpc::TokioTpc>,
+    W: Default
+        + Workload<Pinwheel>
+        + Workload<Tokio>
+        + Workload<crate::tpc::TokioTpc>
+        + Workload<crate::floor::MioFloor>,
 {
+    use crate::floor::MioFloor;
     use crate::tpc::TokioTpc;
     let pw = Pinwheel::build(cfg.workers);
     let tk = Tokio::build(cfg.workers);
     let tpc = TokioTpc::build(cfg.workers);
-    let (mut wp, mut wt, mut wc) = (W::default(), W::default(), W::default());
+    let bare = MioFloor::build(cfg.workers);
+    let (mut wp, mut wt, mut wc, mut wb) = (W::default(), W::default(), W::default(), W::default());
     let mut one = 0f64;
     for _ in 0..3 {
         one = one
             .max(time_iters(&mut wp, &pw, 1))
             .max(time_iters(&mut wt, &tk, 1))
-            .max(time_iters(&mut wc, &tpc, 1));
+            .max(time_iters(&mut wc, &tpc, 1))
+            .max(time_iters(&mut wb, &bare, 1));
     }
     let iters = ((cfg.round_target.as_nanos() as f64 / one) as usize).clamp(1, 100_000);
-    let (mut p, mut t, mut c) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut pcs, mut tcs, mut ccs) = (0u64, 0u64, 0u64);
+    let (mut p, mut t, mut c, mut b) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut pcs, mut tcs, mut ccs, mut bcs) = (0u64, 0u64, 0u64, 0u64);
     for round in 0..cfg.rounds {
         // Rotate which runtime goes first.
-        for k in 0..3 {
-            match (round + k) % 3 {
+        for k in 0..4 {
+            match (round + k) % 4 {
                 0 => p.push(measure(&mut wp, &pw, iters, &mut pcs)),
                 1 => t.push(measure(&mut wt, &tk, iters, &mut tcs)),
-                _ => c.push(measure(&mut wc, &tpc, iters, &mut ccs)),
+                2 => c.push(measure(&mut wc, &tpc, iters, &mut ccs)),
+                _ => b.push(measure(&mut wb, &bare, iters, &mut bcs)),
             }
         }
     }
@@ -164,6 +177,7 @@ where
         pinwheel_cs: pcs as f64 / measured,
         tokio_cs: tcs as f64 / measured,
         tpc: Some((median(&mut c), ccs as f64 / measured)),
+        floor: Some((median(&mut b), bcs as f64 / measured)),
     }
 }
 
@@ -186,7 +200,7 @@ pub fn to_json(rows: &[Row]) -> String {
         .iter()
         .map(|r| {
             format!(
-                "{{\"name\":\"{}\",\"pinwheel_ns\":{:.1},\"tokio_ns\":{:.1},\"ratio\":{:.4},\"floor_ns\":{:.1},\"pinwheel_cs\":{:.2},\"tokio_cs\":{:.2}{}}}",
+                "{{\"name\":\"{}\",\"pinwheel_ns\":{:.1},\"tokio_ns\":{:.1},\"ratio\":{:.4},\"floor_ns\":{:.1},\"pinwheel_cs\":{:.2},\"tokio_cs\":{:.2}{}{}}}",
                 r.name,
                 r.pinwheel_ns,
                 r.tokio_ns,
@@ -196,6 +210,9 @@ pub fn to_json(rows: &[Row]) -> String {
                 r.tokio_cs,
                 r.tpc.map_or(String::new(), |(ns, cs)| format!(
                     ",\"tokio_tpc_ns\":{ns:.1},\"tokio_tpc_cs\":{cs:.2}"
+                )),
+                r.floor.map_or(String::new(), |(ns, cs)| format!(
+                    ",\"floor_mio_ns\":{ns:.1},\"floor_mio_cs\":{cs:.2}"
                 ))
             )
         })

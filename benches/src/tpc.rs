@@ -38,7 +38,9 @@ impl Drop for TokioTpc {
     }
 }
 
-fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+/// A listening socket with `SO_REUSEPORT` on `addr` (non-blocking), so that several threads
+/// may each accept on the same address.
+pub(crate) fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let s = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,

@@ -6,8 +6,10 @@
 //!
 //! Prints one row per workload: `name  pinwheel_median  tokio_median  ratio  pw_cs  tk_cs`
 //! (ratio = pinwheel/tokio, below 1.0 is better; cs = context switches of each runtime's own
-//! threads per iteration, from `/proc/self/task`, the load generator's not counted). FILTER
-//! keeps the workloads whose name contains it.
+//! threads per iteration, from `/proc/self/task`, the load generator's not counted). The
+//! network rows add tokio run thread-per-core and the floor: a bare mio loop per worker
+//! thread on the same load, what no runtime can beat (`floor.rs`). FILTER keeps the
+//! workloads whose name contains it.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -178,8 +180,16 @@ fn main() -> ExitCode {
                 row.pinwheel_ns / ns
             )
         });
+        let bare = row.floor.map_or(String::new(), |(ns, cs)| {
+            format!(
+                "   floor (bare mio loop) {} (pinwheel/floor {:.2}, tokio/floor {:.2}) {cs:.1} cs/iter",
+                human(ns),
+                row.pinwheel_ns / ns,
+                row.tokio_ns / ns
+            )
+        });
         println!(
-            "{:<24} {:>14} {:>14} {:>7.3} {:>12.1} {:>12.1}{floor}{tpc}",
+            "{:<24} {:>14} {:>14} {:>7.3} {:>12.1} {:>12.1}{floor}{tpc}{bare}",
             row.name,
             human(row.pinwheel_ns),
             human(row.tokio_ns),

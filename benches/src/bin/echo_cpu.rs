@@ -1,10 +1,11 @@
-//! CPU the echo *server* spends per round trip, pinwheel vs tokio: on a 2-core machine the
-//! load generator shares the cores with the server, so wall-clock `tcp_echo` is bound by the
-//! client; the server threads' own CPU time (from `/proc/self/task/*/stat`) shows which runtime
-//! does the same work for less.
+//! CPU the echo *server* spends per round trip, pinwheel vs tokio, beside the floor: on a
+//! 2-core machine the load generator shares the cores with the server, so wall-clock
+//! `tcp_echo` is bound by the client; the server threads' own CPU time (from
+//! `/proc/self/task/*/stat`) shows which runtime does the same work for less, and the floor (a
+//! bare mio loop per thread, `floor.rs`, same load, same run) what no runtime can go below.
 //!
 //! ```text
-//! cargo run --release -p pinwheel-benches --bin echo_cpu -- [ITERATIONS] [pinwheel|tokio] [64|1024]
+//! cargo run --release -p pinwheel-benches --bin echo_cpu -- [ITERATIONS] [pinwheel|tokio|floor] [64|1024]
 //! ```
 //!
 //! With a runtime named, only that server runs (at the given message size, default 64 B): run it
@@ -13,6 +14,7 @@
 
 use std::process::ExitCode;
 
+use pinwheel_benches::floor::MioFloor;
 use pinwheel_benches::net::{ECHO_CONNS, ECHO_ROUNDS, Echo};
 use pinwheel_benches::{Exec, Pinwheel, Tokio, Workload};
 
@@ -30,7 +32,7 @@ fn measure<E: Exec, W: Workload<E> + Default>(rt: &E, prefix: &str, iters: usize
 }
 
 fn main() -> ExitCode {
-    let usage = "usage: echo_cpu [ITERATIONS (at least 1)] [pinwheel|tokio] [64|1024]";
+    let usage = "usage: echo_cpu [ITERATIONS (at least 1)] [pinwheel|tokio|floor] [64|1024]";
     let args: Vec<String> = std::env::args().skip(1).collect();
     let iters = match args.first().map(|s| s.parse::<usize>()) {
         None => 20,
@@ -49,7 +51,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !matches!(only, None | Some("pinwheel") | Some("tokio")) || args.len() > 3 {
+    if !matches!(
+        only,
+        None | Some("pinwheel") | Some("tokio") | Some("floor")
+    ) || args.len() > 3
+    {
         eprintln!("echo_cpu: bad arguments {args:?}\n{usage}");
         return ExitCode::from(2);
     }
@@ -68,10 +74,13 @@ fn main() -> ExitCode {
             .build()
             .unwrap(),
     );
+    let floor = MioFloor::build(2);
     if let Some(only) = only {
         let v = match (only, size) {
             ("pinwheel", 64) => measure::<_, Echo<64>>(&pw, "pw-echo", iters),
             ("pinwheel", _) => measure::<_, Echo<1024>>(&pw, "pw-echo", iters),
+            ("floor", 64) => measure::<_, Echo<64>>(&floor, "mio-floor", iters),
+            ("floor", _) => measure::<_, Echo<1024>>(&floor, "mio-floor", iters),
             (_, 64) => measure::<_, Echo<64>>(&tk, "tk-echo", iters),
             _ => measure::<_, Echo<1024>>(&tk, "tk-echo", iters),
         };
@@ -79,20 +88,24 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     for (name, size) in [("tcp_echo (64 B)", 64), ("tcp_echo_1k", 1024)] {
-        let (p, t) = if size == 64 {
+        let (p, t, f) = if size == 64 {
             (
                 measure::<_, Echo<64>>(&pw, "pw-echo", iters),
                 measure::<_, Echo<64>>(&tk, "tk-echo", iters),
+                measure::<_, Echo<64>>(&floor, "mio-floor", iters),
             )
         } else {
             (
                 measure::<_, Echo<1024>>(&pw, "pw-echo", iters),
                 measure::<_, Echo<1024>>(&tk, "tk-echo", iters),
+                measure::<_, Echo<1024>>(&floor, "mio-floor", iters),
             )
         };
         println!(
-            "{name:<16} server CPU per round trip: pinwheel {p:.2} µs, tokio {t:.2} µs, ratio {:.3}",
-            p / t
+            "{name:<16} server CPU per round trip: pinwheel {p:.2} µs, tokio {t:.2} µs, ratio {:.3}; floor (bare mio loop) {f:.2} µs (pinwheel/floor {:.2}, tokio/floor {:.2})",
+            p / t,
+            p / f,
+            t / f
         );
     }
     ExitCode::SUCCESS
