@@ -14,5 +14,5 @@ for l in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "rt_stress":
         print(m["executable"])')
 echo "memcheck: $bin"
-valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
+PINWHEEL_TASK_POOLS=off valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
     "$bin" --test-threads=1

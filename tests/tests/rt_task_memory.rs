@@ -221,6 +221,12 @@ impl Checker {
 fn checker() -> &'static Checker {
     static CHECKER: OnceLock<&'static Checker> = OnceLock::new();
     CHECKER.get_or_init(|| {
+        // Task cells from the allocator, not the task pools (which keep freed cells): the
+        // quarantine must see each task's memory freed. Set before this binary's first task
+        // (every test calls `checker` first; the pools read the variable once).
+        // SAFETY: no other thread reads or writes the environment now: the tests of this
+        // binary wait on this `OnceLock` before they start anything.
+        unsafe { std::env::set_var("PINWHEEL_TASK_POOLS", "off") };
         let c: &'static Checker = Box::leak(Box::new(Checker {
             spans: Mutex::new(Spans::default()),
             next: AtomicU64::new(0),

@@ -196,9 +196,9 @@ where
         flags
     };
     // Built in place, field by field: a `Box::new` of the whole cell builds it on the stack
-    // and copies it, and past 128 bytes that copy is a `memcpy` call per spawn.
-    let mut cell = Box::<Cell<F, S>>::new_uninit();
-    let p = cell.as_mut_ptr();
+    // and copies it, and past 128 bytes that copy is a `memcpy` call per spawn. The memory
+    // comes from the task pools (`pool.rs`), and goes back there in `dealloc`.
+    let p = cell_alloc::<F, S>();
     // SAFETY: `p` points at the allocation just made, valid for writes of a `Cell<F, S>`; each
     // write below initialises one field, through a raw pointer (no reference to the
     // uninitialised cell is made).
@@ -223,10 +223,9 @@ where
         (&raw mut (*p).stage).write(UnsafeCell::new(Stage::Running(future)));
         (&raw mut (*p).join_waker).write(UnsafeCell::new(None));
     }
-    // SAFETY: every field of the cell was written just above.
-    let cell = unsafe { cell.assume_init() };
-    // SAFETY: the header of the allocation just made, which holds the three references below.
-    let raw = unsafe { RawTask::from_raw(NonNull::from(Box::leak(cell)).cast::<Header>()) };
+    // SAFETY: the header of the allocation just made (every field written just above), which
+    // holds the three references below.
+    let raw = unsafe { RawTask::from_raw(NonNull::new_unchecked(p).cast::<Header>()) };
     NewTask {
         owned: raw,
         // SAFETY: the new state holds three references and NOTIFIED; this is the queue's one.
@@ -455,8 +454,42 @@ unsafe fn dealloc<F: Future, S: Schedule>(ptr: NonNull<Header>) {
     // the user's may run there): the worker polling it stops publishing it (the polled-task
     // rule, on `Schedule::unpublish`).
     S::unpublish(ptr);
-    // SAFETY: the last reference is gone; the allocation was made by Box in `new_task`.
-    drop(unsafe { Box::from_raw(ptr.cast::<Cell<F, S>>().as_ptr()) });
+    let cell = ptr.cast::<Cell<F, S>>();
+    // SAFETY: the last reference is gone, so nothing else uses the cell: it is dropped in
+    // place (where the future lived since it was stored, so a pinned future is never moved),
+    // then its memory, made by `cell_alloc` with this layout, goes back.
+    unsafe {
+        std::ptr::drop_in_place(cell.as_ptr());
+        cell_free::<F, S>(cell);
+    }
+}
+
+/// Memory for a task cell: from the task pools, or from the allocator in the builds and runs
+/// that do not use them (`pool::enabled`).
+fn cell_alloc<F: Future, S>() -> *mut Cell<F, S> {
+    let layout = std::alloc::Layout::new::<Cell<F, S>>();
+    if super::pool::enabled() {
+        super::pool::alloc(layout).cast::<Cell<F, S>>().as_ptr()
+    } else {
+        Box::into_raw(Box::<Cell<F, S>>::new_uninit()).cast::<Cell<F, S>>()
+    }
+}
+
+/// Gives back the memory of a task cell.
+///
+/// # Safety
+///
+/// `cell` came from [`cell_alloc`] with the same types, its value is dropped already, and
+/// nothing uses it any more.
+unsafe fn cell_free<F: Future, S>(cell: NonNull<Cell<F, S>>) {
+    if super::pool::enabled() {
+        // SAFETY: from `pool::alloc` with this layout (in `cell_alloc`), unused now.
+        unsafe { super::pool::free(cell.cast::<u8>(), std::alloc::Layout::new::<Cell<F, S>>()) }
+    } else {
+        // SAFETY: a `Box<MaybeUninit<Cell>>`'s allocation (in `cell_alloc`), its value dropped
+        // already: freeing it as a `MaybeUninit` drops nothing more.
+        drop(unsafe { Box::from_raw(cell.cast::<std::mem::MaybeUninit<Cell<F, S>>>().as_ptr()) })
+    }
 }
 
 unsafe fn try_read_output<F: Future, S: Schedule>(

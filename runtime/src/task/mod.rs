@@ -16,6 +16,7 @@ mod join;
 mod list;
 mod local;
 pub(crate) mod mask;
+mod pool;
 mod raw;
 mod state;
 #[cfg(any(test, fuzzing))]
