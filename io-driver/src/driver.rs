@@ -15,7 +15,7 @@ use slab::Slab;
 use crate::readiness::{
     ERROR, READ_CLOSED, READABLE, SHUTDOWN, ScheduledIo, WRITABLE, WRITE_CLOSED, shut_down_error,
 };
-use crate::{Mutex, lock};
+use crate::{AtomicUsize, Mutex, Ordering, lock};
 
 /// The token of the driver's own waker.
 const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -28,6 +28,16 @@ pub(crate) struct Shared {
     pub(crate) registry: mio::Registry,
     waker: mio::Waker,
     pub(crate) ios: Mutex<Ios>,
+    /// How many sources `ios` holds: written under its lock after each change, read without
+    /// it by [`Driver::has_sources`] (a hint: see there).
+    pub(crate) sources: AtomicUsize,
+}
+
+impl Shared {
+    /// Publishes the count of sources after a change to `ios` (called with its lock held).
+    pub(crate) fn recount(&self, ios: &Ios) {
+        self.sources.store(ios.slab.len(), Ordering::Relaxed);
+    }
 }
 
 pub(crate) struct Ios {
@@ -82,6 +92,7 @@ impl Driver {
                 generation: 0,
                 shut_down: false,
             }),
+            sources: AtomicUsize::new(0),
         });
         let driver = Driver {
             poll,
@@ -146,6 +157,14 @@ impl Driver {
         Ok(n)
     }
 
+    /// `false` when no source is registered with this driver, so a poll without waiting has
+    /// nothing to find (a caller may skip it: the poll is a system call). Registrations from
+    /// other threads may be seen late; an event for one that is missed here stays in the
+    /// poller for the next poll.
+    pub fn has_sources(&self) -> bool {
+        self.shared.sources.load(Ordering::Relaxed) > 0
+    }
+
     /// The handle of this driver.
     pub fn handle(&self) -> Handle {
         Handle {
@@ -175,6 +194,7 @@ impl Drop for Driver {
                 io.set_readiness(SHUTDOWN, &mut wakers);
             }
             ios.slab.clear();
+            self.shared.recount(&ios);
         }
         for w in wakers {
             w.wake();
@@ -205,10 +225,13 @@ impl Handle {
                     "pinwheel-io-driver: more than 16 million sources registered on one worker",
                 ));
             }
+            self.shared.recount(&ios);
             Token(generation << INDEX_BITS | index)
         };
         if let Err(e) = self.shared.registry.register(source, token, interest) {
-            lock(&self.shared.ios).slab.try_remove(token.0 & INDEX_MASK);
+            let mut ios = lock(&self.shared.ios);
+            ios.slab.try_remove(token.0 & INDEX_MASK);
+            self.shared.recount(&ios);
             return Err(e);
         }
         Ok(token)

@@ -128,6 +128,24 @@ mod tests {
     }
 
     #[test]
+    fn has_sources_counts_registrations_not_the_waker() {
+        let (driver, handle) = Driver::new(16).unwrap();
+        assert!(
+            !driver.has_sources(),
+            "the driver's own waker is not a source"
+        );
+        let (_c1, mut s1) = pair();
+        let (_c2, mut s2) = pair();
+        let r1 = handle.register(&mut s1, Interest::READABLE).unwrap();
+        assert!(driver.has_sources());
+        let r2 = handle.register(&mut s2, Interest::READABLE).unwrap();
+        r1.deregister(&mut s1).unwrap();
+        assert!(driver.has_sources(), "one source is left");
+        drop(r2);
+        assert!(!driver.has_sources());
+    }
+
+    #[test]
     fn wake_interrupts_a_blocked_poll() {
         let (mut driver, handle) = Driver::new(16).unwrap();
         let t = std::thread::spawn(move || handle.wake());

@@ -174,6 +174,7 @@ impl Registration {
             .is_some_and(|(g, _)| *g == self.token.0 >> INDEX_BITS)
         {
             ios.slab.remove(index);
+            self.handle.shared.recount(&ios);
         }
     }
 }
