@@ -243,6 +243,11 @@ impl Handle {
         let _ = self.shared.waker.wake();
     }
 
+    /// How many sources are registered with the driver now (its own waker not counted).
+    pub fn sources(&self) -> usize {
+        self.shared.sources.load(Ordering::Relaxed)
+    }
+
     /// `true` when both handles reach the same driver.
     pub fn same_driver(&self, other: &Handle) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)

@@ -139,6 +139,7 @@ mod tests {
         let r1 = handle.register(&mut s1, Interest::READABLE).unwrap();
         assert!(driver.has_sources());
         let r2 = handle.register(&mut s2, Interest::READABLE).unwrap();
+        assert_eq!(handle.sources(), 2);
         r1.deregister(&mut s1).unwrap();
         assert!(driver.has_sources(), "one source is left");
         drop(r2);

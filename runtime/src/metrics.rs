@@ -143,6 +143,10 @@ metrics! {
         counter timers_cancelled: "tm_cancel";
         /// I/O readiness events this worker's poller delivered.
         counter io_events: "io_ev";
+        /// Sources registered with this worker's poller now: sockets, listeners, signal
+        /// pipes. An accepted socket is registered only once a call on it would block (the
+        /// late registration rule, see [`net`](crate::net)).
+        derived io_sources: "io_src";
     }
     "classes" {
         /// Polls of [`Class::Urgent`](crate::task::Class::Urgent) tasks (see

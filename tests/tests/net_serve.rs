@@ -361,3 +361,65 @@ fn net_serve_shards_spreads_the_backlog_it_finds() {
     server.stop();
     rt.block_on(running).unwrap().unwrap();
 }
+
+/// A session that reads a request already there and answers at once never registers its
+/// socket (speculative I/O: no `epoll_ctl`); its first read that would block registers it with
+/// its worker's poller, and the reply to that read still arrives.
+#[test]
+fn a_session_whose_calls_never_block_registers_nothing() {
+    let rt = rt(2);
+    let listener = plain_listener(&rt);
+    let addr = listener.local_addr().unwrap();
+    let sources = |rt: &Runtime| rt.metrics().total().io_sources;
+    // Connected and the request sent before the server starts: it is in the socket when the
+    // session first reads.
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"ping").unwrap();
+    let (answered_tx, answered_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let go_rx = Arc::new(Mutex::new(Some(go_rx)));
+    let (got_tx, got_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let server = Server::new();
+    let s2 = server.clone();
+    let running = rt.spawn(async move {
+        s2.serve(listener, move |stream: TcpStream, _| {
+            let (answered_tx, got_tx) = (answered_tx.clone(), got_tx.clone());
+            let go_rx = go_rx.lock().unwrap().take();
+            async move {
+                let Some(go_rx) = go_rx else { return };
+                let mut buf = [0u8; 16];
+                let mut got = 0;
+                while got < 4 {
+                    got += stream.read(&mut buf[got..]).await.unwrap();
+                }
+                stream.write_all(b"pong").await.unwrap();
+                answered_tx.send(()).unwrap();
+                go_rx.await.unwrap();
+                let n = stream.read(&mut buf).await.unwrap();
+                got_tx.send(buf[..n].to_vec()).unwrap();
+            }
+        })
+        .await
+    });
+    answered_rx.recv().unwrap();
+    let mut back = [0u8; 4];
+    c.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"pong");
+    let after_answer = sources(&rt);
+    assert!(
+        after_answer <= 1,
+        "{after_answer} sources registered: the listener, and a session socket whose calls never blocked"
+    );
+    go_tx.send(()).unwrap();
+    pinwheel_tests::wait_until(
+        Duration::from_secs(30),
+        "the session's second read to wait and register its socket",
+        || sources(&rt) == after_answer + 1,
+    );
+    c.write_all(b"bye").unwrap();
+    assert_eq!(got_rx.recv().unwrap(), b"bye");
+    server.stop();
+    rt.block_on(rt.spawn(async move { assert!(server.drain(Duration::from_secs(30)).await) }))
+        .unwrap();
+    rt.block_on(running).unwrap().unwrap();
+}

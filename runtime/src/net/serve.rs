@@ -64,7 +64,10 @@ pub trait Listener: Send + Sync + Sized + 'static + sealed::Sealed {
     #[doc(hidden)]
     fn try_accept_raw(&self) -> io::Result<(Self::Raw, Self::Addr)>;
 
-    /// Registers an accepted socket with the calling worker's poller.
+    /// The stream of an accepted socket, registered with the poller of the worker that makes
+    /// its first call that would block (the late registration rule, on `net::Stream`): a
+    /// session that reads its request and answers at once never registers (HAProxy's
+    /// speculative I/O: no `epoll_ctl` for a request-answer-close exchange).
     #[doc(hidden)]
     fn register(raw: Self::Raw) -> io::Result<Self::Stream>;
 
@@ -109,7 +112,7 @@ impl Listener for TcpListener {
     }
 
     fn register(raw: Self::Raw) -> io::Result<TcpStream> {
-        TcpStream::from_mio(raw)
+        Ok(TcpStream::from_accepted(raw))
     }
 
     fn bind_shards(&self, n: usize) -> io::Result<Vec<Shard<Self>>> {
@@ -157,7 +160,7 @@ impl Listener for super::UnixListener {
     }
 
     fn register(raw: Self::Raw) -> io::Result<super::UnixStream> {
-        super::UnixStream::from_mio(raw)
+        Ok(super::UnixStream::from_accepted(raw))
     }
 
     fn bind_shards(&self, _n: usize) -> io::Result<Vec<Shard<Self>>> {
@@ -672,7 +675,8 @@ impl<L, F> Clone for Sessions<L, F> {
 }
 
 impl<L: Listener, F: SessionFactory<L>> Sessions<L, F> {
-    /// Registers the accepted socket with this worker's poller and spawns its session here.
+    /// Makes the accepted socket's stream (registered with this worker's poller at its first
+    /// call that would block) and spawns its session here.
     fn start_raw(&self, stream: L::Raw, peer: L::Addr) {
         let Some(index) = with_worker(|w| w.map(|w| w.index)) else {
             return;

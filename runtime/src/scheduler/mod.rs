@@ -215,6 +215,7 @@ impl Shared {
                 m.bulk_queued += w.stealers[Class::Bulk].len() as u64;
                 m.heavy_queued += w.stealers[Class::Heavy].len() as u64;
                 m.stolen_nanos = w.profile.stolen_nanos.load(Relaxed);
+                m.io_sources = w.io().sources() as u64;
                 m
             })
             .collect();
