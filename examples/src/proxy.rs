@@ -467,10 +467,16 @@ async fn client_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
         let (s, xff) = (s.clone(), xff.clone());
         async move { Ok::<_, Infallible>(forward(&s, xff, req).await) }
     });
+    // `half_close`: the client is not read while its request is served (HAProxy's default,
+    // without `option abortonclose`), and one that shuts its write side down to wait for the
+    // answer still gets it. Otherwise hyper reads the client again to notice an abort, and
+    // that read, which would block, adds the socket to the poller: one `epoll_ctl` and one
+    // more `recvfrom` per connection with `Connection: close`.
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(pinwheel::hyper::Timer)
         .header_read_timeout(idle)
         .keep_alive(true)
+        .half_close(true)
         .serve_connection(io, service);
     // Reachable by a soft stop from this thread's mailbox handler.
     let soft = Rc::new(SoftStop::default());

@@ -374,3 +374,32 @@ fn connection_per_request_clients_reuse_the_pooled_backend_connection() {
         assert!(proxy.drain(BOUND).await, "sessions did not drain");
     });
 }
+
+/// A client that shuts its write side down right after its request (a half-close) still gets
+/// the answer: the proxy does not read the client while the request is served (HAProxy's
+/// default), so the early end of its stream is not taken for an abort.
+#[test]
+fn a_client_that_half_closes_after_its_request_gets_the_answer() {
+    use std::io::Write;
+    let (_b, backend) = backend("half");
+    let rt = runtime(1);
+    rt.block_on(async {
+        let proxy = Proxy::start(config(vec![backend])).await.unwrap();
+        let front = proxy.listen_addr();
+        let answer = pinwheel::spawn_blocking(move || {
+            let mut c = std::net::TcpStream::connect(front).unwrap();
+            c.write_all(b"GET /half HTTP/1.1\r\nhost: x\r\n\r\n")
+                .unwrap();
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut answer = String::new();
+            let _ = c.read_to_string(&mut answer);
+            answer
+        })
+        .await
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+        assert!(answer.contains("hello from half"), "{answer:?}");
+        proxy.stop();
+        assert!(proxy.drain(BOUND).await, "sessions did not drain");
+    });
+}
