@@ -53,7 +53,7 @@ pub struct LocalSet {
 }
 
 /// What the set's tasks (their wakers) reach from any thread.
-struct LocalShared {
+pub(crate) struct LocalShared {
     queue: Mutex<Queue>,
     /// The set's tasks, owned here until they complete (or the set is dropped).
     owned: LocalOwnedTasks,
@@ -134,7 +134,11 @@ impl LocalSet {
 }
 
 /// Spawns `future` onto the set `shared`.
-fn spawn_on<F>(shared: &Arc<LocalShared>, future: F, meta: TaskMeta) -> JoinHandle<F::Output>
+pub(crate) fn spawn_on<F>(
+    shared: &Arc<LocalShared>,
+    future: F,
+    meta: TaskMeta,
+) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
@@ -161,21 +165,11 @@ where
     join
 }
 
-/// Spawns `future` onto the set driven on this thread, if one is; gives the future back
-/// otherwise (for `pinwheel::spawn_local`).
-pub(crate) fn try_spawn_local<F>(
-    future: F,
-    meta: TaskMeta,
-) -> Result<JoinHandle<F::Output>, (F, TaskMeta)>
-where
-    F: Future + 'static,
-    F::Output: 'static,
-{
-    let current = CURRENT.with(|c| c.borrow().clone());
-    match current {
-        Some(shared) => Ok(spawn_on(&shared, future, meta)),
-        None => Err((future, meta)),
-    }
+/// The set driven on this thread, if one is (for `pinwheel::spawn_local`, which then spawns
+/// onto it with [`spawn_on`]). Asked before the future is handed over, so a spawn off a set
+/// moves the future once less: a session's future is a few KiB, and each move is a `memcpy`.
+pub(crate) fn current() -> Option<Arc<LocalShared>> {
+    CURRENT.with(|c| c.borrow().clone())
 }
 
 /// Makes a set the current one on this thread for the length of a poll.

@@ -93,10 +93,9 @@ where
     F::Output: 'static,
 {
     // Inside a `LocalSet` being driven on this thread, onto that set (as tokio's).
-    let (future, meta) = match crate::local_set::try_spawn_local(future, meta) {
-        Ok(handle) => return handle,
-        Err(back) => back,
-    };
+    if let Some(set) = crate::local_set::current() {
+        return crate::local_set::spawn_on(&set, future, meta);
+    }
     let spawned = with_worker(|w| {
         w.map(|w| {
             w.shared
