@@ -5,18 +5,15 @@
 //! network rows and of `echo_cpu`, measured in the same run as pinwheel and tokio, so each
 //! runtime's figure stands beside the limit of that machine on that day.
 
-use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::{Exec, Tokio};
+use crate::Tokio;
 
 /// What a floor server answers.
 #[derive(Clone, Copy, Debug)]
@@ -208,56 +205,4 @@ fn service(conn: &mut Conn, answer: Answer, buf: &mut [u8]) -> bool {
     }
 }
 
-impl Exec for MioFloor {
-    const NAME: &'static str = "bare mio loop (floor)";
-    const THREADS: &'static [&'static str] = &["mio-floor"];
-
-    fn build(workers: usize) -> Self {
-        MioFloor {
-            rt: Tokio::build(workers),
-            workers,
-            servers: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn block_on<F: Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
-    }
-
-    fn spawn_outside<F>(&self, f: F) -> impl Future<Output = F::Output> + Send + 'static
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.rt.spawn_outside(f)
-    }
-
-    fn spawn<F>(f: F) -> impl Future<Output = F::Output> + Send + 'static
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        Tokio::spawn(f)
-    }
-
-    fn yield_now() -> impl Future<Output = ()> + Send {
-        Tokio::yield_now()
-    }
-
-    type Sleep = <Tokio as Exec>::Sleep;
-
-    fn sleep(d: Duration) -> Self::Sleep {
-        Tokio::sleep(d)
-    }
-
-    fn reset(sleep: Pin<&mut Self::Sleep>, deadline: Instant) {
-        Tokio::reset(sleep, deadline)
-    }
-
-    fn timeout<F>(d: Duration, f: F) -> impl Future<Output = Result<F::Output, ()>> + Send
-    where
-        F: Future + Send,
-    {
-        Tokio::timeout(d, f)
-    }
-}
+crate::tpc::exec_beside_tokio!(MioFloor, "bare mio loop (floor)", "mio-floor");

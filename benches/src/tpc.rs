@@ -5,11 +5,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-use crate::{Exec, Tokio};
+use crate::Tokio;
 
 /// A group of thread-per-core tokio servers (started by the workloads, stopped when dropped),
 /// beside a multi-thread tokio runtime that the generic `Exec` calls use.
@@ -104,56 +102,72 @@ impl TokioTpc {
     }
 }
 
-impl Exec for TokioTpc {
-    const NAME: &'static str = "tokio thread-per-core";
-    const THREADS: &'static [&'static str] = &["tokio-tpc"];
+/// The `Exec` impl of a group of servers of its own beside a multi-thread tokio runtime (field
+/// `rt`), with `workers` and an empty `servers` list: the generic `Exec` calls go to tokio
+/// (`TokioTpc` here, `MioFloor` in `floor.rs`).
+macro_rules! exec_beside_tokio {
+    ($ty:ty, $name:expr, $thread:expr) => {
+        impl $crate::Exec for $ty {
+            const NAME: &'static str = $name;
+            const THREADS: &'static [&'static str] = &[$thread];
 
-    fn build(workers: usize) -> Self {
-        TokioTpc {
-            rt: Tokio::build(workers),
-            workers,
-            servers: Mutex::new(Vec::new()),
+            fn build(workers: usize) -> Self {
+                Self {
+                    rt: $crate::Tokio::build(workers),
+                    workers,
+                    servers: std::sync::Mutex::new(Vec::new()),
+                }
+            }
+
+            fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+                self.rt.block_on(f)
+            }
+
+            fn spawn_outside<F>(
+                &self,
+                f: F,
+            ) -> impl std::future::Future<Output = F::Output> + Send + 'static
+            where
+                F: std::future::Future + Send + 'static,
+                F::Output: Send + 'static,
+            {
+                self.rt.spawn_outside(f)
+            }
+
+            fn spawn<F>(f: F) -> impl std::future::Future<Output = F::Output> + Send + 'static
+            where
+                F: std::future::Future + Send + 'static,
+                F::Output: Send + 'static,
+            {
+                <$crate::Tokio as $crate::Exec>::spawn(f)
+            }
+
+            fn yield_now() -> impl std::future::Future<Output = ()> + Send {
+                <$crate::Tokio as $crate::Exec>::yield_now()
+            }
+
+            type Sleep = <$crate::Tokio as $crate::Exec>::Sleep;
+
+            fn sleep(d: std::time::Duration) -> Self::Sleep {
+                <$crate::Tokio as $crate::Exec>::sleep(d)
+            }
+
+            fn reset(sleep: std::pin::Pin<&mut Self::Sleep>, deadline: std::time::Instant) {
+                <$crate::Tokio as $crate::Exec>::reset(sleep, deadline)
+            }
+
+            fn timeout<F>(
+                d: std::time::Duration,
+                f: F,
+            ) -> impl std::future::Future<Output = Result<F::Output, ()>> + Send
+            where
+                F: std::future::Future + Send,
+            {
+                <$crate::Tokio as $crate::Exec>::timeout(d, f)
+            }
         }
-    }
-
-    fn block_on<F: Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
-    }
-
-    fn spawn_outside<F>(&self, f: F) -> impl Future<Output = F::Output> + Send + 'static
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.rt.spawn_outside(f)
-    }
-
-    fn spawn<F>(f: F) -> impl Future<Output = F::Output> + Send + 'static
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        Tokio::spawn(f)
-    }
-
-    fn yield_now() -> impl Future<Output = ()> + Send {
-        Tokio::yield_now()
-    }
-
-    type Sleep = <Tokio as Exec>::Sleep;
-
-    fn sleep(d: Duration) -> Self::Sleep {
-        Tokio::sleep(d)
-    }
-
-    fn reset(sleep: Pin<&mut Self::Sleep>, deadline: Instant) {
-        Tokio::reset(sleep, deadline)
-    }
-
-    fn timeout<F>(d: Duration, f: F) -> impl Future<Output = Result<F::Output, ()>> + Send
-    where
-        F: Future + Send,
-    {
-        Tokio::timeout(d, f)
-    }
+    };
 }
+pub(crate) use exec_beside_tokio;
+
+exec_beside_tokio!(TokioTpc, "tokio thread-per-core", "tokio-tpc");
