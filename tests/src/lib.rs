@@ -402,3 +402,55 @@ pub mod pin_check {
         static POINTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 }
+
+/// A global allocator that counts the allocations (and reallocations) each thread makes, for
+/// the tests that count what a spawn costs: install it with
+/// `#[global_allocator] static A: pinwheel_tests::CountingAlloc = pinwheel_tests::CountingAlloc;`
+/// and read [`allocs_here`].
+#[derive(Debug)]
+pub struct CountingAlloc;
+
+thread_local! {
+    static ALLOCS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator; only counts calls on the calling thread.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: forwarded.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: forwarded.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Allocations counted on this thread so far by [`CountingAlloc`].
+pub fn allocs_here() -> usize {
+    ALLOCS.with(std::cell::Cell::get)
+}
+
+/// Allocations per spawn of `n` tasks spawned and awaited one after another on a one-worker
+/// runtime (after 100 of them as a warm-up), counted on the worker ([`CountingAlloc`] must be
+/// the global allocator).
+pub fn steady_spawn_allocs(n: usize) -> f64 {
+    let rt = pinwheel::Builder::new().worker_threads(1).build().unwrap();
+    rt.block_on(rt.spawn(async move {
+        for _ in 0..100 {
+            pinwheel::spawn(async { [0u64; 4] }).await.unwrap();
+        }
+        let before = allocs_here();
+        for _ in 0..n {
+            pinwheel::spawn(async { [0u64; 4] }).await.unwrap();
+        }
+        (allocs_here() - before) as f64 / n as f64
+    }))
+    .unwrap()
+}

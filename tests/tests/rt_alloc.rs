@@ -1,39 +1,10 @@
 //! At most one heap allocation per spawned task (header, future and output together), and
 //! none once the task pools hold the blocks of ended tasks.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts calls on the calling thread.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: forwarded.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use pinwheel_tests::{CountingAlloc, allocs_here as allocs, steady_spawn_allocs};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> usize {
-    ALLOCS.with(Cell::get)
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 #[test]
 fn rt_one_allocation_per_spawn() {
@@ -78,20 +49,7 @@ fn rt_one_allocation_per_spawn() {
 /// back to the thread's pool, so a spawn allocates nothing (but in the builds without pools).
 #[test]
 fn rt_a_steady_spawn_loop_reuses_task_memory() {
-    const N: usize = 10_000;
-    let rt = pinwheel::Builder::new().worker_threads(1).build().unwrap();
-    let per_spawn = rt
-        .block_on(rt.spawn(async {
-            for _ in 0..100 {
-                pinwheel::spawn(async { [0u64; 4] }).await.unwrap();
-            }
-            let before = allocs();
-            for _ in 0..N {
-                pinwheel::spawn(async { [0u64; 4] }).await.unwrap();
-            }
-            (allocs() - before) as f64 / N as f64
-        }))
-        .unwrap();
+    let per_spawn = steady_spawn_allocs(10_000);
     println!("{per_spawn} allocations per spawn");
     if cfg!(pinwheel_no_pools) {
         assert!(
