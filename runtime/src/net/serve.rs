@@ -69,7 +69,7 @@ pub trait Listener: Send + Sync + Sized + 'static + sealed::Sealed {
     /// session that reads its request and answers at once never registers (HAProxy's
     /// speculative I/O: no `epoll_ctl` for a request-answer-close exchange).
     #[doc(hidden)]
-    fn register(raw: Self::Raw) -> io::Result<Self::Stream>;
+    fn stream(raw: Self::Raw) -> Self::Stream;
 
     /// For `Balance::Shards`: binds `n` more listeners on this one's address, now, each
     /// registered with a poller when its closure is called (on the worker that will accept on
@@ -111,8 +111,8 @@ impl Listener for TcpListener {
         self.accept_now()
     }
 
-    fn register(raw: Self::Raw) -> io::Result<TcpStream> {
-        Ok(TcpStream::from_accepted(raw))
+    fn stream(raw: Self::Raw) -> TcpStream {
+        TcpStream::from_accepted(raw)
     }
 
     fn bind_shards(&self, n: usize) -> io::Result<Vec<Shard<Self>>> {
@@ -159,8 +159,8 @@ impl Listener for super::UnixListener {
         self.accept_now()
     }
 
-    fn register(raw: Self::Raw) -> io::Result<super::UnixStream> {
-        Ok(super::UnixStream::from_accepted(raw))
+    fn stream(raw: Self::Raw) -> super::UnixStream {
+        super::UnixStream::from_accepted(raw)
     }
 
     fn bind_shards(&self, _n: usize) -> io::Result<Vec<Shard<Self>>> {
@@ -681,13 +681,9 @@ impl<L: Listener, F: SessionFactory<L>> Sessions<L, F> {
         let Some(index) = with_worker(|w| w.map(|w| w.index)) else {
             return;
         };
-        let stream = match L::register(stream) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, ?peer, "pinwheel::net::serve: could not register an accepted connection; it is closed");
-                return;
-            }
-        };
+        // A registration that fails later (at the first call that would block) is that
+        // call's error, for the session to see.
+        let stream = L::stream(stream);
         let live = self.server.live();
         live[index].fetch_add(1, Ordering::SeqCst);
         session_gauge(1);
