@@ -570,11 +570,12 @@ fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
             headers.remove(n);
         }
     }
-    for n in [CONNECTION, TE, UPGRADE] {
+    // Named once (a `&str` name would be parsed again on every call).
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+    for n in [CONNECTION, TE, UPGRADE, KEEP_ALIVE, PROXY_CONNECTION] {
         headers.remove(n);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
 }
 
 /// Sends one request to a backend and returns its response (or the proxy's own error page).
