@@ -183,3 +183,22 @@ fn misuse_is_a_clear_panic_or_error() {
     });
     assert!(msg.contains("already paused"), "{msg}");
 }
+
+/// `Instant::recent` follows the paused clock as `Instant::now` does: a virtual hour later
+/// after a virtual hour's sleep.
+#[test]
+fn recent_follows_the_paused_clock() {
+    let rt = paused();
+    rt.block_on(async {
+        pinwheel::spawn(async {
+            let a = Instant::recent();
+            assert!(a <= Instant::now());
+            time::sleep(HOUR).await;
+            let b = Instant::recent();
+            assert!(b - a >= HOUR, "{:?}", b - a);
+            assert!(b <= Instant::now());
+        })
+        .await
+        .unwrap();
+    });
+}

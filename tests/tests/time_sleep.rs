@@ -246,3 +246,45 @@ fn time_futures_are_send_sync_unpin() {
     send_sync_unpin::<pinwheel::time::Timeout<std::future::Ready<u8>>>();
     send_sync_unpin::<pinwheel::time::Elapsed>();
 }
+
+/// `Instant::recent` is the worker's turn reading: never after `now`, and read again after
+/// the worker slept, so a `block_on` future woken from another thread (polled before the
+/// worker's next turn) does not see the time it went to sleep at.
+#[test]
+fn time_recent_is_never_ahead_and_is_fresh_after_a_sleep() {
+    let before = Instant::now();
+    // Off the runtimes: the clock itself.
+    assert!(Instant::recent() >= before);
+    let d = Duration::from_millis(20);
+    for rt in [
+        Builder::new_current_thread().build().unwrap(),
+        Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap(),
+    ] {
+        rt.block_on(async {
+            let start = Instant::now();
+            assert!(Instant::recent() <= Instant::now());
+            // Woken by the blocking pool's thread at least `d` after `start`.
+            pinwheel::spawn_blocking(move || std::thread::sleep(d))
+                .await
+                .unwrap();
+            let recent = Instant::recent();
+            assert!(recent >= start + d, "{:?} after start", recent - start);
+            assert!(recent <= Instant::now());
+            // The same in a task on a worker.
+            pinwheel::spawn(async move {
+                let start = Instant::now();
+                pinwheel::spawn_blocking(move || std::thread::sleep(d))
+                    .await
+                    .unwrap();
+                let recent = Instant::recent();
+                assert!(recent >= start + d, "{:?} after start", recent - start);
+                assert!(recent <= Instant::now());
+            })
+            .await
+            .unwrap();
+        });
+    }
+}

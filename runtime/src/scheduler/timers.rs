@@ -221,6 +221,14 @@ impl TimerContext {
         }
     }
 
+    /// Reads the clock into the turn's reading (`now`, `now_ms`); the reading.
+    pub(super) fn read_clock(&self, clock: &Clock) -> Instant {
+        let now = clock.now();
+        self.now.set(now);
+        self.now_ms.set(clock.millis(now));
+        now
+    }
+
     /// Reads the clock, applies the operations `receive` hands over (those other threads sent
     /// to this worker), and wakes the tasks whose timers are due: once per loop turn.
     pub(super) fn turn(
@@ -228,9 +236,7 @@ impl TimerContext {
         clock: &Clock,
         receive: impl FnOnce(&mut VecDeque<TimerOp>),
     ) -> TurnReport {
-        let now = clock.now();
-        self.now.set(now);
-        self.now_ms.set(clock.millis(now));
+        let now = self.read_clock(clock);
         let tick = clock.tick_floor(now);
         let mut ops = self.ops.borrow_mut();
         receive(&mut ops);

@@ -291,6 +291,13 @@ impl WorkerContext {
         }
     }
 
+    /// The clock as this worker read it at the start of its current loop turn (see
+    /// `time::Instant::recent`).
+    #[inline]
+    pub(crate) fn turn_now(&self) -> std::time::Instant {
+        self.timers.now.get()
+    }
+
     /// How long the worker may sleep before a timer is due; `None` when no timer is pending.
     pub(super) fn timer_timeout(&self) -> Option<std::time::Duration> {
         self.timers.timeout(&self.shared.clock)
@@ -751,6 +758,11 @@ impl WorkerContext {
     /// The last part of a park: off the sleeper list, searching if a notifier asked it to or
     /// if work waits elsewhere.
     pub(super) fn end_park(&self, plan: ParkPlan) {
+        if plan.sleep.is_some() {
+            // The turn's reading is as old as the sleep: read again, for what runs before the
+            // next turn (a `block_on` future; `time::Instant::recent`).
+            self.timers.read_clock(&self.shared.clock);
+        }
         let idle = &self.shared.idle;
         if !idle.wake(self.index) {
             // A notifier took us off the sleeper list and counted us as searching.

@@ -29,6 +29,34 @@ impl Instant {
         Instant(now_std())
     }
 
+    /// The clock as the calling worker read it at the start of its current loop turn
+    /// (HAProxy's `now_ms`): a thread-local read instead of a clock read, earlier than
+    /// [`now`](Self::now) by the time the turn has run so far (a turn polls at most 64 tasks).
+    /// For deadlines that are moved very often and may come that much early: an idle timeout
+    /// pushed back on every read and write, say. Follows the paused clock as `now` does. Off
+    /// the workers (inside `block_on` on a multi-thread runtime, or outside any runtime), the
+    /// same as [`now`](Self::now).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pinwheel::time::{Instant, sleep};
+    ///
+    /// #[pinwheel::main]
+    /// async fn main() {
+    ///     // An idle deadline moved on every read and write, at the cost of a field read.
+    ///     let mut idle = sleep(Duration::from_secs(30));
+    ///     idle.reset(Instant::recent() + Duration::from_secs(30));
+    ///     assert!(Instant::recent() <= Instant::now());
+    /// }
+    /// ```
+    #[inline]
+    pub fn recent() -> Instant {
+        crate::scheduler::context::with_worker(|w| match w {
+            Some(w) => Instant(w.turn_now()),
+            None => Instant::now(),
+        })
+    }
+
     /// The `Instant` of a `std::time::Instant`.
     pub fn from_std(std: std::time::Instant) -> Instant {
         Instant(std)
