@@ -463,10 +463,7 @@ async fn client_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
     let s = shared.clone();
     // The client's address as the `X-Forwarded-For` value, made once for all its requests.
     let xff = hyper::header::HeaderValue::try_from(peer.ip().to_string()).ok();
-    let service = hyper::service::service_fn(move |req| {
-        let (s, xff) = (s.clone(), xff.clone());
-        async move { Ok::<_, Infallible>(forward(&s, xff, req).await) }
-    });
+    let service = hyper::service::service_fn(move |req| forward(s.clone(), xff.clone(), req));
     // `half_close`: the client is not read while its request is served (HAProxy's default,
     // without `option abortonclose`), and one that shuts its write side down to wait for the
     // answer still gets it. Otherwise hyper reads the client again to notice an abort, and
@@ -584,82 +581,94 @@ fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
     }
 }
 
-/// Sends one request to a backend and returns its response (or the proxy's own error page).
-async fn forward(
-    shared: &Shared,
+/// Sends one request to a backend; its response (or the proxy's own error page).
+///
+/// An `async` block rather than an `async fn`: a fn's future keeps its arguments twice (as
+/// arguments, and as the locals they move into), and this future is moved several times per
+/// request on its way into hyper: every byte of it is copied each time.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn's future would keep the arguments twice (above)"
+)]
+fn forward(
+    shared: Arc<Shared>,
     xff: Option<hyper::header::HeaderValue>,
     mut req: Request<Incoming>,
-) -> Response<Body> {
-    count(shared.id, |c| c.requests += 1);
-    strip_hop_by_hop(req.headers_mut());
-    if let Some(v) = xff {
-        req.headers_mut().append("x-forwarded-for", v);
-    }
-    'backends: for i in candidates(shared) {
-        let backend = &shared.backends[i];
-        // A pooled connection first; a new one when none is ready, or when the pooled one
-        // was closed by the backend before it took the request (hyper gives it back then).
-        let mut pooled = take_idle(shared.id, i);
-        loop {
-            let reused = pooled.is_some();
-            let mut sender = match pooled.take() {
-                Some(s) => s,
-                // Boxed: the connect path's state is most of this future's size, and the
-                // future is moved (copied) several times per request on its way into hyper.
-                None => match Box::pin(connect_backend(shared, i)).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        // Nothing was sent: the next backend may take the request.
-                        backend.failures.fetch_add(1, Ordering::Relaxed);
-                        backend.set_up(false, &e);
-                        continue 'backends;
-                    }
-                },
-            };
-            backend.requests.fetch_add(1, Ordering::Relaxed);
-            backend.in_flight.fetch_add(1, Ordering::Relaxed);
-            let answer = timeout(shared.config.server_timeout, sender.try_send_request(req)).await;
-            backend.in_flight.fetch_sub(1, Ordering::Relaxed);
-            return match answer {
-                Ok(Ok(mut resp)) => {
-                    if !shared.stopped.load(Ordering::SeqCst) {
-                        put_idle(shared.id, i, shared.backends.len(), sender);
-                    }
-                    strip_hop_by_hop(resp.headers_mut());
-                    resp.map(Either::Left)
-                }
-                Ok(Err(mut e)) => {
-                    if let Some(back) = e.take_message().filter(|_| reused) {
-                        // The pooled connection closed under it, unsent: a new one.
-                        req = back;
-                        continue;
-                    }
-                    backend.failures.fetch_add(1, Ordering::Relaxed);
-                    count(shared.id, |c| c.errors += 1);
-                    reply(
-                        StatusCode::BAD_GATEWAY,
-                        format!("502 bad gateway: backend {}: {}", backend.addr, e.error()),
-                    )
-                }
-                Err(_) => {
-                    backend.failures.fetch_add(1, Ordering::Relaxed);
-                    count(shared.id, |c| c.errors += 1);
-                    reply(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        format!(
-                            "504 gateway timeout: backend {} sent no response within {:?}",
-                            backend.addr, shared.config.server_timeout
-                        ),
-                    )
-                }
-            };
+) -> impl Future<Output = Result<Response<Body>, Infallible>> {
+    async move {
+        let shared = &*shared;
+        count(shared.id, |c| c.requests += 1);
+        strip_hop_by_hop(req.headers_mut());
+        if let Some(v) = xff {
+            req.headers_mut().append("x-forwarded-for", v);
         }
+        'backends: for i in candidates(shared) {
+            let backend = &shared.backends[i];
+            // A pooled connection first; a new one when none is ready, or when the pooled one
+            // was closed by the backend before it took the request (hyper gives it back then).
+            let mut pooled = take_idle(shared.id, i);
+            loop {
+                let reused = pooled.is_some();
+                let mut sender = match pooled.take() {
+                    Some(s) => s,
+                    // Boxed: the connect path's state is most of this future's size, and the
+                    // future is moved (copied) several times per request on its way into hyper.
+                    None => match Box::pin(connect_backend(shared, i)).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            // Nothing was sent: the next backend may take the request.
+                            backend.failures.fetch_add(1, Ordering::Relaxed);
+                            backend.set_up(false, &e);
+                            continue 'backends;
+                        }
+                    },
+                };
+                backend.requests.fetch_add(1, Ordering::Relaxed);
+                backend.in_flight.fetch_add(1, Ordering::Relaxed);
+                let answer =
+                    timeout(shared.config.server_timeout, sender.try_send_request(req)).await;
+                backend.in_flight.fetch_sub(1, Ordering::Relaxed);
+                return Ok(match answer {
+                    Ok(Ok(mut resp)) => {
+                        if !shared.stopped.load(Ordering::SeqCst) {
+                            put_idle(shared.id, i, shared.backends.len(), sender);
+                        }
+                        strip_hop_by_hop(resp.headers_mut());
+                        resp.map(Either::Left)
+                    }
+                    Ok(Err(mut e)) => {
+                        if let Some(back) = e.take_message().filter(|_| reused) {
+                            // The pooled connection closed under it, unsent: a new one.
+                            req = back;
+                            continue;
+                        }
+                        backend.failures.fetch_add(1, Ordering::Relaxed);
+                        count(shared.id, |c| c.errors += 1);
+                        reply(
+                            StatusCode::BAD_GATEWAY,
+                            format!("502 bad gateway: backend {}: {}", backend.addr, e.error()),
+                        )
+                    }
+                    Err(_) => {
+                        backend.failures.fetch_add(1, Ordering::Relaxed);
+                        count(shared.id, |c| c.errors += 1);
+                        reply(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            format!(
+                                "504 gateway timeout: backend {} sent no response within {:?}",
+                                backend.addr, shared.config.server_timeout
+                            ),
+                        )
+                    }
+                });
+            }
+        }
+        count(shared.id, |c| c.errors += 1);
+        Ok(reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 service unavailable: no backend is up".into(),
+        ))
     }
-    count(shared.id, |c| c.errors += 1);
-    reply(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "503 service unavailable: no backend is up".into(),
-    )
 }
 
 /// A new connection to backend `i` (connected within the connect timeout, its driver pinned
