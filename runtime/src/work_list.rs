@@ -231,12 +231,15 @@ impl<T: Send + 'static> WorkList<T> {
                 },
             });
         };
-        match mailbox.0.push(item, |waker| {
-            if let Some(w) = waker {
-                w.wake();
+        // The handler's waker is woken after the lock is released (the wake-after-unlock rule,
+        // on `Inbox`).
+        match mailbox.0.push(item, |waker| waker) {
+            Ok(waker) => {
+                if let Some(w) = waker.flatten() {
+                    w.wake();
+                }
+                Ok(())
             }
-        }) {
-            Ok(_) => Ok(()),
             Err(item) => Err(PushError {
                 item,
                 kind: PushErrorKind::Closed,

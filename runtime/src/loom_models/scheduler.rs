@@ -33,7 +33,9 @@ fn loom_remote_queue_push_vs_drain_and_park() {
             .map(|i| {
                 let (q, p) = (q.clone(), p.clone());
                 thread::spawn(move || {
-                    let _ = q.push(i, |_| p.unpark());
+                    if let Ok(Some(())) = q.push(i, |_| ()) {
+                        p.unpark();
+                    }
                 })
             })
             .collect();
@@ -57,7 +59,7 @@ fn loom_remote_queue_push_vs_close_gives_item_back() {
     model(|| {
         let q = Arc::new(Inbox::new());
         let q2 = q.clone();
-        let t = thread::spawn(move || q2.push(7, |_| {}));
+        let t = thread::spawn(move || q2.push(7, |_| ()));
         let closed = q.close();
         let pushed = t.join().unwrap();
         // Either the push landed before the close (and close returned it), or it was refused.
@@ -236,12 +238,10 @@ fn loom_mailbox_two_producers_vs_task_consumer() {
             .map(|i| {
                 let q = q.clone();
                 thread::spawn(move || {
-                    q.push(i, |w| {
-                        if let Some(w) = w {
-                            w.wake();
-                        }
-                    })
-                    .unwrap();
+                    // Woken after the push released the lock.
+                    if let Some(w) = q.push(i, |w| w).unwrap().flatten() {
+                        w.wake();
+                    }
                 })
             })
             .collect();
@@ -261,8 +261,8 @@ fn loom_mailbox_push_vs_close_and_wake() {
         let producer = {
             let q = q.clone();
             thread::spawn(move || {
-                q.push(5, |w| {
-                    if let Some(w) = w {
+                q.push(5, |w| w).map(|w| {
+                    if let Some(w) = w.flatten() {
                         w.wake();
                     }
                 })

@@ -135,7 +135,11 @@ impl WorkerShared {
     /// Asks this worker to do `op` on its wheel; wakes it if it sleeps. A worker that has shut
     /// down refuses it: its wheel is gone, so there is nothing left to do.
     fn push_timer_op(&self, op: timers::TimerOp) {
-        let _ = self.timer_inbox.push(op, |_| self.parker.unpark());
+        // The caller's reference keeps this worker alive past the push (the wake-after-unlock
+        // rule, on `Inbox`).
+        if let Ok(Some(())) = self.timer_inbox.push(op, |_| ()) {
+            self.parker.unpark();
+        }
     }
 }
 
@@ -356,7 +360,12 @@ impl Shared {
         let worker = &self.workers[index];
         // A refused push means that worker has shut down; the task was cancelled (or will be)
         // by the shutdown, so dropping this reference loses nothing.
-        let _ = worker.inbox.push(task, |_| worker.parker.unpark());
+        // On the first item, a reference to the worker taken under the lock: once it is
+        // released the worker may run the task, and the task's end may drop the last
+        // reference to this runtime (the wake-after-unlock rule, on `Inbox`).
+        if let Ok(Some(worker)) = worker.inbox.push(task, |_| worker.clone()) {
+            worker.parker.unpark();
+        }
     }
 
     /// Queues a stealable task in the global injector, waking a worker to take it.
