@@ -693,10 +693,30 @@ impl<L: Listener, F: SessionFactory<L>> Sessions<L, F> {
             index,
             server: self.server.clone(),
         };
-        drop(crate::spawn_local(async move {
-            let _guard = guard;
-            session.await;
+        drop(crate::spawn_local(Counted {
+            session,
+            _guard: guard,
         }));
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A session and the guard that counts it out when it ends. A future of its own rather
+    /// than an `async` block: a block that awaits a future it captured keeps it twice (as the
+    /// capture and as the awaited value), and a hyper session's future is a kilobyte, copied
+    /// on its way into its task.
+    struct Counted<F> {
+        #[pin]
+        session: F,
+        _guard: LiveGuard,
+    }
+}
+
+impl<F: Future> Future for Counted<F> {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.project().session.poll(cx).map(drop)
     }
 }
 
