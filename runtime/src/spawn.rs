@@ -78,6 +78,7 @@ where
 /// Panics when not called on a pinwheel worker thread (from a task); a thread inside
 /// `block_on` is not a worker.
 #[track_caller]
+#[inline(always)]
 pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
@@ -87,6 +88,7 @@ where
 }
 
 #[track_caller]
+#[inline(always)]
 pub(crate) fn spawn_local_with<F>(future: F, meta: TaskMeta) -> JoinHandle<F::Output>
 where
     F: Future + 'static,

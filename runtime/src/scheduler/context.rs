@@ -151,6 +151,7 @@ impl Drop for WorkerGuard<'_> {
 }
 
 /// Runs `f` with the calling thread's worker context, if it is a worker thread.
+#[inline(always)]
 pub(crate) fn with_worker<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
     let w = WORKER.with(Cell::get);
     // SAFETY: the worker rule (on `WORKER`): non-null means a live context of this thread,

@@ -295,6 +295,7 @@ impl Shared {
     /// Spawns a task with `mask` (already checked to name a worker) from a thread whose worker
     /// of this runtime is `here` (as [`route::with_worker_of`] gives it). `local` marks a
     /// `spawn_local` future, which that worker owns (so `here` must be a worker).
+    #[inline(always)]
     pub(crate) fn spawn_at<F>(
         self: &Arc<Self>,
         here: Option<&WorkerContext>,
