@@ -298,6 +298,9 @@ impl Proxy {
             }
         }
         let front_listener = bind(config.listen, "--listen").await?;
+        // Accepted connections have TCP_NODELAY from the listener: no `setsockopt` per
+        // connection (HAProxy makes one).
+        front_listener.set_nodelay(true)?;
         let listen_addr = front_listener.local_addr()?;
         let stats_listener = match config.stats {
             Some(a) => Some(bind(a, "--stats").await?),
@@ -484,6 +487,7 @@ async fn health_checks(shared: Arc<Shared>, threads: WorkList<Ask>) {
 
 /// One client connection, pinned to the worker that owns its socket.
 async fn client_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    // Inherited from the listener (see `Proxy::start`): answered without a system call.
     let _ = stream.set_nodelay(true);
     let id = shared.id;
     count(id, |c| {

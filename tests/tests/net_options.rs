@@ -88,3 +88,71 @@ async fn unix_addresses_and_into_std() -> std::io::Result<()> {
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+/// A listener's `TCP_NODELAY` is what the sockets it accepts start with (Linux copies it):
+/// `accept`, `poll_accept` and `net::serve` streams report it, and the socket really has it;
+/// turning it off on one stream reaches the socket. A listener without it gives streams
+/// without it.
+#[pinwheel::test]
+async fn tcp_nodelay_of_the_listener_is_the_accepted_streams() -> std::io::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    assert!(!listener.nodelay()?);
+    listener.set_nodelay(true)?;
+    assert!(listener.nodelay()?);
+    let addr = listener.local_addr()?;
+    let _c1 = TcpStream::connect(addr).await?;
+    let (s, _) = listener.accept().await?;
+    assert!(s.nodelay()?);
+    s.set_nodelay(true)?;
+    assert!(s.nodelay()?);
+    // The socket itself, not a cached answer.
+    assert!(s.into_std()?.nodelay()?);
+    let _c2 = TcpStream::connect(addr).await?;
+    let (s, _) = std::future::poll_fn(|cx| listener.poll_accept(cx)).await?;
+    assert!(s.nodelay()?);
+    s.set_nodelay(false)?;
+    assert!(!s.nodelay()?);
+    assert!(!s.into_std()?.nodelay()?);
+
+    let plain = TcpListener::bind("127.0.0.1:0").await?;
+    let _c3 = TcpStream::connect(plain.local_addr()?).await?;
+    let (s, _) = plain.accept().await?;
+    assert!(!s.nodelay()?);
+    s.set_nodelay(true)?;
+    assert!(s.nodelay()?);
+    assert!(s.into_std()?.nodelay()?);
+    Ok(())
+}
+
+/// The same through `net::serve`: sessions' streams have the listener's `TCP_NODELAY`.
+#[test]
+fn tcp_nodelay_reaches_served_sessions() {
+    let rt = pinwheel_tests::rt(2);
+    rt.block_on(async {
+        for on in [true, false] {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            listener.set_nodelay(on).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = pinwheel::net::Server::new();
+            let (tx, rx) = std::sync::mpsc::channel();
+            let tx = std::sync::Mutex::new(tx);
+            let s = server.clone();
+            let serving = pinwheel::spawn(async move {
+                s.serve(listener, move |stream: TcpStream, _| {
+                    let reported = stream.nodelay().unwrap();
+                    let real = stream.into_std().unwrap().nodelay().unwrap();
+                    tx.lock().unwrap().send((reported, real)).unwrap();
+                    async {}
+                })
+                .await
+            });
+            let _c = TcpStream::connect(addr).await.unwrap();
+            let got = pinwheel::spawn_blocking(move || rx.recv().unwrap())
+                .await
+                .unwrap();
+            assert_eq!(got, (on, on));
+            server.stop();
+            serving.await.unwrap().unwrap();
+        }
+    });
+}

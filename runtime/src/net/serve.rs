@@ -69,7 +69,14 @@ pub trait Listener: Send + Sync + Sized + 'static + sealed::Sealed {
     /// session that reads its request and answers at once never registers (HAProxy's
     /// speculative I/O: no `epoll_ctl` for a request-answer-close exchange).
     #[doc(hidden)]
-    fn stream(raw: Self::Raw) -> Self::Stream;
+    fn stream(raw: Self::Raw, nodelay: bool) -> Self::Stream;
+
+    /// Whether the sockets it accepts have `TCP_NODELAY` from the start (the inherited nodelay
+    /// rule, on `TcpListener`).
+    #[doc(hidden)]
+    fn accepts_nodelay(&self) -> bool {
+        false
+    }
 
     /// For `Balance::Shards`: binds `n` more listeners on this one's address, now, each
     /// registered with a poller when its closure is called (on the worker that will accept on
@@ -111,8 +118,12 @@ impl Listener for TcpListener {
         self.accept_now()
     }
 
-    fn stream(raw: Self::Raw) -> TcpStream {
-        TcpStream::from_accepted(raw)
+    fn stream(raw: Self::Raw, nodelay: bool) -> TcpStream {
+        TcpStream::from_accepted(raw, nodelay)
+    }
+
+    fn accepts_nodelay(&self) -> bool {
+        TcpListener::accepts_nodelay(self)
     }
 
     fn bind_shards(&self, n: usize) -> io::Result<Vec<Shard<Self>>> {
@@ -128,6 +139,8 @@ impl Listener for TcpListener {
                 let socket = TcpSocket::for_addr(addr)?;
                 socket.set_reuseaddr(true)?;
                 socket.set_reuseport(true)?;
+                // Each shard's connections have what the given listener's would.
+                socket.set_nodelay(self.nodelay()?)?;
                 socket.bind(addr)?;
                 let bound = socket.listen_unregistered(1024)?;
                 let shard: Shard<Self> = Box::new(move || TcpListener::from_std(bound));
@@ -159,7 +172,7 @@ impl Listener for super::UnixListener {
         self.accept_now()
     }
 
-    fn stream(raw: Self::Raw) -> super::UnixStream {
+    fn stream(raw: Self::Raw, _nodelay: bool) -> super::UnixStream {
         super::UnixStream::from_accepted(raw)
     }
 
@@ -465,6 +478,7 @@ impl Server {
         let sessions = Sessions::<L, F> {
             server: self.clone(),
             factory: factory.clone(),
+            nodelay: listener.accepts_nodelay(),
             listener: PhantomData,
         };
         let s2 = sessions.clone();
@@ -661,6 +675,8 @@ where
 struct Sessions<L, F> {
     server: Server,
     factory: Arc<F>,
+    /// The listener's accepted sockets have `TCP_NODELAY` (the inherited nodelay rule).
+    nodelay: bool,
     listener: PhantomData<fn() -> L>,
 }
 
@@ -669,6 +685,7 @@ impl<L, F> Clone for Sessions<L, F> {
         Sessions {
             server: self.server.clone(),
             factory: self.factory.clone(),
+            nodelay: self.nodelay,
             listener: PhantomData,
         }
     }
@@ -683,7 +700,7 @@ impl<L: Listener, F: SessionFactory<L>> Sessions<L, F> {
         };
         // A registration that fails later (at the first call that would block) is that
         // call's error, for the session to see.
-        let stream = L::stream(stream);
+        let stream = L::stream(stream, self.nodelay);
         let live = self.server.live();
         live[index].fetch_add(1, Ordering::SeqCst);
         session_gauge(1);

@@ -2,6 +2,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use crate::task::coop::budgeted;
@@ -15,6 +16,10 @@ use super::stream::Stream;
 pub struct TcpListener {
     mio: mio::net::TcpListener,
     pub(super) reg: Registration,
+    /// The listener has `TCP_NODELAY`, so the sockets it accepts have it (the *inherited
+    /// nodelay rule*: Linux copies the option into each accepted socket; elsewhere this stays
+    /// `false`).
+    nodelay: AtomicBool,
 }
 
 /// A TCP connection.
@@ -24,6 +29,16 @@ pub struct TcpListener {
 /// `TcpStream` and `&TcpStream`.
 pub struct TcpStream {
     pub(crate) io: Stream<mio::net::TcpStream>,
+    /// `TCP_NODELAY` is known to be on (inherited from the listener, by the inherited nodelay
+    /// rule, or set here): `set_nodelay(true)` and `nodelay()` need no system call.
+    nodelay: AtomicBool,
+}
+
+/// Whether accepted sockets inherit their listener's `TCP_NODELAY` here (the inherited
+/// nodelay rule): Linux copies the listening socket into each connection it accepts, options
+/// and all. Elsewhere nothing is assumed, and every call asks the socket.
+const fn inherits_nodelay() -> bool {
+    cfg!(target_os = "linux")
 }
 
 impl TcpListener {
@@ -51,9 +66,14 @@ impl TcpListener {
     /// When called outside a runtime, or when the registration fails.
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
+        let nodelay = inherits_nodelay() && socket2::SockRef::from(&listener).nodelay()?;
         let mut mio = mio::net::TcpListener::from_std(listener);
         let reg = super::register_here(&mut mio, Interest::READABLE)?;
-        Ok(TcpListener { mio, reg })
+        Ok(TcpListener {
+            mio,
+            reg,
+            nodelay: AtomicBool::new(nodelay),
+        })
     }
 
     /// Accepts a connection; the new stream registers at its first I/O call, with the poller
@@ -66,7 +86,10 @@ impl TcpListener {
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let mut waiter = self.reg.waiter(Direction::Read);
         let (stream, addr) = poll_fn(|cx| self.poll_accept_raw(cx, &mut waiter)).await?;
-        Ok((TcpStream::from_accepted(stream), addr))
+        Ok((
+            TcpStream::from_accepted(stream, self.accepts_nodelay()),
+            addr,
+        ))
     }
 
     /// Polls an accept (tokio's `poll_accept`): the waker is kept in the listener's one read
@@ -79,7 +102,7 @@ impl TcpListener {
         budgeted(cx, |cx| {
             self.reg.poll_io(cx, Direction::Read, || self.accept_now())
         })
-        .map(|r| r.map(|(s, addr)| (TcpStream::from_accepted(s), addr)))
+        .map(|r| r.map(|(s, addr)| (TcpStream::from_accepted(s, self.accepts_nodelay()), addr)))
     }
 
     /// Accepts without waiting, retrying the transient errors (`ECONNABORTED`, `EINTR`): the
@@ -114,7 +137,7 @@ impl TcpListener {
     ///
     /// The OS error of the deregistration.
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
-        let TcpListener { mut mio, reg } = self;
+        let TcpListener { mut mio, reg, .. } = self;
         reg.deregister(&mut mio)?;
         Ok(std::net::TcpListener::from(mio))
     }
@@ -126,6 +149,49 @@ impl TcpListener {
     /// The OS error.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.mio.local_addr()
+    }
+
+    /// Sets `TCP_NODELAY` on the listening socket, which the sockets it accepts then have from
+    /// the start: on Linux, a stream accepted from such a listener answers
+    /// [`TcpStream::set_nodelay`]`(true)` and [`TcpStream::nodelay`] without a system call (a
+    /// server that sets it on every connection, as most do, saves one `setsockopt` per
+    /// connection; HAProxy makes that call for each). [`TcpSocket::set_nodelay`] before
+    /// `listen` does the same.
+    ///
+    /// ```
+    /// # let rt = pinwheel::Runtime::new()?;
+    /// # rt.block_on(async {
+    /// let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// listener.set_nodelay(true)?;
+    /// assert!(listener.nodelay()?);
+    /// # std::io::Result::Ok(())
+    /// # })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        socket2::SockRef::from(&self.mio).set_nodelay(on)?;
+        self.nodelay
+            .store(on && inherits_nodelay(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether the listening socket has `TCP_NODELAY` (see [`set_nodelay`](Self::set_nodelay)).
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        socket2::SockRef::from(&self.mio).nodelay()
+    }
+
+    /// Whether the sockets this listener accepts are known to have `TCP_NODELAY` (the
+    /// inherited nodelay rule).
+    pub(crate) fn accepts_nodelay(&self) -> bool {
+        self.nodelay.load(Ordering::Relaxed)
     }
 
     /// `true` when the socket has `SO_REUSEPORT` (see [`TcpSocket::set_reuseport`]).
@@ -373,14 +439,17 @@ impl TcpStream {
         let reg = super::register_here(&mut mio, Interest::READABLE | Interest::WRITABLE)?;
         Ok(TcpStream {
             io: Stream::registered(mio, reg),
+            nodelay: AtomicBool::new(false),
         })
     }
 
     /// An accepted socket, registered at its first I/O call with the poller of the worker
     /// that makes it (see `Stream`): the task that uses it, wherever it runs, gets its events.
-    pub(crate) fn from_accepted(mio: mio::net::TcpStream) -> TcpStream {
+    /// `nodelay`: the listener had `TCP_NODELAY` (the inherited nodelay rule).
+    pub(crate) fn from_accepted(mio: mio::net::TcpStream, nodelay: bool) -> TcpStream {
         TcpStream {
             io: Stream::unregistered(mio),
+            nodelay: AtomicBool::new(nodelay),
         }
     }
 
@@ -468,6 +537,9 @@ impl TcpStream {
     ///
     /// The OS error.
     pub fn nodelay(&self) -> io::Result<bool> {
+        if self.nodelay.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
         self.io.mio.nodelay()
     }
 
@@ -500,13 +572,20 @@ impl TcpStream {
         self.io.mio.local_addr()
     }
 
-    /// Sets TCP_NODELAY.
+    /// Sets TCP_NODELAY. Turning it on where it is known to be on already (accepted from a
+    /// listener that has it, see [`TcpListener::set_nodelay`], or set before) makes no system
+    /// call.
     ///
     /// # Errors
     ///
     /// The OS error.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.io.mio.set_nodelay(nodelay)
+        if nodelay && self.nodelay.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.io.mio.set_nodelay(nodelay)?;
+        self.nodelay.store(nodelay, Ordering::Relaxed);
+        Ok(())
     }
 }
 
