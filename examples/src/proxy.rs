@@ -456,8 +456,12 @@ async fn bind(addr: SocketAddr, flag: &str) -> io::Result<TcpListener> {
     })
 }
 
+/// One line on stderr, written whole: `eprintln!` of formatted pieces makes a system call per
+/// piece on the unbuffered stderr (a dozen per line).
 fn log(msg: fmt::Arguments<'_>) {
-    eprintln!("[proxy] {msg}");
+    use std::io::Write as _;
+    let line = format!("[proxy] {msg}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// Checks every backend (a TCP connect within the connect timeout) and marks it up or down.
