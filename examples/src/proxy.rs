@@ -657,7 +657,10 @@ fn forward(
         count(shared.id, |c| c.requests += 1);
         strip_hop_by_hop(req.headers_mut());
         if let Some(v) = xff {
-            req.headers_mut().append("x-forwarded-for", v);
+            // A constant name: a `&str` one is parsed, and allocated, on every request.
+            const XFF: hyper::header::HeaderName =
+                hyper::header::HeaderName::from_static("x-forwarded-for");
+            req.headers_mut().append(XFF, v);
         }
         'backends: for i in candidates(shared) {
             let backend = &shared.backends[i];
