@@ -34,10 +34,11 @@ use tokio::io::unix::AsyncFd;
 use super::WorkerContext;
 
 /// A busy worker gives its tokio context a turn (its ready tasks, a look at its driver without
-/// blocking) once every this many task polls: four of its own looks at its poller
-/// (`EVENT_INTERVAL`), as each turn costs tokio's scheduler tick and a system call (with a
-/// turn every 64 polls, yield_many read 6.5% more instructions with the switch on).
-const TOKIO_INTERVAL: usize = 4 * super::EVENT_INTERVAL;
+/// blocking) once every this many task polls, as each turn costs tokio's scheduler tick and a
+/// system call (with a turn every 64 polls, yield_many read 6.5% more instructions with the
+/// switch on). Four of its own looks at its poller when those were every 64 polls; kept at 256
+/// when they became every 16.
+const TOKIO_INTERVAL: usize = 256;
 
 /// The tokio handles of a runtime's workers (filled as each worker starts its runtime): what
 /// `Runtime::block_on` enters, so the future it runs off the workers reaches tokio too.

@@ -61,10 +61,15 @@ pub(crate) struct WorkerContext {
 #[path = "tokio_context.rs"]
 pub(crate) mod tokio_context;
 
-/// A busy worker polls its I/O driver without blocking once every this many task polls, so
-/// its sockets are not starved by a long run queue (tokio's `event_interval` is 61); an idle
-/// worker polls it when it parks.
-pub(super) const EVENT_INTERVAL: usize = 64;
+/// A busy worker polls its I/O driver without blocking at the start of a turn once this many
+/// task polls ran since its last look, so its sockets are not starved by a long run queue; an
+/// idle worker polls it when it parks. 16 (tokio's `event_interval` is 61; this was 64): with
+/// 64, a proxy worker at 2 threads ran bursts twice as long between sleeps as HAProxy's
+/// threads (`perf sched timehist`: 0.16 - 0.19 ms on average, 150 over 1 ms in 2 s; HAProxy
+/// 0.09 ms, 55) and the load generator sharing its CPU waited: p99 4.5 ms against HAProxy's
+/// 2.3; with 16 the bursts match HAProxy's (0.09 ms, 40) and p99 is 2.5 - 3.6 ms
+/// (BENCHMARKS.md, issue 28 continued).
+pub(super) const EVENT_INTERVAL: usize = 16;
 
 /// A poll delivering at least this many events turns on the spin before parking.
 const SPIN_EVENTS: usize = 2;
