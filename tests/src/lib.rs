@@ -454,3 +454,25 @@ pub fn steady_spawn_allocs(n: usize) -> f64 {
     }))
     .unwrap()
 }
+
+/// The server side of a speculative-I/O check (net_affinity, net_serve): reads the client's
+/// "ping" (however its 4 bytes arrive), answers "pong", says so on `answered`, waits for `go`,
+/// then returns what its next read gets (a read that must wait, so it registers the socket).
+pub async fn pong_then_read_after_go(
+    stream: &pinwheel::net::TcpStream,
+    answered: std::sync::mpsc::Sender<()>,
+    go: impl std::future::Future<Output = ()>,
+) -> Vec<u8> {
+    let mut buf = [0u8; 16];
+    // The speculative reads take "ping" without waiting only if it all arrived: read until
+    // the 4 bytes are in.
+    let mut got = 0;
+    while got < 4 {
+        got += stream.read(&mut buf[got..]).await.unwrap();
+    }
+    stream.write_all(b"pong").await.unwrap();
+    answered.send(()).unwrap();
+    go.await;
+    let n = stream.read(&mut buf).await.unwrap();
+    buf[..n].to_vec()
+}

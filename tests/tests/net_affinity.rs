@@ -297,18 +297,8 @@ fn an_accepted_socket_registers_only_when_a_call_would_block() {
     let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
     let session = rt.spawn(async move {
         let (s, _) = listener.accept().await.unwrap();
-        let mut buf = [0u8; 16];
-        // Whatever of "ping" is there: the speculative reads take it without waiting only if
-        // it all arrived, so read until the 4 bytes are in.
-        let mut got = 0;
-        while got < 4 {
-            got += s.read(&mut buf[got..]).await.unwrap();
-        }
-        s.write_all(b"pong").await.unwrap();
-        answered_tx.send(()).unwrap();
-        go_rx.await.unwrap();
-        let n = s.read(&mut buf).await.unwrap();
-        buf[..n].to_vec()
+        pinwheel_tests::pong_then_read_after_go(&s, answered_tx, async { go_rx.await.unwrap() })
+            .await
     });
     answered_rx.recv().unwrap();
     let mut back = [0u8; 4];

@@ -387,16 +387,9 @@ fn a_session_whose_calls_never_block_registers_nothing() {
             let go_rx = go_rx.lock().unwrap().take();
             async move {
                 let Some(go_rx) = go_rx else { return };
-                let mut buf = [0u8; 16];
-                let mut got = 0;
-                while got < 4 {
-                    got += stream.read(&mut buf[got..]).await.unwrap();
-                }
-                stream.write_all(b"pong").await.unwrap();
-                answered_tx.send(()).unwrap();
-                go_rx.await.unwrap();
-                let n = stream.read(&mut buf).await.unwrap();
-                got_tx.send(buf[..n].to_vec()).unwrap();
+                let go = async { go_rx.await.unwrap() };
+                let got = pinwheel_tests::pong_then_read_after_go(&stream, answered_tx, go).await;
+                got_tx.send(got).unwrap();
             }
         })
         .await

@@ -264,27 +264,24 @@ fn time_recent_is_never_ahead_and_is_fresh_after_a_sleep() {
             .unwrap(),
     ] {
         rt.block_on(async {
-            let start = Instant::now();
             assert!(Instant::recent() <= Instant::now());
-            // Woken by the blocking pool's thread at least `d` after `start`.
-            pinwheel::spawn_blocking(move || std::thread::sleep(d))
+            recent_is_fresh_after_a_wake_from_another_thread(d).await;
+            // The same in a task on a worker.
+            pinwheel::spawn(recent_is_fresh_after_a_wake_from_another_thread(d))
                 .await
                 .unwrap();
-            let recent = Instant::recent();
-            assert!(recent >= start + d, "{:?} after start", recent - start);
-            assert!(recent <= Instant::now());
-            // The same in a task on a worker.
-            pinwheel::spawn(async move {
-                let start = Instant::now();
-                pinwheel::spawn_blocking(move || std::thread::sleep(d))
-                    .await
-                    .unwrap();
-                let recent = Instant::recent();
-                assert!(recent >= start + d, "{:?} after start", recent - start);
-                assert!(recent <= Instant::now());
-            })
-            .await
-            .unwrap();
         });
     }
+}
+
+/// Waits for the blocking pool's thread to wake the caller at least `d` after it started;
+/// then `Instant::recent` is at least that late, and never ahead of `now`.
+async fn recent_is_fresh_after_a_wake_from_another_thread(d: Duration) {
+    let start = Instant::now();
+    pinwheel::spawn_blocking(move || std::thread::sleep(d))
+        .await
+        .unwrap();
+    let recent = Instant::recent();
+    assert!(recent >= start + d, "{:?} after start", recent - start);
+    assert!(recent <= Instant::now());
 }
