@@ -162,3 +162,55 @@ async fn udp_try_and_poll_calls() {
     let n = poll_fn(|cx| a.poll_recv(cx, &mut buf)).await.unwrap();
     assert_eq!((n, buf[0]), (1, b'4'));
 }
+
+/// `poll_read_into` reads into a vector's spare room (no zeroing, no growth while it has
+/// room) and advances it; after a read that filled less than the room the socket is known
+/// drained: the next poll is `Pending` without a system call, and the next bytes wake it.
+#[pinwheel::test]
+async fn poll_read_into_fills_spare_room_and_waits_after_a_short_read() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    let (a, b) = tcp_pair().await;
+    a.write_all(b"hello").await.unwrap();
+    let mut got: Vec<u8> = Vec::with_capacity(64);
+    let n = poll_fn(|cx| b.poll_read_into(cx, &mut got)).await.unwrap();
+    assert_eq!((n, &got[..]), (5, &b"hello"[..]));
+    assert_eq!(
+        got.capacity(),
+        64,
+        "a read with room does not grow the vector"
+    );
+
+    // Drained: pending, and the waker is kept for the next bytes.
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    assert!(b.poll_read_into(&mut cx, &mut got).is_pending());
+    a.write_all(b" world").await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count.0.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the next bytes did not wake the reader"
+        );
+        pinwheel::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    match b.poll_read_into(&mut cx, &mut got) {
+        Poll::Ready(Ok(6)) => assert_eq!(&got[..], b"hello world"),
+        other => panic!("expected 6 more bytes, got {other:?}"),
+    }
+
+    // The peer's end of the stream: `Ok(0)`.
+    a.shutdown().await.unwrap();
+    let n = poll_fn(|cx| b.poll_read_into(cx, &mut got)).await.unwrap();
+    assert_eq!(n, 0);
+}

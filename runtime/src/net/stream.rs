@@ -241,6 +241,20 @@ where
         self.poll_op(cx, Direction::Read, Some(len), || sock.recv(&mut *buf))
     }
 
+    /// Reads into `buf`'s spare capacity (growing a growable buffer when it has none) and
+    /// advances it, with [`Stream::poll_read`]'s short-read rule.
+    pub(crate) fn poll_read_into<B: bytes::BufMut + ?Sized>(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut B,
+    ) -> Poll<io::Result<usize>> {
+        let len = buf.chunk_mut().len();
+        let sock = socket2::SockRef::from(&self.mio);
+        self.poll_op(cx, Direction::Read, Some(len), || {
+            crate::net::buf::read_into(buf, |dst| sock.recv(dst).map(|n| (n, ()))).map(|(n, ())| n)
+        })
+    }
+
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.poll_op(cx, Direction::Write, Some(buf.len()), || {
             send(&self.mio, buf)
@@ -498,6 +512,20 @@ macro_rules! stream_methods {
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 self.io.poll_read(cx, buf)
+            }
+
+            /// Polls a read into `buf`'s spare capacity (a `Vec` or `BytesMut` grows when it
+            /// has none), advancing it: [`try_read_buf`](Self::try_read_buf) as a poll, with
+            /// no need to zero the memory first (tokio-util's `poll_read_buf`). A read that
+            /// fills less than the spare room leaves the socket known drained: the next poll
+            /// waits for the poller instead of making a system call that would only say
+            /// `WouldBlock`. `Ok(0)`: the peer closed its side (or `buf` has no room left).
+            pub fn poll_read_into<B: bytes::BufMut>(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut B,
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.io.poll_read_into(cx, buf)
             }
 
             /// Polls a write of `buf`.
