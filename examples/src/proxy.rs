@@ -528,13 +528,19 @@ async fn client_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
         client: stream,
         peer,
         buf: h1::Buf::new(),
-        out: Vec::new(),
+        // Room for the heads of common requests and responses: no growth on the way.
+        out: Vec::with_capacity(1024),
         idle: sleep(config.idle_timeout),
         server: sleep(config.server_timeout),
         xff: &xff[..xff_len],
     };
     // An error of the client's connection (reset, gone, timed out) ends the session: nothing
     // to say about it.
+    // The first read once the sessions accepted with this one had their turn: a client's
+    // request has most often arrived by then, and is read without a `recv` that would block
+    // and without adding the socket to the poller (a connection per request: 0.66 -> 0.40
+    // `epoll_ctl` and 2.65 -> 2.40 `recvfrom` per request).
+    requeue().await;
     let _ = session.run().await;
     drop(session);
     drop(listed);
