@@ -56,6 +56,8 @@ use pinwheel::{Handle, WorkList};
 mod config;
 mod h1;
 pub use config::{ArgsError, Config, Policy, USAGE};
+#[cfg(fuzzing)]
+pub use h1::fuzz as fuzz_h1;
 
 /// One backend and what the proxy knows of it.
 #[derive(Debug)]

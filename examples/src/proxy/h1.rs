@@ -496,6 +496,69 @@ impl Chunked {
     }
 }
 
+/// The fuzz target `h1` (fuzz/fuzz_targets/h1.rs): `data` as a request head, a response head
+/// and a chunked body, cut at a place `data` chooses. Nothing may panic; what is taken lies
+/// within what was given; a head written again parses as a whole head of the same length, with
+/// no hop-by-hop field left; the chunk scanner finds the same end whether the bytes come
+/// whole or in two pieces.
+#[cfg(fuzzing)]
+pub fn fuzz(data: &[u8]) {
+    let Some((&cut, data)) = data.split_first() else {
+        return;
+    };
+    let mut out = Vec::new();
+    if let Ok(Some(req)) = request(data, b"192.0.2.1", &mut out) {
+        assert!(req.len <= data.len());
+        let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS + 1];
+        let mut again = httparse::Request::new(&mut fields);
+        assert_eq!(again.parse(&out), Ok(httparse::Status::Complete(out.len())));
+        assert!(
+            !again
+                .headers
+                .iter()
+                .any(|h| HOP_BY_HOP.iter().any(|n| h.name.eq_ignore_ascii_case(n)))
+        );
+        let mut body = req.body;
+        if let Ok((n, _)) = body.take(&data[req.len..]) {
+            assert!(n <= data.len() - req.len);
+        }
+    }
+    for head in [false, true] {
+        out.clear();
+        let answering = Answering {
+            head,
+            close: cut & 1 != 0,
+            http10_keep_alive: cut & 2 != 0,
+        };
+        if let Ok(Some(resp)) = response(data, answering, &mut out) {
+            assert!(resp.len <= data.len());
+            if !out.is_empty() {
+                let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS + 1];
+                let mut again = httparse::Response::new(&mut fields);
+                assert_eq!(again.parse(&out), Ok(httparse::Status::Complete(out.len())));
+            }
+        }
+    }
+    let whole = Chunked::default().scan(data);
+    let at = usize::from(cut).min(data.len());
+    let mut c = Chunked::default();
+    let pieces = c.scan(&data[..at]).and_then(|(a, done)| {
+        if done {
+            return Ok((a, true));
+        }
+        assert_eq!(a, at, "a piece without the end is taken whole");
+        c.scan(&data[at..]).map(|(b, done)| (a + b, done))
+    });
+    match (whole, pieces) {
+        (Ok(w), Ok(p)) => {
+            assert_eq!(w, p, "the end depends on where the bytes were cut");
+            assert!(w.0 <= data.len());
+        }
+        (Err(_), Err(_)) => {}
+        (w, p) => panic!("whole {w:?} but in pieces {p:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
