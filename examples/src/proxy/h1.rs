@@ -378,8 +378,13 @@ pub fn response(
     out.push(b' ');
     out.extend_from_slice(resp.reason.unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
+    // A length beside chunked framing is not passed on (the chunks frame the body), as for a
+    // request.
+    let chunked = matches!(body, Framing::Chunked(_));
     for h in headers.iter() {
-        if passed_on(h.name, headers, named) {
+        if passed_on(h.name, headers, named)
+            && !(chunked && h.name.eq_ignore_ascii_case("content-length"))
+        {
             field(out, h.name.as_bytes(), h.value);
         }
     }
@@ -714,6 +719,16 @@ mod tests {
         };
         let (_, out) = resp("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n", ka10);
         assert!(out.ends_with("connection: keep-alive\r\n\r\n"), "{out}");
+    }
+
+    #[test]
+    fn a_chunked_response_loses_its_length() {
+        let (r, out) = resp(
+            "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n",
+            KEEP,
+        );
+        assert!(matches!(r.unwrap().unwrap().body, Framing::Chunked(_)));
+        assert_eq!(out, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
     }
 
     #[test]
