@@ -1013,12 +1013,22 @@ async fn pass_body(
     }
 }
 
-/// The error of a wait a timeout ended.
-fn timed_out() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::TimedOut,
-        "the peer sent or took nothing within its timeout",
-    )
+/// The poll of an I/O call `io`, or, while it waits, `TimedOut` once `timer` has fired.
+fn or_timeout<T>(
+    io: Poll<io::Result<T>>,
+    timer: &mut Sleep,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<T>> {
+    match io {
+        Poll::Pending => match Pin::new(timer).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer sent or took nothing within its timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        },
+        r => r,
+    }
 }
 
 /// Writes all of `data` to `stream`, failing with `TimedOut` when `timer` fires first; every
@@ -1030,14 +1040,8 @@ async fn send_all(
     every: Duration,
 ) -> io::Result<()> {
     while !data.is_empty() {
-        let n = std::future::poll_fn(|cx| match stream.poll_write_buf(cx, data) {
-            Poll::Pending => match Pin::new(&mut *timer).poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(timed_out())),
-                Poll::Pending => Poll::Pending,
-            },
-            r => r,
-        })
-        .await?;
+        let n = std::future::poll_fn(|cx| or_timeout(stream.poll_write_buf(cx, data), timer, cx))
+            .await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -1056,14 +1060,8 @@ async fn recv(
     timer: &mut Sleep,
     every: Option<Duration>,
 ) -> io::Result<usize> {
-    let n = std::future::poll_fn(|cx| match stream.poll_read_into(cx, room) {
-        Poll::Pending => match Pin::new(&mut *timer).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(timed_out())),
-            Poll::Pending => Poll::Pending,
-        },
-        r => r,
-    })
-    .await?;
+    let n =
+        std::future::poll_fn(|cx| or_timeout(stream.poll_read_into(cx, room), timer, cx)).await?;
     if let Some(every) = every {
         timer.reset(pinwheel::time::Instant::recent() + every);
     }
