@@ -172,11 +172,23 @@ struct Pooled {
 /// idle longest is closed).
 const POOL_MAX: usize = 256;
 
-/// The connection to backend `i` this thread used last, from its pool.
+/// The connection to backend `i` this thread used last, from its pool. Nothing may come from
+/// a backend between responses: one that became readable while idle was closed by the
+/// backend, or carries something no request asked for (a `408` some servers send before they
+/// close): it is closed, not taken. A look at the socket's readiness, no system call (the
+/// last read of a response left it clear, by the short-read rule; a read that happened to
+/// fill the buffer exactly leaves it set and costs a new connection).
 fn take_idle(proxy: u64, i: usize) -> Option<BackendConn> {
     IDLE.with(|p| {
         let mut p = p.borrow_mut();
-        p.get_mut(proxy)?.get_mut(i)?.pop().map(|c| c.conn)
+        let list = p.get_mut(proxy)?.get_mut(i)?;
+        let mut cx = Context::from_waker(Waker::noop());
+        while let Some(c) = list.pop() {
+            if c.conn.stream.poll_read_ready(&mut cx).is_pending() {
+                return Some(c.conn);
+            }
+        }
+        None
     })
 }
 

@@ -174,6 +174,15 @@ fn backend() -> (SocketAddr, Arc<AtomicUsize>) {
                             let _ = s.write_all(&plain(b"ok"));
                             return;
                         }
+                        "/then-408" => {
+                            // Then, once that was read, unasked, what some servers send on an
+                            // idle connection.
+                            if s.write_all(&plain(b"ok")).is_err() {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_millis(20));
+                            b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n".to_vec()
+                        }
                         "/slow" => {
                             std::thread::sleep(Duration::from_secs(3));
                             plain(b"slow")
@@ -368,6 +377,30 @@ fn a_pooled_connection_the_backend_closed_is_replaced() {
             3,
             "a new backend connection for each request (the pooled one was closed)"
         );
+    });
+}
+
+/// A backend that sends a response no request asked for on an idle pooled connection: the
+/// connection is not used again (the next request does not get that response).
+#[test]
+fn a_pooled_connection_with_unasked_bytes_is_not_reused() {
+    let (b, conns) = backend();
+    with_proxy(b, BOUND, move |front| {
+        let before = conns.load(Ordering::SeqCst);
+        for (path, body) in [("/then-408", &b"ok"[..]), ("/next", b"/next")] {
+            let mut c = connect(front);
+            let mut buf = Vec::new();
+            write!(
+                c,
+                "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let (status, head, got) = response(&mut c, &mut buf, false);
+            assert_eq!((status, &got[..]), (200, body), "{path}: {head}");
+            // Give the unasked bytes time to arrive.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(conns.load(Ordering::SeqCst) - before, 2);
     });
 }
 
