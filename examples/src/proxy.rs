@@ -154,8 +154,9 @@ impl<T: Default> ByProxy<T> {
 }
 
 /// A connection to a backend, with the bytes read from it not yet passed on. In a thread's
-/// idle pool nothing polls it: a backend that closed it meanwhile is noticed by the next
-/// request that takes it (which then goes on a new connection, see [`Failure::Closed`]).
+/// idle pool nothing polls it: one the backend closed meanwhile is seen readable and closed
+/// by [`take_idle`], or, closed as it is taken, noticed by its request, which then goes on a
+/// new connection (see [`Failure::Closed`]).
 struct BackendConn {
     stream: TcpStream,
     buf: h1::Buf,
