@@ -234,35 +234,61 @@ fn with_proxy(
     });
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(BOUND)).unwrap();
-    s
+/// A client connection to the proxy, with the bytes read past the last response.
+struct Client {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    fn new(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(BOUND)).unwrap();
+        Client { s, buf: Vec::new() }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).unwrap();
+    }
+
+    /// The next response (see [`response`]).
+    fn response(&mut self, head_request: bool) -> (u16, String, Vec<u8>) {
+        response(&mut self.s, &mut self.buf, head_request)
+    }
+
+    /// Sends `request` and reads its response.
+    fn ask(&mut self, request: &[u8]) -> (u16, String, Vec<u8>) {
+        self.send(request);
+        self.response(false)
+    }
+}
+
+/// `GET path` with `Connection: close`, on a new connection.
+fn get_and_close(front: SocketAddr, path: &str) -> (u16, String, Vec<u8>) {
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    Client::new(front).ask(request.as_bytes())
 }
 
 #[test]
 fn request_bodies_by_length_and_by_chunks_reach_the_backend_whole() {
     let (b, _) = backend();
     with_proxy(b, BOUND, |front| {
-        let mut c = connect(front);
-        let mut buf = Vec::new();
+        let mut c = Client::new(front);
         // Small, with the head in one write.
-        c.write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello")
-            .unwrap();
-        let (status, _, body) = response(&mut c, &mut buf, false);
+        let (status, _, body) =
+            c.ask(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello");
         assert_eq!((status, &body[..]), (200, &b"hello"[..]));
         // Larger than the proxy's 16 KiB buffers both ways, written in pieces.
         let big: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-        write!(
-            c,
+        let head = format!(
             "POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
             big.len()
-        )
-        .unwrap();
+        );
+        c.send(head.as_bytes());
         for piece in big.chunks(7_000) {
-            c.write_all(piece).unwrap();
+            c.send(piece);
         }
-        let (status, _, body) = response(&mut c, &mut buf, false);
+        let (status, _, body) = c.response(false);
         assert_eq!(status, 200);
         assert!(
             body == big,
@@ -271,16 +297,16 @@ fn request_bodies_by_length_and_by_chunks_reach_the_backend_whole() {
         );
         // Chunked: the backend sees the chunks as the client sent them.
         let chunks = b"4\r\nwiki\r\n5;x=y\r\npedia\r\n0\r\n\r\n";
-        c.write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n")
-            .unwrap();
-        c.write_all(&chunks[..9]).unwrap();
-        c.write_all(&chunks[9..]).unwrap();
-        let (status, _, body) = response(&mut c, &mut buf, false);
+        c.send(b"POST /echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n");
+        c.send(&chunks[..9]);
+        c.send(&chunks[9..]);
+        let (status, _, body) = c.response(false);
         assert_eq!((status, &body[..]), (200, &chunks[..]));
         // The connection still serves.
-        c.write_all(b"GET /after HTTP/1.1\r\nhost: x\r\n\r\n")
-            .unwrap();
-        assert_eq!(response(&mut c, &mut buf, false).2, b"/after");
+        assert_eq!(
+            c.ask(b"GET /after HTTP/1.1\r\nhost: x\r\n\r\n").2,
+            b"/after"
+        );
     });
 }
 
@@ -288,16 +314,11 @@ fn request_bodies_by_length_and_by_chunks_reach_the_backend_whole() {
 fn chunked_and_close_delimited_responses_reach_the_client() {
     let (b, _) = backend();
     with_proxy(b, BOUND, |front| {
-        let mut c = connect(front);
-        let mut buf = Vec::new();
-        c.write_all(b"GET /chunked HTTP/1.1\r\nhost: x\r\n\r\n")
-            .unwrap();
-        let (status, head, body) = response(&mut c, &mut buf, false);
+        let mut c = Client::new(front);
+        let (status, head, body) = c.ask(b"GET /chunked HTTP/1.1\r\nhost: x\r\n\r\n");
         assert_eq!((status, &body[..]), (200, &b"hello world"[..]), "{head}");
         // A body that ends with the backend's connection: the client's closes after it too.
-        c.write_all(b"GET /until-close HTTP/1.1\r\nhost: x\r\n\r\n")
-            .unwrap();
-        let (status, head, body) = response(&mut c, &mut buf, false);
+        let (status, head, body) = c.ask(b"GET /until-close HTTP/1.1\r\nhost: x\r\n\r\n");
         assert_eq!((status, &body[..]), (200, &b"until close"[..]));
         assert_eq!(header(&head, "connection"), Some("close"), "{head}");
     });
@@ -307,14 +328,12 @@ fn chunked_and_close_delimited_responses_reach_the_client() {
 fn pipelined_requests_are_answered_in_order() {
     let (b, _) = backend();
     with_proxy(b, BOUND, |front| {
-        let mut c = connect(front);
-        let mut buf = Vec::new();
-        c.write_all(
+        let mut c = Client::new(front);
+        c.send(
             b"GET /one HTTP/1.1\r\nhost: x\r\n\r\nGET /two HTTP/1.1\r\nhost: x\r\n\r\nGET /three HTTP/1.1\r\nhost: x\r\n\r\n",
-        )
-        .unwrap();
+        );
         for path in ["/one", "/two", "/three"] {
-            let (status, _, body) = response(&mut c, &mut buf, false);
+            let (status, _, body) = c.response(false);
             assert_eq!((status, &body[..]), (200, path.as_bytes()));
         }
     });
@@ -324,26 +343,21 @@ fn pipelined_requests_are_answered_in_order() {
 fn head_and_expect_100_continue() {
     let (b, _) = backend();
     with_proxy(b, BOUND, |front| {
-        let mut c = connect(front);
-        let mut buf = Vec::new();
+        let mut c = Client::new(front);
         // The response to a HEAD says a length but has no body: the next response follows.
-        c.write_all(
+        c.send(
             b"HEAD /head-check HTTP/1.1\r\nhost: x\r\n\r\nGET /next HTTP/1.1\r\nhost: x\r\n\r\n",
-        )
-        .unwrap();
-        let (status, head, _) = response(&mut c, &mut buf, true);
+        );
+        let (status, head, _) = c.response(true);
         assert_eq!(status, 200);
         assert_eq!(header(&head, "content-length"), Some("5"));
-        assert_eq!(response(&mut c, &mut buf, false).2, b"/next");
+        assert_eq!(c.response(false).2, b"/next");
         // The client waits for `100 Continue` before its body.
-        c.write_all(
+        let (status, _, _) = c.ask(
             b"PUT /echo HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 4\r\n\r\n",
-        )
-        .unwrap();
-        let (status, _, _) = response(&mut c, &mut buf, false);
+        );
         assert_eq!(status, 100);
-        c.write_all(b"data").unwrap();
-        let (status, _, body) = response(&mut c, &mut buf, false);
+        let (status, _, body) = c.ask(b"data");
         assert_eq!((status, &body[..]), (200, &b"data"[..]));
     });
 }
@@ -358,14 +372,7 @@ fn a_pooled_connection_the_backend_closed_is_replaced() {
         // The health check's connect came before.
         let before = conns.load(Ordering::SeqCst);
         for path in ["/then-drop", "/then-drop", "/x"] {
-            let mut c = connect(front);
-            let mut buf = Vec::new();
-            write!(
-                c,
-                "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let (status, head, body) = response(&mut c, &mut buf, false);
+            let (status, head, body) = get_and_close(front, path);
             assert_eq!(status, 200, "{path}: {head}");
             assert_eq!(header(&head, "connection"), Some("close"), "{head}");
             assert!(body == b"ok" || body == b"/x", "{body:?}");
@@ -388,14 +395,7 @@ fn a_pooled_connection_with_unasked_bytes_is_not_reused() {
     with_proxy(b, BOUND, move |front| {
         let before = conns.load(Ordering::SeqCst);
         for (path, body) in [("/then-408", &b"ok"[..]), ("/next", b"/next")] {
-            let mut c = connect(front);
-            let mut buf = Vec::new();
-            write!(
-                c,
-                "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let (status, head, got) = response(&mut c, &mut buf, false);
+            let (status, head, got) = get_and_close(front, path);
             assert_eq!((status, &got[..]), (200, body), "{path}: {head}");
             // Give the unasked bytes time to arrive.
             std::thread::sleep(Duration::from_millis(50));
@@ -408,19 +408,15 @@ fn a_pooled_connection_with_unasked_bytes_is_not_reused() {
 fn a_backend_slower_than_the_server_timeout_gets_504() {
     let (b, _) = backend();
     with_proxy(b, Duration::from_millis(200), |front| {
-        let mut c = connect(front);
-        let mut buf = Vec::new();
-        c.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
-            .unwrap();
-        let (status, _, body) = response(&mut c, &mut buf, false);
+        let mut c = Client::new(front);
+        let (status, _, body) = c.ask(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n");
         assert_eq!(status, 504);
         assert!(
             String::from_utf8_lossy(&body).contains("no response within"),
             "{body:?}"
         );
         // The client's connection still serves.
-        c.write_all(b"GET /x HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
-        assert_eq!(response(&mut c, &mut buf, false).0, 200);
+        assert_eq!(c.ask(b"GET /x HTTP/1.1\r\nhost: x\r\n\r\n").0, 200);
     });
 }
 
@@ -439,15 +435,15 @@ fn bad_and_oversized_requests_get_400_and_431_and_a_close() {
                 431,
             ),
         ] {
-            let mut c = connect(front);
-            let _ = c.write_all(&request);
-            let mut buf = Vec::new();
-            let (status, head, body) = response(&mut c, &mut buf, false);
+            let mut c = Client::new(front);
+            // The proxy may answer and close before the whole request is written.
+            let _ = c.s.write_all(&request);
+            let (status, head, body) = c.response(false);
             assert_eq!(status, want, "{head}");
             assert_eq!(header(&head, "connection"), Some("close"), "{head}");
             assert!(!body.is_empty());
             let mut rest = Vec::new();
-            let _ = c.read_to_end(&mut rest);
+            let _ = c.s.read_to_end(&mut rest);
         }
     });
 }
