@@ -8,7 +8,8 @@
 //!   session's buffer and written again without its hop-by-hop fields; a body passes as the
 //!   bytes that came, framed by its length or its chunks. A request costs one read and one
 //!   write per direction, no allocation, and no task but the session's. (hyper serves the
-//!   stats page and the embedded demo backends.)
+//!   stats page and the embedded demo backends.) The listener hands a connection over with
+//!   its first request ([`TcpListener::set_defer_accept`]), so that first read never waits.
 //! - Connections to the backends are kept per thread and shared by that thread's sessions
 //!   (HAProxy's per-thread idle connection pools, `http-reuse always`): a client that opens
 //!   a connection per request costs no backend connect. Hop-by-hop headers (`Connection`,
@@ -310,6 +311,15 @@ impl Proxy {
         // Accepted connections have TCP_NODELAY from the listener: no `setsockopt` per
         // connection (HAProxy makes one).
         front_listener.set_nodelay(true)?;
+        // Connections come with their request (TCP_DEFER_ACCEPT, HAProxy's `option
+        // defer-accept`): the session's first read finds it, so a short connection is never
+        // registered with the poller and no worker wakes for a bare handshake. A client that
+        // stays silent is handed over after a second or two, then the idle timeout runs. The
+        // option is Linux's: elsewhere the proxy goes without.
+        match front_listener.set_defer_accept(Some(Duration::from_secs(1))) {
+            Err(e) if e.kind() != io::ErrorKind::Unsupported => return Err(e),
+            _ => {}
+        }
         let listen_addr = front_listener.local_addr()?;
         let stats_listener = match config.stats {
             Some(a) => Some(bind(a, "--stats").await?),

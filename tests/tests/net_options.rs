@@ -1,6 +1,6 @@
 //! tokio's socket options and odds and ends on pinwheel's sockets: UDP broadcast, TTL, TOS,
 //! multicast settings, `peek_sender`; TCP linger, TTL, `peek` (on the stream and its read
-//! halves), `reunite`; Unix `bind_addr`, `connect_addr`, `into_std`.
+//! halves), `reunite`, `TCP_DEFER_ACCEPT` on a listener; Unix `bind_addr`, `connect_addr`, `into_std`.
 
 use std::time::Duration;
 
@@ -27,6 +27,37 @@ async fn udp_options_round_trip_and_peek_sender() -> std::io::Result<()> {
     let mut buf = [0u8; 4];
     let (n, from) = b.recv_from(&mut buf).await?;
     assert_eq!((n, from), (2, a.local_addr()?));
+    Ok(())
+}
+
+#[pinwheel::test]
+async fn tcp_defer_accept_hands_over_a_connection_with_its_first_bytes() -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    assert_eq!(listener.defer_accept()?, None);
+    // Whole seconds, rounded up; the kernel keeps a count of retransmissions, so it reads back
+    // at least what was asked.
+    listener.set_defer_accept(Some(Duration::from_millis(1500)))?;
+    let kept = listener.defer_accept()?.expect("TCP_DEFER_ACCEPT is on");
+    assert!(kept >= Duration::from_secs(2), "read back {kept:?}");
+    let addr = listener.local_addr()?;
+    let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+        let mut c = std::net::TcpStream::connect(addr)?;
+        c.write_all(b"first")?;
+        let mut answer = Vec::new();
+        c.read_to_end(&mut answer)?;
+        Ok(answer)
+    });
+    let (s, _) = listener.accept().await?;
+    // Handed over with its first bytes: a read that does not wait finds them.
+    let mut buf = [0u8; 5];
+    assert_eq!(s.try_read(&mut buf)?, 5);
+    assert_eq!(&buf, b"first");
+    s.write_all(b"ok").await?;
+    drop(s);
+    assert_eq!(client.join().unwrap()?, b"ok");
+    listener.set_defer_accept(None)?;
+    assert_eq!(listener.defer_accept()?, None);
     Ok(())
 }
 

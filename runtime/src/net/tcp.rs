@@ -4,6 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use crate::task::coop::budgeted;
 use mio::Interest;
@@ -177,6 +178,49 @@ impl TcpListener {
         self.nodelay
             .store(on && inherits_nodelay(), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Sets `TCP_DEFER_ACCEPT` (Linux): the kernel hands over a new connection only once its
+    /// first bytes have arrived, so the accept is followed by a read that finds them rather
+    /// than by a wait (a client that stays silent is handed over after about `timeout`, whole
+    /// seconds, rounded up). For protocols where the client speaks first (HTTP, TLS) it saves
+    /// the server a wake-up per connection and, with pinwheel's speculative reads, the
+    /// registration of most short connections with the poller. `None` turns it off. HAProxy's
+    /// `option defer-accept`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let rt = pinwheel::Runtime::new()?;
+    /// # rt.block_on(async {
+    /// let listener = pinwheel::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// listener.set_defer_accept(Some(Duration::from_secs(1)))?;
+    /// assert!(listener.defer_accept()?.is_some());
+    /// # std::io::Result::Ok(())
+    /// # })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The OS error; `Unsupported` on systems other than Linux and Android.
+    pub fn set_defer_accept(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let secs = timeout.map_or(0, |t| {
+            let whole = t.as_secs() + u64::from(t.subsec_nanos() > 0);
+            whole.clamp(1, i32::MAX as u64) as i32
+        });
+        defer_accept::set(&self.mio, secs)
+    }
+
+    /// The listener's `TCP_DEFER_ACCEPT` wait (see [`set_defer_accept`](Self::set_defer_accept)),
+    /// as the kernel keeps it (it counts the retransmissions of its answer to the connection, so
+    /// it may read back longer than it was set); `None` when off.
+    ///
+    /// # Errors
+    ///
+    /// The OS error; `Unsupported` on systems other than Linux and Android.
+    pub fn defer_accept(&self) -> io::Result<Option<Duration>> {
+        let secs = defer_accept::get(&self.mio)?;
+        Ok((secs > 0).then(|| Duration::from_secs(secs.unsigned_abs().into())))
     }
 
     /// Whether the listening socket has `TCP_NODELAY` (see [`set_nodelay`](Self::set_nodelay)).
@@ -634,5 +678,73 @@ impl fmt::Debug for TcpListener {
         f.debug_struct("TcpListener")
             .field("local", &self.local_addr().ok())
             .finish()
+    }
+}
+
+/// `TCP_DEFER_ACCEPT`, which neither mio nor socket2 offers.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod defer_accept {
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    // The setsockopt/getsockopt rule: the fd is a live socket borrowed for the call, and the
+    // option's value is a c_int whose address and length are passed together.
+
+    pub(super) fn set(socket: &impl AsRawFd, secs: libc::c_int) -> io::Result<()> {
+        // SAFETY: the setsockopt/getsockopt rule above.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_DEFER_ACCEPT,
+                (&raw const secs).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    pub(super) fn get(socket: &impl AsRawFd) -> io::Result<libc::c_int> {
+        let mut secs: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: the setsockopt/getsockopt rule above; `len` says how much `secs` holds.
+        let rc = unsafe {
+            libc::getsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_DEFER_ACCEPT,
+                (&raw mut secs).cast(),
+                &raw mut len,
+            )
+        };
+        if rc == 0 {
+            Ok(secs)
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod defer_accept {
+    use std::io;
+
+    fn unsupported() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            "TCP_DEFER_ACCEPT is a Linux option: leave it off on this system",
+        )
+    }
+
+    pub(super) fn set(_socket: &impl std::os::fd::AsRawFd, _secs: i32) -> io::Result<()> {
+        Err(unsupported())
+    }
+
+    pub(super) fn get(_socket: &impl std::os::fd::AsRawFd) -> io::Result<i32> {
+        Err(unsupported())
     }
 }
