@@ -559,11 +559,8 @@ async fn client_session(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr
         server: sleep(config.server_timeout),
         xff: &xff[..xff_len],
     };
-    // The first read once the sessions accepted with this one had their turn: a client's
-    // request has more often arrived by then, and is read without a `recv` that would block
-    // and without adding the socket to the poller (a connection per request, 1 thread:
-    // 0.69 -> 0.57 - 0.60 `epoll_ctl` and 2.69 -> 2.57 - 2.60 `recvfrom` per request).
-    requeue().await;
+    // The listener hands the connection over with its request (defer-accept): the first
+    // read finds it, with no `recv` that would block and no registration with the poller.
     // An error of the client's connection (reset, gone, timed out) ends the session: nothing
     // to say about it.
     let _ = session.run().await;
@@ -903,9 +900,16 @@ impl Session<'_> {
         self.out.extend_from_slice(&conn.buf.data()[..k]);
         conn.buf.consume(k);
         requeue().await;
-        send_all(&self.client, &self.out, &mut self.idle, idle)
-            .await
-            .map_err(Failure::Abort)?;
+        let until_close = body == h1::Framing::UntilClose;
+        if done && (close || until_close) {
+            send_last(&self.client, &self.out, &mut self.idle, idle)
+                .await
+                .map_err(Failure::Abort)?;
+        } else {
+            send_all(&self.client, &self.out, &mut self.idle, idle)
+                .await
+                .map_err(Failure::Abort)?;
+        }
         if !done {
             match pass_body(
                 &mut body,
@@ -921,7 +925,6 @@ impl Session<'_> {
                 Err(Passing::Bad(bad)) => return Err(Failure::Abort(io::Error::other(bad.0))),
             }
         }
-        let until_close = body == h1::Framing::UntilClose;
         Ok((resp.reusable && conn.buf.is_empty(), close || until_close))
     }
 
@@ -937,7 +940,7 @@ impl Session<'_> {
     }
 
     /// The proxy's own response (an error page of `text`), saying `connection: close` if
-    /// `close`.
+    /// `close` (the session then ends: the close follows at once).
     async fn answer(
         &mut self,
         status: u16,
@@ -954,7 +957,11 @@ impl Session<'_> {
             text.len() + 1
         );
         let every = self.shared.config.idle_timeout;
-        send_all(&self.client, &self.out, &mut self.idle, every).await
+        if close {
+            send_last(&self.client, &self.out, &mut self.idle, every).await
+        } else {
+            send_all(&self.client, &self.out, &mut self.idle, every).await
+        }
     }
 }
 
@@ -1058,13 +1065,47 @@ fn or_timeout<T>(
 /// write moves `timer` to `every` past the worker's turn reading of the clock.
 async fn send_all(
     stream: &TcpStream,
-    mut data: &[u8],
+    data: &[u8],
     timer: &mut Sleep,
     every: Duration,
 ) -> io::Result<()> {
+    send_all_with(stream, data, timer, every, false).await
+}
+
+/// [`send_all`] of the last bytes before the connection closes, then the shutdown of the
+/// write side: the kernel holds the bytes for the shutdown (`MSG_MORE`), so that they and the
+/// FIN travel in one segment (one packet fewer per connection for both ends). The shutdown
+/// sends them at once: a close alone would, with request bytes left unread (a pipelined
+/// request after a `Connection: close`, a refused head), reset the connection and drop them.
+async fn send_last(
+    stream: &TcpStream,
+    data: &[u8],
+    timer: &mut Sleep,
+    every: Duration,
+) -> io::Result<()> {
+    send_all_with(stream, data, timer, every, true).await?;
+    // A peer that is gone already makes it fail: the close follows all the same.
+    let _ = stream.shutdown_std(std::net::Shutdown::Write);
+    Ok(())
+}
+
+async fn send_all_with(
+    stream: &TcpStream,
+    mut data: &[u8],
+    timer: &mut Sleep,
+    every: Duration,
+    more: bool,
+) -> io::Result<()> {
     while !data.is_empty() {
-        let n = std::future::poll_fn(|cx| or_timeout(stream.poll_write_buf(cx, data), timer, cx))
-            .await?;
+        let n = std::future::poll_fn(|cx| {
+            let write = if more {
+                stream.poll_write_more(cx, data)
+            } else {
+                stream.poll_write_buf(cx, data)
+            };
+            or_timeout(write, timer, cx)
+        })
+        .await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }

@@ -339,6 +339,26 @@ fn pipelined_requests_are_answered_in_order() {
     });
 }
 
+/// A request after one that says `Connection: close` is never read: the connection closes
+/// with it unread, yet the response to the first comes whole (its last bytes are held for the
+/// FIN, and a close with unread bytes would reset the connection and drop them).
+#[test]
+fn a_response_before_a_close_comes_whole_with_a_request_left_unread() {
+    let (b, _) = backend();
+    with_proxy(b, BOUND, |front| {
+        let mut c = Client::new(front);
+        // More than the proxy's buffer takes: bytes stay unread in the kernel.
+        let mut bytes = b"GET /last HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec();
+        bytes
+            .extend_from_slice(b"POST /never HTTP/1.1\r\nhost: x\r\ncontent-length: 49152\r\n\r\n");
+        bytes.resize(bytes.len() + 49152, b'x');
+        c.send(&bytes);
+        let (status, head, body) = c.response(false);
+        assert_eq!((status, &body[..]), (200, &b"/last"[..]));
+        assert_eq!(header(&head, "connection"), Some("close"));
+    });
+}
+
 #[test]
 fn head_and_expect_100_continue() {
     let (b, _) = backend();

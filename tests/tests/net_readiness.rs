@@ -214,3 +214,49 @@ async fn poll_read_into_fills_spare_room_and_waits_after_a_short_read() {
     let n = poll_fn(|cx| b.poll_read_into(cx, &mut got)).await.unwrap();
     assert_eq!(n, 0);
 }
+
+/// Reads `s` to its end (`$s` a TCP or Unix stream).
+macro_rules! read_to_end {
+    ($s:expr) => {{
+        let mut all = Vec::new();
+        let mut buf = [0u8; 64];
+        loop {
+            match $s.read(&mut buf).await.unwrap() {
+                0 => break all,
+                n => all.extend_from_slice(&buf[..n]),
+            }
+        }
+    }};
+}
+
+/// `poll_write_more` (`MSG_MORE`): the bytes go with what follows (a write, or the close);
+/// bytes that nothing follows still go, after the kernel's wait.
+#[pinwheel::test]
+async fn poll_write_more_goes_with_what_follows() {
+    let (a, b) = tcp_pair().await;
+    let n = poll_fn(|cx| a.poll_write_more(cx, b"head ")).await.unwrap();
+    assert_eq!(n, 5);
+    a.write_all(b"tail").await.unwrap();
+    let n = poll_fn(|cx| a.poll_write_more(cx, b", last"))
+        .await
+        .unwrap();
+    assert_eq!(n, 6);
+    drop(a);
+    assert_eq!(read_to_end!(b), b"head tail, last");
+
+    // Nothing follows: the bytes are sent all the same.
+    let (c, d) = tcp_pair().await;
+    poll_fn(|cx| c.poll_write_more(cx, b"late")).await.unwrap();
+    let mut buf = [0u8; 8];
+    let n = pinwheel::time::timeout(std::time::Duration::from_secs(30), d.read(&mut buf))
+        .await
+        .expect("bytes written with MSG_MORE and nothing after them were never sent")
+        .unwrap();
+    assert_eq!(&buf[..n], b"late");
+
+    // A Unix stream takes the flag too.
+    let (u, v) = UnixStream::pair().unwrap();
+    poll_fn(|cx| u.poll_write_more(cx, b"unix")).await.unwrap();
+    drop(u);
+    assert_eq!(read_to_end!(v), b"unix");
+}

@@ -49,7 +49,13 @@ macro_rules! ready_reg {
 /// `write(2)`/`writev(2)` go through first (HAProxy writes with `send` too).
 #[inline]
 pub(crate) fn send<S: AsFd>(socket: &S, buf: &[u8]) -> io::Result<usize> {
-    socket2::SockRef::from(socket).send_with_flags(buf, libc::MSG_NOSIGNAL)
+    send_with(socket, buf, 0)
+}
+
+/// [`send`] with more `flags`.
+#[inline]
+fn send_with<S: AsFd>(socket: &S, buf: &[u8], flags: libc::c_int) -> io::Result<usize> {
+    socket2::SockRef::from(socket).send_with_flags(buf, libc::MSG_NOSIGNAL | flags)
 }
 
 /// At most this many bytes of a vectored write are gathered into one buffer for one `send`
@@ -258,6 +264,16 @@ where
     pub(crate) fn poll_write(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.poll_op(cx, Direction::Write, Some(buf.len()), || {
             send(&self.mio, buf)
+        })
+    }
+
+    pub(crate) fn poll_write_more(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_op(cx, Direction::Write, Some(buf.len()), || {
+            send_with(&self.mio, buf, libc::MSG_MORE)
         })
     }
 
@@ -535,6 +551,21 @@ macro_rules! stream_methods {
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
                 self.io.poll_write(cx, buf)
+            }
+
+            /// Polls a write of `buf` that more bytes, a shutdown or the close follow at once
+            /// (`MSG_MORE`): the kernel may hold a short tail to send it with what follows, in
+            /// one segment (a response's last bytes with the FIN of a shutdown after it). Bytes
+            /// nothing follows go out after the retransmission timeout (200 ms or more), so
+            /// follow it without waiting for anything. Before a close, shut the write side
+            /// down ([`shutdown_std`](Self::shutdown_std)): a socket closed with bytes left
+            /// unread is reset, and what the kernel held is dropped.
+            pub fn poll_write_more(
+                &self,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.io.poll_write_more(cx, buf)
             }
 
             /// Polls a vectored write.
