@@ -900,16 +900,11 @@ impl Session<'_> {
         self.out.extend_from_slice(&conn.buf.data()[..k]);
         conn.buf.consume(k);
         requeue().await;
-        let until_close = body == h1::Framing::UntilClose;
-        if done && (close || until_close) {
-            send_last(&self.client, &self.out, &mut self.idle, idle)
-                .await
-                .map_err(Failure::Abort)?;
-        } else {
-            send_all(&self.client, &self.out, &mut self.idle, idle)
-                .await
-                .map_err(Failure::Abort)?;
-        }
+        // The whole response, and the client's connection closes after it: its last write.
+        let last = done && close;
+        send_out(&self.client, &self.out, &mut self.idle, idle, last)
+            .await
+            .map_err(Failure::Abort)?;
         if !done {
             match pass_body(
                 &mut body,
@@ -925,6 +920,7 @@ impl Session<'_> {
                 Err(Passing::Bad(bad)) => return Err(Failure::Abort(io::Error::other(bad.0))),
             }
         }
+        let until_close = body == h1::Framing::UntilClose;
         Ok((resp.reusable && conn.buf.is_empty(), close || until_close))
     }
 
@@ -957,11 +953,7 @@ impl Session<'_> {
             text.len() + 1
         );
         let every = self.shared.config.idle_timeout;
-        if close {
-            send_last(&self.client, &self.out, &mut self.idle, every).await
-        } else {
-            send_all(&self.client, &self.out, &mut self.idle, every).await
-        }
+        send_out(&self.client, &self.out, &mut self.idle, every, close).await
     }
 }
 
@@ -1069,36 +1061,24 @@ async fn send_all(
     timer: &mut Sleep,
     every: Duration,
 ) -> io::Result<()> {
-    send_all_with(stream, data, timer, every, false).await
+    send_out(stream, data, timer, every, false).await
 }
 
-/// [`send_all`] of the last bytes before the connection closes, then the shutdown of the
-/// write side: the kernel holds the bytes for the shutdown (`MSG_MORE`), so that they and the
+/// [`send_all`]; with `last`, these are the last bytes before the connection closes: they are
+/// written for the shutdown of the write side that follows (`MSG_MORE`), so that they and the
 /// FIN travel in one segment (one packet fewer per connection for both ends). The shutdown
 /// sends them at once: a close alone would, with request bytes left unread (a pipelined
 /// request after a `Connection: close`, a refused head), reset the connection and drop them.
-async fn send_last(
-    stream: &TcpStream,
-    data: &[u8],
-    timer: &mut Sleep,
-    every: Duration,
-) -> io::Result<()> {
-    send_all_with(stream, data, timer, every, true).await?;
-    // A peer that is gone already makes it fail: the close follows all the same.
-    let _ = stream.shutdown_std(std::net::Shutdown::Write);
-    Ok(())
-}
-
-async fn send_all_with(
+async fn send_out(
     stream: &TcpStream,
     mut data: &[u8],
     timer: &mut Sleep,
     every: Duration,
-    more: bool,
+    last: bool,
 ) -> io::Result<()> {
     while !data.is_empty() {
         let n = std::future::poll_fn(|cx| {
-            let write = if more {
+            let write = if last {
                 stream.poll_write_more(cx, data)
             } else {
                 stream.poll_write_buf(cx, data)
@@ -1111,6 +1091,10 @@ async fn send_all_with(
         }
         data = &data[n..];
         timer.reset(pinwheel::time::Instant::recent() + every);
+    }
+    if last {
+        // A peer that is gone already makes it fail: the close follows all the same.
+        let _ = stream.shutdown_std(std::net::Shutdown::Write);
     }
     Ok(())
 }
