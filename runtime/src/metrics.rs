@@ -101,7 +101,7 @@ metrics! {
         counter loop_turns: "turns";
         /// Task polls run on this worker (a cancellation counts as one).
         counter tasks_polled: "polled";
-        /// Tasks queued by this worker's own thread: spawns and wakes made while it ran.
+        /// Tasks this worker's thread queued in its own queues: spawns and wakes made while it ran (one it hands to another worker's inbox counts there, in `remote_wakes`).
         counter local_wakes: "local_wk";
         /// Tasks this worker received from other threads: its inbox and the global injector ("remote": from another thread, as tokio's `remote_schedule_count`).
         counter remote_wakes: "remote_wk";

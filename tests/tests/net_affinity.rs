@@ -153,6 +153,63 @@ fn a_task_bound_by_its_socket_is_woken_on_its_worker_from_any_thread() {
     }
 }
 
+/// A wake that sends a bound task to its own worker's inbox is counted once, as a remote wake
+/// of the worker that receives it: the waking worker queued nothing of its own, so its
+/// `local_wakes` stay where they were (they counted it too, and `local_wakes + remote_wakes`
+/// summed over the workers came to more than the tasks queued).
+#[test]
+fn a_bound_task_woken_from_another_worker_counts_as_that_workers_remote_wake() {
+    const ROUNDS: usize = 20;
+    let rt = rt(2);
+    let mut through_inbox = 0;
+    for _ in 0..ROUNDS {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (where_tx, where_rx) = std::sync::mpsc::channel();
+        let task = rt.spawn(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let conn = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            // Bound now; without sockets, `rx` is what wakes it.
+            drop((conn, listener));
+            // Says where once it waits for `rx` (its waker is registered).
+            let (mut rx, mut told) = (rx, false);
+            std::future::poll_fn(|cx| {
+                let p = std::pin::Pin::new(&mut rx).poll(cx);
+                if p.is_pending() && !told {
+                    told = true;
+                    where_tx.send(pinwheel::current_worker().unwrap()).unwrap();
+                }
+                p
+            })
+            .await
+            .unwrap();
+        });
+        let bound = where_rx.recv().unwrap();
+        let other = 1 - bound;
+        let before = rt.metrics();
+        // Woken by a task on the other worker (queued there from outside: a remote wake).
+        rt.block_on(spawn_on(&rt, other, async move { tx.send(()).unwrap() }))
+            .unwrap();
+        rt.block_on(task).unwrap();
+        let after = rt.metrics();
+        assert_eq!(
+            after.worker(other).local_wakes,
+            before.worker(other).local_wakes,
+            "worker {other} queued no task of its own: it woke a task bound to worker {bound}, which went to that worker's inbox"
+        );
+        // (A wake of the task by anything else first, a late event of its dropped sockets,
+        // leaves `tx.send` nothing to queue.)
+        if after.worker(bound).remote_wakes > before.worker(bound).remote_wakes {
+            through_inbox += 1;
+        }
+    }
+    assert!(
+        through_inbox > 0,
+        "in none of {ROUNDS} rounds did the wake go through the bound worker's inbox: the test tested nothing"
+    );
+}
+
 /// An accepted stream registers where it is first used: accepted in one task and used in a
 /// task on another thread (or in `block_on`), it still reads and writes, and a stream never
 /// used is closed without ever being registered.

@@ -101,8 +101,8 @@ impl WorkerContext {
     /// where other workers may steal it.
     #[inline(always)]
     pub(super) fn push_stealable(&self, task: Notified, yielded: bool) -> bool {
-        single_writer_add(&self.counters().local_wakes, 1);
         if task.header().queueing() == Class::Normal.index() as u8 {
+            single_writer_add(&self.counters().local_wakes, 1);
             self.push_stealable_of(Class::Normal, task, yielded)
         } else {
             self.push_other(task, yielded)
@@ -115,6 +115,7 @@ impl WorkerContext {
     fn push_other(&self, task: Notified, yielded: bool) -> bool {
         let q = task.header().queueing();
         if q & BOUND == 0 {
+            single_writer_add(&self.counters().local_wakes, 1);
             self.push_stealable_of(Class::from_index(q), task, yielded)
         } else {
             self.push_bound(task, yielded)
@@ -153,15 +154,20 @@ impl WorkerContext {
         let h = task.header();
         let class = h.class();
         match h.io_home() {
+            // Counted once, by the worker that takes it from its inbox (`remote_wakes`).
             Some(home) if home != self.index => {
                 self.shared.push_remote(home, task);
                 false
             }
             Some(_) if self.lanes[class].pinned.borrow().len() < SPILL_BACKLOG => {
+                single_writer_add(&self.counters().local_wakes, 1);
                 self.push_pinned_uncounted(class, task);
                 false
             }
-            _ => self.push_stealable_of(class, task, yielded),
+            _ => {
+                single_writer_add(&self.counters().local_wakes, 1);
+                self.push_stealable_of(class, task, yielded)
+            }
         }
     }
 
