@@ -5,7 +5,11 @@
 # connection-per-request (`Connection: close`), at 1 and 2 threads. Prints req/s, p50/p99 and
 # each proxy's CPU per request (its process's user+system time from /proc, over the run),
 # and wrk's own: wrk runs one thread, so when its CPU per request times req/s nears a whole
-# core (1,000,000 µs per second), the load generator, not the proxy, sets req/s.
+# core (1,000,000 µs per second), the load generator, not the proxy, sets req/s. The last
+# column counts how often each proxy's threads were preempted (switched out while runnable,
+# /proc's nonvoluntary_ctxt_switches) per 1,000 requests: on 2 CPUs shared with wrk and the
+# backends, a backend the kernel places on a proxy thread's CPU preempts it at each request
+# that wakes it, and that placement, not the proxy's code, then sets req/s.
 #
 # Usage: benches/scripts/vs_haproxy.sh            (ROUNDS=3 DURATION=10 CONNS=64 by default)
 #        ROUNDS=1 DURATION=3 benches/scripts/vs_haproxy.sh   (a quick look)
@@ -62,6 +66,8 @@ echo "# wrk -t1 -c$CONNS -d${DURATION}s --latency, $ROUNDS rounds, alternating; 
 
 # CPU time (user + system, in clock ticks) of process $1.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# How many times the threads of process $1 were preempted (switched out while runnable).
+preemptions() { cat /proc/"$1"/task/*/status | awk '/^nonvoluntary_ctxt_switches/ {n += $2} END {print n + 0}'; }
 TCK=$(getconf CLK_TCK)
 
 # Starts HAProxy with `nbthread $1` on a free port; echoes "PID PORT".
@@ -103,26 +109,28 @@ start_proxy() {
 
 wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "vs_haproxy: nothing listens on $1" >&2; return 1; }
 
-# Runs wrk against port $1 in mode $2, measuring process $3's CPU and wrk's own; prints
-# "REQ_PER_S P50 P99 CPU_US_PER_REQ WRK_US_PER_REQ".
+# Runs wrk against port $1 in mode $2, measuring process $3's CPU and preemptions and wrk's
+# CPU; prints "REQ_PER_S P50 P99 CPU_US_PER_REQ WRK_US_PER_REQ PREEMPTED_PER_1K_REQ".
 run_wrk() {
-    local port=$1 mode=$2 pid=$3 hdr=() before after out reqs rps p50 p99 wrk_ticks
+    local port=$1 mode=$2 pid=$3 hdr=() before after out reqs rps p50 p99 wrk_ticks pre0 pre1
     [ "$mode" = close ] && hdr=(-H "Connection: close")
+    pre0=$(preemptions "$pid")
     before=$(cpu_ticks "$pid")
     # wrk's CPU: the user + system time of the children this shell waited for (fields 16, 17).
     out=$(bash -c 'wrk "$@"; echo "wrk-cpu-ticks $(awk "{print \$16 + \$17}" /proc/$$/stat)"' _ \
         -t1 -c"$CONNS" -d"${DURATION}s" --latency "${hdr[@]}" "http://127.0.0.1:$port/")
     after=$(cpu_ticks "$pid")
+    pre1=$(preemptions "$pid")
     reqs=$(echo "$out" | awk '/requests in/ {print $1}')
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
     p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
     wrk_ticks=$(echo "$out" | awk '$1 == "wrk-cpu-ticks" {print $2}')
-    awk -v r="$rps" -v a="$p50" -v b="$p99" -v t=$((after - before)) -v w="$wrk_ticks" -v n="$reqs" -v tck="$TCK" \
-        'BEGIN { printf "%s %s %s %.2f %.2f\n", r, a, b, (n > 0 ? t / tck * 1e6 / n : 0), (n > 0 ? w / tck * 1e6 / n : 0) }'
+    awk -v r="$rps" -v a="$p50" -v b="$p99" -v t=$((after - before)) -v w="$wrk_ticks" -v n="$reqs" -v tck="$TCK" -v p=$((pre1 - pre0)) \
+        'BEGIN { printf "%s %s %s %.2f %.2f %.0f\n", r, a, b, (n > 0 ? t / tck * 1e6 / n : 0), (n > 0 ? w / tck * 1e6 / n : 0), (n > 0 ? p * 1000 / n : 0) }'
 }
 
-printf '%-8s %-9s %-7s %-9s %12s %9s %9s %12s %12s\n' threads mode round who "req/s" p50 p99 "cpu µs/req" "wrk µs/req"
+printf '%-8s %-9s %-7s %-9s %12s %9s %9s %12s %12s %14s\n' threads mode round who "req/s" p50 p99 "cpu µs/req" "wrk µs/req" "preempted/1k"
 for threads in $THREADS_LIST; do
     read -r hpid hport < <(start_haproxy "$threads")
     pids+=("$hpid")
@@ -136,8 +144,8 @@ for threads in $THREADS_LIST; do
             if [ $((round % 2)) = 1 ]; then order="haproxy proxy"; else order="proxy haproxy"; fi
             for who in $order; do
                 if [ "$who" = haproxy ]; then r=$(run_wrk "$hport" "$mode" "$hpid"); else r=$(run_wrk "$pport" "$mode" "$ppid"); fi
-                read -r rps p50 p99 cpu wrk_cpu <<<"$r"
-                printf '%-8s %-9s %-7s %-9s %12s %9s %9s %12s %12s\n' "$threads" "$mode" "$round" "$who" "$rps" "$p50" "$p99" "$cpu" "$wrk_cpu"
+                read -r rps p50 p99 cpu wrk_cpu preempted <<<"$r"
+                printf '%-8s %-9s %-7s %-9s %12s %9s %9s %12s %12s %14s\n' "$threads" "$mode" "$round" "$who" "$rps" "$p50" "$p99" "$cpu" "$wrk_cpu" "$preempted"
             done
         done
     done
