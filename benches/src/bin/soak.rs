@@ -8,7 +8,8 @@
 //!     [--workers N] [--plot PATH.svg]
 //! ```
 //!
-//! (`--emfile-child N` is how the soak runs its descriptor-starved proxy: not for users.)
+//! (`--emfile-child N [BACKEND..]` is how the soak runs its descriptor-starved proxy: not for
+//! users.)
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -30,7 +31,15 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--emfile-child") {
         let nofile = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(64);
-        return emfile_child(nofile);
+        let backends: Result<Vec<std::net::SocketAddr>, _> =
+            args.iter().skip(2).map(|a| a.parse()).collect();
+        return match backends {
+            Ok(backends) => emfile_child(nofile, backends),
+            Err(e) => {
+                eprintln!("soak child: a backend address: {e}");
+                ExitCode::from(2)
+            }
+        };
     }
     let mut opts = Options {
         seconds: 60,
@@ -93,7 +102,7 @@ fn number(flag: &str, v: &str, min: u64) -> Result<u64, String> {
 
 /// The descriptor-starved proxy: limits itself to `nofile` descriptors, serves on a free port
 /// (printed as `ADDR host:port`), and stops, drains and exits 0 when its stdin closes.
-fn emfile_child(nofile: u64) -> ExitCode {
+fn emfile_child(nofile: u64, backends: Vec<std::net::SocketAddr>) -> ExitCode {
     let lim = libc::rlimit {
         rlim_cur: nofile,
         rlim_max: nofile,
@@ -117,6 +126,8 @@ fn emfile_child(nofile: u64) -> ExitCode {
         listen: ([127, 0, 0, 1], 0).into(),
         stats: None,
         threads: 1,
+        // None: embedded ones (in this process, sharing its descriptors).
+        backends,
         ..Default::default()
     };
     let proxy = match rt.block_on(pinwheel_examples::proxy::Proxy::start(config)) {

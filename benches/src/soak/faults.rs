@@ -198,14 +198,28 @@ pub fn oversized(addr: SocketAddr, n: usize, at_s: f64) -> FaultReport {
     r
 }
 
-/// Runs a proxy in a child process limited to `nofile` descriptors, opens `n` connections
-/// to it at once (more than it can accept), closes them, then checks that it serves again
-/// and exits cleanly.
-pub fn fd_exhaustion(exe: &std::path::Path, nofile: u64, n: usize, at_s: f64) -> FaultReport {
+/// Runs a proxy in a child process limited to `nofile` descriptors, in front of `backends`
+/// (servers of this process), opens `n` connections to it at once (more than it can accept),
+/// closes them, then checks that it serves again and exits cleanly.
+///
+/// The backends stay out of the child, as a proxy's backends are other processes: backends
+/// inside it would take their accepted connections from the same `nofile`, and once every
+/// descriptor is a client's or a connection to them, sessions wait for answers the backends
+/// cannot accept the connections for, holding their descriptors until the server timeout
+/// (30 s). CI saw that once (0 served during the burst, 0 of 20 within 10 s after it).
+pub fn fd_exhaustion(
+    exe: &std::path::Path,
+    nofile: u64,
+    n: usize,
+    backends: &[SocketAddr],
+    at_s: f64,
+) -> FaultReport {
     let mut r = FaultReport::new("descriptor exhaustion (child)", at_s);
     let start = Instant::now();
     let child = Command::new(exe)
-        .args(["--emfile-child", &nofile.to_string()])
+        .arg("--emfile-child")
+        .arg(nofile.to_string())
+        .args(backends.iter().map(|b| b.to_string()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

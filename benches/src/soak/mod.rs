@@ -262,7 +262,7 @@ pub fn run(opts: &Options) -> bool {
             "clients that never read" => faults::no_readers(addr, 10, 3, t),
             "burst of new connections" => faults::burst(addr, 2000, t),
             "requests over the limits" => faults::oversized(addr, 10, t),
-            _ => faults::fd_exhaustion(&exe, 64, 300, t),
+            _ => faults::fd_exhaustion(&exe, 64, 300, &backends, t),
         };
         windows.push(Window {
             name,
