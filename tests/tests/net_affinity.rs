@@ -132,10 +132,7 @@ fn a_task_bound_by_its_socket_is_woken_on_its_worker_from_any_thread() {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (where_tx, where_rx) = std::sync::mpsc::channel();
         let task = rt.spawn(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let conn = TcpStream::connect(listener.local_addr().unwrap())
-                .await
-                .unwrap();
+            let (_listener, conn) = bind_and_connect().await;
             let bound = pinwheel::current_worker().unwrap();
             where_tx.send(bound).unwrap();
             rx.await.unwrap();
@@ -166,12 +163,8 @@ fn a_bound_task_woken_from_another_worker_counts_as_that_workers_remote_wake() {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (where_tx, where_rx) = std::sync::mpsc::channel();
         let task = rt.spawn(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let conn = TcpStream::connect(listener.local_addr().unwrap())
-                .await
-                .unwrap();
             // Bound now; without sockets, `rx` is what wakes it.
-            drop((conn, listener));
+            drop(bind_and_connect().await);
             // Says where once it waits for `rx` (its waker is registered).
             let (mut rx, mut told) = (rx, false);
             std::future::poll_fn(|cx| {
@@ -322,6 +315,16 @@ fn bound_tasks_spill_to_an_idle_worker_when_theirs_is_overloaded() {
             (m.worker(0).bound_tasks, m.worker(1).bound_tasks) == (0, 0)
         },
     );
+}
+
+/// A listener on a free loopback port and a stream connected to it, both registered with
+/// the poller of the worker this runs on (which binds the calling task there).
+async fn bind_and_connect() -> (TcpListener, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let conn = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    (listener, conn)
 }
 
 /// Spawns `f` on worker `i` of `rt`.
