@@ -9,7 +9,10 @@
 # column counts how often each proxy's threads were preempted (switched out while runnable,
 # /proc's nonvoluntary_ctxt_switches) per 1,000 requests: on 2 CPUs shared with wrk and the
 # backends, a backend the kernel places on a proxy thread's CPU preempts it at each request
-# that wakes it, and that placement, not the proxy's code, then sets req/s.
+# that wakes it, and that placement, not the proxy's code, then sets req/s. At the end, per
+# thread count and mode: the proxy / HAProxy ratios' range over the rounds and the rounds
+# where issue 28's goal held (1.05x the req/s or more, 0.95x the CPU per request or less,
+# p99 no higher).
 #
 # Usage: benches/scripts/vs_haproxy.sh            (ROUNDS=3 DURATION=10 CONNS=64 by default)
 #        ROUNDS=1 DURATION=3 benches/scripts/vs_haproxy.sh   (a quick look)
@@ -146,8 +149,38 @@ for threads in $THREADS_LIST; do
                 if [ "$who" = haproxy ]; then r=$(run_wrk "$hport" "$mode" "$hpid"); else r=$(run_wrk "$pport" "$mode" "$ppid"); fi
                 read -r rps p50 p99 cpu wrk_cpu preempted <<<"$r"
                 printf '%-8s %-9s %-7s %-9s %12s %9s %9s %12s %12s %14s\n' "$threads" "$mode" "$round" "$who" "$rps" "$p50" "$p99" "$cpu" "$wrk_cpu" "$preempted"
+                echo "$threads $mode $round $who $rps $p99 $cpu" >>"$tmp/rounds"
             done
         done
     done
     kill "$hpid" "$ppid" 2>/dev/null || true
 done
+
+# The issue's goal, per round: the proxy at 1.05x HAProxy's req/s or more, 0.95x its CPU per
+# request or less, and a p99 no higher.
+echo "# per threads and mode: proxy / HAProxy per round (min - max), and the rounds where the goal held"
+awk '
+    function ms(v) {  # wrk latency ("840.00us", "2.45ms", "1.02s") in ms
+        if (v ~ /us$/) return v / 1000
+        if (v ~ /ms$/) return v + 0
+        if (v ~ /s$/) return v * 1000
+        return v + 0
+    }
+    { k = $1 " " $2 " " $3; rps[k, $4] = $5; p99[k, $4] = ms($6); cpu[k, $4] = $7; keys[k] = 1; conf[$1 " " $2] = 1 }
+    END {
+        for (c in conf) {
+            n = 0; held = 0; lower = 0; rmin = 1e9; rmax = 0; cmin = 1e9; cmax = 0
+            for (k in keys) {
+                split(k, f, " ")
+                if (f[1] " " f[2] != c) continue
+                n++
+                r = rps[k, "proxy"] / rps[k, "haproxy"]; u = cpu[k, "proxy"] / cpu[k, "haproxy"]
+                low = p99[k, "proxy"] <= p99[k, "haproxy"]
+                if (r < rmin) rmin = r; if (r > rmax) rmax = r
+                if (u < cmin) cmin = u; if (u > cmax) cmax = u
+                lower += low; held += (r >= 1.05 && u <= 0.95 && low)
+            }
+            split(c, f, " ")
+            printf "%s thread(s) %-9s req/s %.2f - %.2fx, cpu/req %.2f - %.2fx, p99 no higher in %d of %d, goal held in %d of %d rounds\n", f[1], f[2], rmin, rmax, cmin, cmax, lower, n, held, n
+        }
+    }' "$tmp/rounds" | sort
