@@ -102,7 +102,6 @@ impl WorkerContext {
     #[inline(always)]
     pub(super) fn push_stealable(&self, task: Notified, yielded: bool) -> bool {
         if task.header().queueing() == Class::Normal.index() as u8 {
-            single_writer_add(&self.counters().local_wakes, 1);
             self.push_stealable_of(Class::Normal, task, yielded)
         } else {
             self.push_other(task, yielded)
@@ -115,7 +114,6 @@ impl WorkerContext {
     fn push_other(&self, task: Notified, yielded: bool) -> bool {
         let q = task.header().queueing();
         if q & BOUND == 0 {
-            single_writer_add(&self.counters().local_wakes, 1);
             self.push_stealable_of(Class::from_index(q), task, yielded)
         } else {
             self.push_bound(task, yielded)
@@ -123,9 +121,11 @@ impl WorkerContext {
     }
 
     /// Puts a stealable task of `class` in this worker's queues (as `push_stealable` says),
-    /// bound or not.
+    /// bound or not. Here and in [`push_pinned`](Self::push_pinned), the two places a task
+    /// is queued on this worker by its own thread, is where `local_wakes` counts it.
     #[inline(always)]
     fn push_stealable_of(&self, class: Class, task: Notified, yielded: bool) -> bool {
+        single_writer_add(&self.counters().local_wakes, 1);
         let spilled = if class != Class::Normal {
             Some(task)
         } else if yielded || self.fifo {
@@ -160,14 +160,10 @@ impl WorkerContext {
                 false
             }
             Some(_) if self.lanes[class].pinned.borrow().len() < SPILL_BACKLOG => {
-                single_writer_add(&self.counters().local_wakes, 1);
-                self.push_pinned_uncounted(class, task);
+                self.push_pinned(task);
                 false
             }
-            _ => {
-                single_writer_add(&self.counters().local_wakes, 1);
-                self.push_stealable_of(class, task, yielded)
-            }
+            _ => self.push_stealable_of(class, task, yielded),
         }
     }
 
@@ -175,10 +171,7 @@ impl WorkerContext {
     #[inline]
     pub(super) fn push_pinned(&self, task: Notified) {
         single_writer_add(&self.counters().local_wakes, 1);
-        self.push_pinned_uncounted(task.header().class(), task);
-    }
-
-    fn push_pinned_uncounted(&self, class: Class, task: Notified) {
+        let class = task.header().class();
         let mut pinned = self.lanes[class].pinned.borrow_mut();
         pinned.push_back(task);
         self.counters().pinned_depth[class].store(pinned.len() as u64, Relaxed);
