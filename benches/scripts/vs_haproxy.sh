@@ -14,8 +14,15 @@
 # where issue 28's goal held (1.05x the req/s or more, 0.95x the CPU per request or less,
 # p99 no higher).
 #
+# PIN=1 takes the kernel's placement out of the 1-thread rows: the proxy under test (HAProxy
+# or the example) runs on the last CPU alone (`taskset`), wrk and the backends on the others,
+# so each proxy is measured as if it had a core of its own and its peers did not share it.
+# The 2-thread rows are never pinned (two proxy threads on two CPUs share them with the
+# peers by design).
+#
 # Usage: benches/scripts/vs_haproxy.sh            (ROUNDS=3 DURATION=10 CONNS=64 by default)
 #        ROUNDS=1 DURATION=3 benches/scripts/vs_haproxy.sh   (a quick look)
+#        PIN=1 THREADS_LIST=1 benches/scripts/vs_haproxy.sh  (1 thread, the proxy on a CPU of its own)
 # Installs haproxy and wrk from Debian's packages when missing (needs root or sudo).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,6 +31,15 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
 THREADS_LIST=${THREADS_LIST:-"1 2"}
 MODES=${MODES:-"keepalive close"}
+PIN=${PIN:-0}
+NCPU=$(nproc)
+if [ "$PIN" = 1 ] && [ "$NCPU" -lt 2 ]; then
+    echo "vs_haproxy: PIN=1 needs 2 CPUs or more (one for the proxy, the others for wrk and the backends); this machine has $NCPU" >&2
+    exit 2
+fi
+ALL_CPUS="0-$((NCPU - 1))"
+PROXY_CPU=$((NCPU - 1))
+PEER_CPUS="0-$((NCPU > 1 ? NCPU - 2 : 0))"
 
 need=()
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
@@ -66,6 +82,20 @@ done
 echo "# backends: ${backends[*]} (net_server http_hello tokio --workers 1)"
 echo "# $("$HAPROXY" -v | head -1)"
 echo "# wrk -t1 -c$CONNS -d${DURATION}s --latency, $ROUNDS rounds, alternating; $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+[ "$PIN" = 1 ] && echo "# PIN=1: at 1 thread the proxy under test runs on CPU $PROXY_CPU alone, wrk and the backends on CPUs $PEER_CPUS"
+
+# Sets where the rows of $1 threads run: the proxies' CPUs and the peers' (wrk's and the
+# backends'), and moves every thread of the backends there.
+placement() {
+    if [ "$PIN" = 1 ] && [ "$1" = 1 ]; then
+        proxy_cpus=$PROXY_CPU
+        peer_cpus=$PEER_CPUS
+    else
+        proxy_cpus=$ALL_CPUS
+        peer_cpus=$ALL_CPUS
+    fi
+    for p in "${pids[@]:0:2}"; do taskset -a -p -c "$peer_cpus" "$p" >/dev/null; done
+}
 
 # CPU time (user + system, in clock ticks) of process $1.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -96,7 +126,7 @@ backend be
     server b1 ${backends[0]}
     server b2 ${backends[1]}
 EOF
-    "$HAPROXY" -f "$cfg" -db >/dev/null 2>&1 &
+    taskset -c "$proxy_cpus" "$HAPROXY" -f "$cfg" -db >/dev/null 2>&1 &
     echo "$! $port"
 }
 
@@ -105,7 +135,7 @@ start_proxy() {
     local port stats
     port=$(free_port)
     stats=$(free_port)
-    "$PROXY" --listen "127.0.0.1:$port" --stats "127.0.0.1:$stats" --threads "$1" \
+    taskset -c "$proxy_cpus" "$PROXY" --listen "127.0.0.1:$port" --stats "127.0.0.1:$stats" --threads "$1" \
         --backend "${backends[0]}" --backend "${backends[1]}" >/dev/null 2>&1 &
     echo "$! $port"
 }
@@ -120,7 +150,7 @@ run_wrk() {
     pre0=$(preemptions "$pid")
     before=$(cpu_ticks "$pid")
     # wrk's CPU: the user + system time of the children this shell waited for (fields 16, 17).
-    out=$(bash -c 'wrk "$@"; echo "wrk-cpu-ticks $(awk "{print \$16 + \$17}" /proc/$$/stat)"' _ \
+    out=$(taskset -c "$peer_cpus" bash -c 'wrk "$@"; echo "wrk-cpu-ticks $(awk "{print \$16 + \$17}" /proc/$$/stat)"' _ \
         -t1 -c"$CONNS" -d"${DURATION}s" --latency "${hdr[@]}" "http://127.0.0.1:$port/")
     after=$(cpu_ticks "$pid")
     pre1=$(preemptions "$pid")
@@ -135,6 +165,7 @@ run_wrk() {
 
 printf '%-8s %-9s %-7s %-9s %12s %9s %9s %12s %12s %14s\n' threads mode round who "req/s" p50 p99 "cpu µs/req" "wrk µs/req" "preempted/1k"
 for threads in $THREADS_LIST; do
+    placement "$threads"
     read -r hpid hport < <(start_haproxy "$threads")
     pids+=("$hpid")
     read -r ppid pport < <(start_proxy "$threads")
