@@ -6,10 +6,12 @@
 # each proxy's CPU per request (its process's user+system time from /proc, over the run),
 # and wrk's own: wrk runs one thread, so when its CPU per request times req/s nears a whole
 # core (1,000,000 µs per second), the load generator, not the proxy, sets req/s. The last
-# column counts how often each proxy's threads were preempted (switched out while runnable,
+# columns count how often each proxy's threads were preempted (switched out while runnable,
 # /proc's nonvoluntary_ctxt_switches) per 1,000 requests: on 2 CPUs shared with wrk and the
 # backends, a backend the kernel places on a proxy thread's CPU preempts it at each request
-# that wakes it, and that placement, not the proxy's code, then sets req/s. At the end, per
+# that wakes it, and that placement, not the proxy's code, then sets req/s; and how much of
+# the CPUs idled during the round (with PIN=1: the proxy's CPU / the peers' CPUs), which says
+# whose CPU ran out first. At the end, per
 # thread count and mode: the proxy / HAProxy ratios' range over the rounds and the rounds
 # where issue 28's goal held (1.05x the req/s or more, 0.95x the CPU per request or less,
 # p99 no higher).
@@ -102,6 +104,13 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # How many times the threads of process $1 were preempted (switched out while runnable).
 preemptions() { cat /proc/"$1"/task/*/status | awk '/^nonvoluntary_ctxt_switches/ {n += $2} END {print n + 0}'; }
 TCK=$(getconf CLK_TCK)
+# Idle + iowait clock ticks of the CPUs in list $1 ("0-2", "3"), from /proc/stat.
+idle_ticks() {
+    local lo=${1%-*} hi=${1#*-}
+    awk -v lo="$lo" -v hi="$hi" '$1 ~ /^cpu[0-9]+$/ { c = substr($1, 4) + 0; if (c >= lo && c <= hi) n += $5 + $6 } END { print n + 0 }' /proc/stat
+}
+# The CPUs in list $1.
+cpu_count() { local lo=${1%-*} hi=${1#*-}; echo $((hi - lo + 1)); }
 
 # Starts HAProxy with `nbthread $1` on a free port; echoes "PID PORT".
 start_haproxy() {
@@ -143,27 +152,38 @@ start_proxy() {
 wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "vs_haproxy: nothing listens on $1" >&2; return 1; }
 
 # Runs wrk against port $1 in mode $2, measuring process $3's CPU and preemptions and wrk's
-# CPU; prints "REQ_PER_S P50 P99 CPU_US_PER_REQ WRK_US_PER_REQ PREEMPTED_PER_1K_REQ".
+# CPU, and how much the CPUs idled; prints "REQ_PER_S P50 P99 CPU_US_PER_REQ WRK_US_PER_REQ
+# PREEMPTED_PER_1K_REQ IDLE" (IDLE: "P%" or, pinned, "P%/O%": the proxy's CPUs / the peers').
 run_wrk() {
     local port=$1 mode=$2 pid=$3 hdr=() before after out reqs rps p50 p99 wrk_ticks pre0 pre1
+    local pi0 pi1 oi0 oi1 t0 t1 idle
     [ "$mode" = close ] && hdr=(-H "Connection: close")
     pre0=$(preemptions "$pid")
     before=$(cpu_ticks "$pid")
+    pi0=$(idle_ticks "$proxy_cpus")
+    oi0=$(idle_ticks "$peer_cpus")
+    t0=$(date +%s%N)
     # wrk's CPU: the user + system time of the children this shell waited for (fields 16, 17).
     out=$(taskset -c "$peer_cpus" bash -c 'wrk "$@"; echo "wrk-cpu-ticks $(awk "{print \$16 + \$17}" /proc/$$/stat)"' _ \
         -t1 -c"$CONNS" -d"${DURATION}s" --latency "${hdr[@]}" "http://127.0.0.1:$port/")
     after=$(cpu_ticks "$pid")
     pre1=$(preemptions "$pid")
+    pi1=$(idle_ticks "$proxy_cpus")
+    oi1=$(idle_ticks "$peer_cpus")
+    t1=$(date +%s%N)
+    idle=$(awk -v a=$((pi1 - pi0)) -v b=$((oi1 - oi0)) -v np="$(cpu_count "$proxy_cpus")" -v no="$(cpu_count "$peer_cpus")" \
+        -v s=$((t1 - t0)) -v tck="$TCK" -v same="$([ "$proxy_cpus" = "$peer_cpus" ] && echo 1 || echo 0)" \
+        'BEGIN { w = s / 1e9 * tck; if (same) printf "%.0f%%", 100 * a / (w * np); else printf "%.0f%%/%.0f%%", 100 * a / (w * np), 100 * b / (w * no) }')
     reqs=$(echo "$out" | awk '/requests in/ {print $1}')
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
     p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
     wrk_ticks=$(echo "$out" | awk '$1 == "wrk-cpu-ticks" {print $2}')
-    awk -v r="$rps" -v a="$p50" -v b="$p99" -v t=$((after - before)) -v w="$wrk_ticks" -v n="$reqs" -v tck="$TCK" -v p=$((pre1 - pre0)) \
-        'BEGIN { printf "%s %s %s %.2f %.2f %.0f\n", r, a, b, (n > 0 ? t / tck * 1e6 / n : 0), (n > 0 ? w / tck * 1e6 / n : 0), (n > 0 ? p * 1000 / n : 0) }'
+    awk -v r="$rps" -v a="$p50" -v b="$p99" -v t=$((after - before)) -v w="$wrk_ticks" -v n="$reqs" -v tck="$TCK" -v p=$((pre1 - pre0)) -v i="$idle" \
+        'BEGIN { printf "%s %s %s %.2f %.2f %.0f %s\n", r, a, b, (n > 0 ? t / tck * 1e6 / n : 0), (n > 0 ? w / tck * 1e6 / n : 0), (n > 0 ? p * 1000 / n : 0), i }'
 }
 
-printf '%-8s %-9s %-7s %-9s %12s %9s %9s %12s %12s %14s\n' threads mode round who "req/s" p50 p99 "cpu µs/req" "wrk µs/req" "preempted/1k"
+printf '%-8s %-9s %-7s %-9s %12s %9s %9s %12s %12s %14s %9s\n' threads mode round who "req/s" p50 p99 "cpu µs/req" "wrk µs/req" "preempted/1k" idle
 for threads in $THREADS_LIST; do
     placement "$threads"
     read -r hpid hport < <(start_haproxy "$threads")
@@ -178,8 +198,8 @@ for threads in $THREADS_LIST; do
             if [ $((round % 2)) = 1 ]; then order="haproxy proxy"; else order="proxy haproxy"; fi
             for who in $order; do
                 if [ "$who" = haproxy ]; then r=$(run_wrk "$hport" "$mode" "$hpid"); else r=$(run_wrk "$pport" "$mode" "$ppid"); fi
-                read -r rps p50 p99 cpu wrk_cpu preempted <<<"$r"
-                printf '%-8s %-9s %-7s %-9s %12s %9s %9s %12s %12s %14s\n' "$threads" "$mode" "$round" "$who" "$rps" "$p50" "$p99" "$cpu" "$wrk_cpu" "$preempted"
+                read -r rps p50 p99 cpu wrk_cpu preempted idle <<<"$r"
+                printf '%-8s %-9s %-7s %-9s %12s %9s %9s %12s %12s %14s %9s\n' "$threads" "$mode" "$round" "$who" "$rps" "$p50" "$p99" "$cpu" "$wrk_cpu" "$preempted" "$idle"
                 echo "$threads $mode $round $who $rps $p99 $cpu" >>"$tmp/rounds"
             done
         done
