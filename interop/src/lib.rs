@@ -148,3 +148,17 @@ pub async fn console_updates(
         .map(tonic::Response::into_inner)
         .map_err(io::Error::other)
 }
+
+/// A runtime with `workers` workers, each with a tokio context of its own
+/// (`Builder::tokio_context`), for the tests of tokio-native crates.
+///
+/// # Panics
+///
+/// When the runtime cannot be built.
+pub fn rt_with_tokio(workers: usize) -> pinwheel::Runtime {
+    pinwheel::Builder::new()
+        .worker_threads(workers)
+        .tokio_context(true)
+        .build()
+        .unwrap()
+}

@@ -8,10 +8,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Method, Request, StatusCode};
 use pinwheel_interop::{Greet, Greeting, http_request, start_app};
-
-fn rt() -> pinwheel::Runtime {
-    pinwheel::Builder::new().worker_threads(2).build().unwrap()
-}
+use pinwheel_tests::rt;
 
 fn get(path: &str) -> Request<Full<Bytes>> {
     Request::get(path)
@@ -22,7 +19,7 @@ fn get(path: &str) -> Request<Full<Bytes>> {
 
 #[test]
 fn axum_routes_and_json_on_pinned_sessions() {
-    let rt = rt();
+    let rt = rt(2);
     rt.block_on(async {
         let addr = start_app().await;
 
@@ -80,7 +77,7 @@ fn axum_answers_curl() {
         eprintln!("curl is not installed: skipped");
         return;
     }
-    let rt = rt();
+    let rt = rt(2);
     let addr = rt.block_on(start_app());
     let out = std::process::Command::new("curl")
         .args([

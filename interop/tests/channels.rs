@@ -3,14 +3,11 @@
 //! crate docs say so). Each test pins its two sides to different workers.
 
 use pinwheel::ThreadMask;
-
-fn rt() -> pinwheel::Runtime {
-    pinwheel::Builder::new().worker_threads(2).build().unwrap()
-}
+use pinwheel_tests::rt;
 
 #[test]
 fn async_channel_between_workers() {
-    let rt = rt();
+    let rt = rt(2);
     let (tx, rx) = async_channel::bounded::<u32>(4);
     let h = rt.handle();
     let producer = h.spawn_on(ThreadMask::one(0), async move {
@@ -32,7 +29,7 @@ fn async_channel_between_workers() {
 
 #[test]
 fn async_lock_mutex_and_rwlock_between_workers() {
-    let rt = rt();
+    let rt = rt(2);
     let counter = std::sync::Arc::new(async_lock::Mutex::new(0u32));
     let table = std::sync::Arc::new(async_lock::RwLock::new(Vec::<usize>::new()));
     let mut tasks = Vec::new();
@@ -59,7 +56,7 @@ fn async_lock_mutex_and_rwlock_between_workers() {
 #[test]
 fn futures_channels_between_workers() {
     use futures::{SinkExt, StreamExt};
-    let rt = rt();
+    let rt = rt(2);
     let (mut tx, mut rx) = futures::channel::mpsc::channel::<u32>(2);
     let (done_tx, done_rx) = futures::channel::oneshot::channel::<u32>();
     let h = rt.handle();

@@ -3,11 +3,8 @@
 
 use futures::{SinkExt, StreamExt};
 use pinwheel::net::{TcpListener, TcpStream, UnixStream};
+use pinwheel_tests::rt;
 use tokio_util::codec::{Framed, LinesCodec};
-
-fn rt() -> pinwheel::Runtime {
-    pinwheel::Builder::new().worker_threads(2).build().unwrap()
-}
 
 /// Answers each line with the line upper-cased, until the peer closes.
 async fn shout<S>(stream: S)
@@ -35,7 +32,7 @@ where
 
 #[test]
 fn lines_over_tcp() {
-    rt().block_on(async {
+    rt(2).block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         drop(pinwheel::spawn(pinwheel::net::serve(
@@ -48,7 +45,7 @@ fn lines_over_tcp() {
 
 #[test]
 fn lines_over_unix() {
-    rt().block_on(async {
+    rt(2).block_on(async {
         let (a, b) = UnixStream::pair().unwrap();
         let server = pinwheel::spawn(shout(a));
         talk(b).await;
@@ -58,7 +55,7 @@ fn lines_over_unix() {
 
 #[test]
 fn a_line_over_the_limit_is_an_error_not_a_hang() {
-    rt().block_on(async {
+    rt(2).block_on(async {
         let (a, b) = UnixStream::pair().unwrap();
         let reader = pinwheel::spawn(async move {
             let mut lines = Framed::new(a, LinesCodec::new_with_max_length(16));

@@ -6,14 +6,11 @@ use std::time::Duration;
 
 use pinwheel::compat::compat;
 use pinwheel_interop::start_app;
-
-fn rt() -> pinwheel::Runtime {
-    pinwheel::Builder::new().worker_threads(2).build().unwrap()
-}
+use pinwheel_tests::rt;
 
 #[test]
 fn reqwest_through_compat_against_a_pinwheel_server() {
-    let rt = rt();
+    let rt = rt(2);
     rt.block_on(async {
         let addr = start_app().await;
         // The client lives on the bridge's tokio runtime (made inside its context); the
@@ -60,7 +57,7 @@ fn reqwest_through_compat_against_a_pinwheel_server() {
 
 #[test]
 fn compat_runs_tokio_timers_and_spawn_from_a_pinwheel_task() {
-    let rt = rt();
+    let rt = rt(2);
     let out = rt.block_on(rt.spawn(async {
         // Made inside the wrapped future, so inside the bridge's context.
         compat(async { tokio::time::sleep(Duration::from_millis(5)).await }).await;
@@ -71,7 +68,7 @@ fn compat_runs_tokio_timers_and_spawn_from_a_pinwheel_task() {
 
 #[test]
 fn a_tokio_api_outside_compat_fails_loudly() {
-    let rt = rt();
+    let rt = rt(2);
     let joined = rt.block_on(rt.spawn(async {
         // No tokio context here: tokio panics at once, the task reports the panic.
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -100,7 +97,7 @@ fn configure_after_start_and_zero_threads_are_errors() {
 #[test]
 fn a_compat_future_is_dropped_in_place_when_aborted_and_at_shutdown() {
     use pinwheel_tests::pin_check::PinProbe;
-    let rt = rt();
+    let rt = rt(2);
     let probe = PinProbe::new();
     // A tokio sleep (its timer entry is an intrusive node in tokio's wheel) inside a
     // self-referential block inside `Compat`, itself checked: all dropped where they live.

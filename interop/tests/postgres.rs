@@ -4,17 +4,10 @@
 
 use std::time::Duration;
 
+use pinwheel_interop::rt_with_tokio;
 use pinwheel_tests::servers::Postgres;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
-
-fn rt() -> pinwheel::Runtime {
-    pinwheel::Builder::new()
-        .worker_threads(2)
-        .tokio_context(true)
-        .build()
-        .unwrap()
-}
 
 /// Connects; the connection's task runs on the calling worker (`tokio::spawn`).
 async fn connect(url: &str) -> Client {
@@ -32,7 +25,7 @@ async fn connect(url: &str) -> Client {
 fn queries_transactions_and_copy() {
     let Some(pg) = Postgres::start() else { return };
     let url = pg.url();
-    let rt = rt();
+    let rt = rt_with_tokio(2);
     rt.block_on(rt.spawn(async move {
         let mut client = connect(&url).await;
         let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
@@ -95,7 +88,7 @@ fn queries_transactions_and_copy() {
 fn sixteen_connections_from_two_workers() {
     let Some(pg) = Postgres::start() else { return };
     let url = pg.url();
-    let rt = rt();
+    let rt = rt_with_tokio(2);
     let clients: Vec<_> = (0..16)
         .map(|_| {
             let url = url.clone();
@@ -135,7 +128,7 @@ fn sixteen_connections_from_two_workers() {
 fn a_query_cancelled_by_a_timeout() {
     let Some(pg) = Postgres::start() else { return };
     let url = pg.url();
-    let rt = rt();
+    let rt = rt_with_tokio(2);
     rt.block_on(rt.spawn(async move {
         let client = connect(&url).await;
         let cancel = client.cancel_token();
@@ -169,7 +162,7 @@ fn wrong_password_refused_port_and_a_killed_server_are_errors() {
     let Some(mut pg) = Postgres::start() else {
         return;
     };
-    let rt = rt();
+    let rt = rt_with_tokio(2);
     let (bad, good) = (pg.url_with("not-the-password"), pg.url());
     rt.block_on(rt.spawn(async move {
         drop(connect(&good).await);
@@ -214,7 +207,7 @@ fn wrong_password_refused_port_and_a_killed_server_are_errors() {
 #[test]
 fn sqlx_pool_queries_and_a_wrong_password() {
     let Some(pg) = Postgres::start() else { return };
-    let rt = rt();
+    let rt = rt_with_tokio(2);
     let port = pg.port;
     let pool = rt
         .block_on(rt.spawn(async move {

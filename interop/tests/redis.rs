@@ -5,23 +5,16 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use pinwheel_interop::rt_with_tokio;
 use pinwheel_tests::servers::Redis;
 use redis::AsyncCommands;
-
-fn rt() -> pinwheel::Runtime {
-    pinwheel::Builder::new()
-        .worker_threads(2)
-        .tokio_context(true)
-        .build()
-        .unwrap()
-}
 
 /// GET/SET through the connection manager, from tasks on both workers, and a pipeline.
 #[test]
 fn get_set_and_pipelines_through_the_connection_manager() {
     let Some(server) = Redis::start() else { return };
     let url = server.url();
-    let rt = rt();
+    let rt = rt_with_tokio(2);
     let manager = rt
         .block_on(rt.spawn(async move {
             let client = redis::Client::open(url).unwrap();
@@ -63,7 +56,7 @@ fn get_set_and_pipelines_through_the_connection_manager() {
 fn pub_sub() {
     let Some(server) = Redis::start() else { return };
     let url = server.url();
-    let rt = rt();
+    let rt = rt_with_tokio(2);
     let got = rt
         .block_on(rt.spawn(async move {
             let client = redis::Client::open(url).unwrap();
@@ -101,7 +94,7 @@ fn refused_port_and_killed_server_are_errors() {
         return;
     };
     let url = server.url();
-    let rt = rt();
+    let rt = rt_with_tokio(2);
     let refused = rt
         .block_on(rt.spawn(async {
             let client = redis::Client::open("redis://127.0.0.1:1/").unwrap();

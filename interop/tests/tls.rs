@@ -6,12 +6,9 @@
 use std::sync::Arc;
 
 use pinwheel::net::{TcpListener, TcpStream};
+use pinwheel_tests::rt;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
-
-fn rt() -> pinwheel::Runtime {
-    pinwheel::Builder::new().worker_threads(2).build().unwrap()
-}
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -87,7 +84,7 @@ async fn tokio_rustls_echo_server(
 #[test]
 fn tokio_rustls_handshake_and_echo() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rt = rt();
+    let rt = rt(2);
     rt.block_on(async {
         let (cert, server) = server_config();
         let (addr, failed) = tokio_rustls_echo_server(server).await;
@@ -109,7 +106,7 @@ fn tokio_rustls_handshake_and_echo() {
 #[test]
 fn futures_rustls_handshake_and_echo() {
     use futures::io::{AsyncReadExt, AsyncWriteExt};
-    let rt = rt();
+    let rt = rt(2);
     rt.block_on(async {
         let (cert, server) = server_config();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -146,7 +143,7 @@ fn futures_rustls_handshake_and_echo() {
 #[test]
 fn an_untrusted_certificate_fails_clearly_and_alone() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rt = rt();
+    let rt = rt(2);
     rt.block_on(async {
         let (cert, server) = server_config();
         let (addr, failed) = tokio_rustls_echo_server(server).await;

@@ -7,15 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::thread::ThreadId;
 use std::time::Duration;
 
+use pinwheel_interop::rt_with_tokio;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn rt(workers: usize) -> pinwheel::Runtime {
-    pinwheel::Builder::new()
-        .worker_threads(workers)
-        .tokio_context(true)
-        .build()
-        .unwrap()
-}
 
 /// Spawns `f` pinned to worker 1 of `rt`.
 fn on_worker_1<F>(rt: &pinwheel::Runtime, f: F) -> pinwheel::JoinHandle<F::Output>
@@ -35,7 +28,7 @@ fn me() -> ThreadId {
 /// tokio spawns runs on that task's worker thread.
 #[test]
 fn tokio_calls_work_in_a_task_and_run_on_its_worker() {
-    let rt = rt(2);
+    let rt = rt_with_tokio(2);
     let (task_thread, spawned_thread, slept, current) = rt
         .block_on(rt.spawn(async {
             let spawned = tokio::spawn(async { me() }).await.unwrap();
@@ -60,7 +53,7 @@ fn tokio_calls_work_in_a_task_and_run_on_its_worker() {
 /// wake it on that thread, with no task queued from another thread meanwhile.
 #[test]
 fn a_session_on_tokio_sockets_has_no_cross_thread_wakes() {
-    let rt = rt(2);
+    let rt = rt_with_tokio(2);
     let (remote_wakes, same_thread) = rt
         .block_on(on_worker_1(&rt, async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -112,7 +105,7 @@ fn a_session_on_tokio_sockets_has_no_cross_thread_wakes() {
 /// context: what it spawns runs on that worker's thread.
 #[test]
 fn compat_runs_on_the_calling_worker() {
-    let rt = rt(2);
+    let rt = rt_with_tokio(2);
     let (task, spawned) = rt
         .block_on(rt.spawn(async {
             let spawned = pinwheel::compat::compat(async { tokio::spawn(async { me() }).await })
@@ -127,7 +120,7 @@ fn compat_runs_on_the_calling_worker() {
 /// `Runtime::block_on`'s future (off the workers) reaches tokio too.
 #[test]
 fn block_on_has_a_tokio_context() {
-    let rt = rt(2);
+    let rt = rt_with_tokio(2);
     let n = rt.block_on(async {
         tokio::time::sleep(Duration::from_millis(1)).await;
         tokio::spawn(async { 5 }).await.unwrap()
@@ -139,7 +132,7 @@ fn block_on_has_a_tokio_context() {
 /// timer on its worker, and a tokio task that only yields does not hold off a pinwheel timer.
 #[test]
 fn tokio_and_pinwheel_take_turns() {
-    let rt = rt(1);
+    let rt = rt_with_tokio(1);
     rt.block_on(rt.spawn(async {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
@@ -177,7 +170,7 @@ fn shutdown_with_tokio_work_pending() {
         }
     }
     let dropped = Arc::new(AtomicBool::new(false));
-    let rt = rt(2);
+    let rt = rt_with_tokio(2);
     let d = dropped.clone();
     rt.block_on(rt.spawn(async move {
         let guard = Dropped(d);
@@ -230,7 +223,7 @@ fn sessions_on_tokio_sockets_stay_on_the_worker_of_their_events() {
     use std::io::{Read, Write};
     const CONNS: usize = 8;
     const ROUNDS: usize = 200;
-    let rt = rt(2);
+    let rt = rt_with_tokio(2);
     let seen: Arc<std::sync::Mutex<Vec<BTreeSet<usize>>>> = Arc::default();
     let seen2 = seen.clone();
     let addr = rt
@@ -332,7 +325,7 @@ fn http_hello_server() -> std::net::SocketAddr {
 #[test]
 fn reqwest_runs_natively_on_the_workers_tokio_contexts() {
     let addr = http_hello_server();
-    let rt = rt(2);
+    let rt = rt_with_tokio(2);
     rt.block_on(rt.spawn(async move {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -372,7 +365,7 @@ fn reqwest_runs_natively_on_the_workers_tokio_contexts() {
 /// worker, all end.
 #[test]
 fn pinwheel_timers_wake_a_worker_sleeping_in_tokio() {
-    let rt = rt(2);
+    let rt = rt_with_tokio(2);
     let (tx, rx) = std::sync::mpsc::channel();
     let _task = rt.spawn(async move {
         for i in 1..=20u64 {
@@ -392,7 +385,7 @@ fn pinwheel_timers_wake_a_worker_sleeping_in_tokio() {
 /// `pinwheel::spawn` works (the task is queued on that worker; stealable, it may be stolen).
 #[test]
 fn pinwheel_spawn_from_a_tokio_task_works() {
-    let rt = rt(2);
+    let rt = rt_with_tokio(2);
     let (outside, spawned_on) = rt
         .block_on(rt.spawn(async {
             tokio::spawn(async {
