@@ -247,9 +247,9 @@ impl WorkerContext {
             if self.shared.shutdown.load(Acquire) {
                 return;
             }
-            let before = self.counters().tasks_polled.load(Acquire);
-            if self.turn() {
-                polls_since_tokio += (self.counters().tasks_polled.load(Acquire) - before) as usize;
+            let ran = self.turn();
+            if ran > 0 {
+                polls_since_tokio += ran;
                 if polls_since_tokio >= TOKIO_INTERVAL {
                     polls_since_tokio = 0;
                     self.tokio_turn().await;

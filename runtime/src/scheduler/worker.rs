@@ -191,7 +191,7 @@ impl WorkerContext {
                     return out;
                 }
             }
-            if self.turn() || signal.woken.load(SeqCst) {
+            if self.turn() > 0 || signal.woken.load(SeqCst) {
                 continue;
             }
             if self.spin_before_park() {
@@ -330,7 +330,7 @@ impl WorkerContext {
             if self.shared.shutdown.load(Acquire) {
                 return;
             }
-            if self.turn() {
+            if self.turn() > 0 {
                 continue;
             }
             if self.spin_before_park() {
@@ -342,10 +342,10 @@ impl WorkerContext {
     }
 
     /// One turn of the loop: timers, I/O when due, the tasks that yielded last turn, then up
-    /// to `BUDGET` polls from its own queues, else one task found elsewhere. `true` when a task
-    /// ran (the turn is then over); `false` when the worker found no work.
+    /// to `BUDGET` polls from its own queues, else one task found elsewhere. Returns how many
+    /// task polls ran (the turn is then over); 0 when the worker found no work.
     #[inline(always)]
-    pub(super) fn turn(&self) -> bool {
+    pub(super) fn turn(&self) -> usize {
         let shared = &*self.shared;
         {
             single_writer_add(&self.counters().loop_turns, 1);
@@ -363,14 +363,15 @@ impl WorkerContext {
             if deferred {
                 self.wake_deferred();
             }
-            if self.run_batch() > 0 {
-                return true;
+            let ran = self.run_batch();
+            if ran > 0 {
+                return ran;
             }
             if let Some(task) = self.find_work() {
                 self.run_task(task);
-                return true;
+                return 1;
             }
-            false
+            0
         }
     }
 
