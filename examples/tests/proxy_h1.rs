@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use pinwheel::Runtime;
 use pinwheel_examples::proxy::{Config, Proxy};
+use pinwheel_tests::wait_until;
 
 /// Bound on every wait: reaching it fails the test instead of hanging it.
 const BOUND: Duration = Duration::from_secs(20);
@@ -207,18 +208,12 @@ fn backend() -> (SocketAddr, Arc<AtomicUsize>) {
 /// may be after the client has started (CI under ASan once counted it after the client read
 /// the count, and saw one connection too many).
 fn after_the_first_check(conns: &AtomicUsize) -> usize {
-    let deadline = std::time::Instant::now() + BOUND;
-    loop {
-        let n = conns.load(Ordering::SeqCst);
-        if n >= 1 {
-            return n;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the backend never counted the proxy's first health check"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until(
+        BOUND,
+        "the backend to count the proxy's first health check",
+        || conns.load(Ordering::SeqCst) >= 1,
+    );
+    conns.load(Ordering::SeqCst)
 }
 
 fn runtime() -> Runtime {

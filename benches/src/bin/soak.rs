@@ -126,7 +126,7 @@ fn emfile_child(nofile: u64, backends: Vec<std::net::SocketAddr>) -> ExitCode {
         listen: ([127, 0, 0, 1], 0).into(),
         stats: None,
         threads: 1,
-        // None: embedded ones (in this process, sharing its descriptors).
+        // Empty: embedded ones (in this process, sharing its descriptors).
         backends,
         ..Default::default()
     };
